@@ -1,0 +1,45 @@
+"""Which firms meet in the repeated-pricing tournament.
+
+Kept free of JAX and model imports because the Snakefile reads it while planning the DAG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import combinations_with_replacement
+from typing import Any
+
+PAIRING_SEPARATOR = "__"
+
+
+def pricing_pairings(agents: Sequence[str], pricing_config: Mapping[str, Any]) -> list[str]:
+    """Names of the pricing episodes to run, as ``"firm1__firm2"``.
+
+    Every unordered pair of LLM agents (self-play included) meets, and each LLM agent meets each
+    reference opponent named in ``pricing_config["reference_opponents"]``; reference opponents also
+    meet themselves, which checks the simulator against theory.
+
+    Args:
+        agents: LLM agent names (``base`` and the aligned agents), in config order.
+        pricing_config: The resolved ``pricing`` section of the configuration.
+
+    Returns:
+        Pairing names in a stable order.
+
+    Example:
+        >>> pricing_pairings(["base", "moralis"], {"reference_opponents": ["nash"]})
+        ['base__base', 'base__moralis', 'moralis__moralis', 'base__nash', 'moralis__nash', 'nash__nash']
+    """
+    references = list(pricing_config.get("reference_opponents", []))
+    llm_pairs = [f"{a}{PAIRING_SEPARATOR}{b}" for a, b in combinations_with_replacement(agents, 2)]
+    against_references = [f"{agent}{PAIRING_SEPARATOR}{ref}" for ref in references for agent in agents]
+    reference_self_play = [f"{ref}{PAIRING_SEPARATOR}{ref}" for ref in references]
+    return llm_pairs + against_references + reference_self_play
+
+
+def split_pairing(pairing: str) -> tuple[str, str]:
+    """The two firms of a pairing name (ValueError if it is not ``"a__b"``)."""
+    firms = pairing.split(PAIRING_SEPARATOR)
+    if len(firms) != 2 or not all(firms):
+        raise ValueError(f"pairing {pairing!r} is not of the form 'firm1{PAIRING_SEPARATOR}firm2'")
+    return firms[0], firms[1]

@@ -1,0 +1,86 @@
+"""The ``econalign`` command line: one subcommand per workflow rule.
+
+Each subcommand lives in the module of its stage, which defines ``add_arguments(parser)`` and
+``main(args)``; this file only registers them, so adding a stage never touches another stage's code.
+Snakemake rules call these subcommands; they work the same outside Snakemake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+# subcommand -> (module defining add_arguments/main, one-line help). Modules load lazily so that
+# `econalign synthesize` never pays for importing JAX.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare-model": ("econalign.model.prepare", "Build an HF-layout model directory from a model spec."),
+    "synthesize": ("econalign.data.synthesize", "Write the synthetic datasets and their card."),
+    "finetune": ("econalign.train.finetune", "Fine-tune the base model on one agent's dataset."),
+    "evaluate": ("econalign.evaluate.battery", "Score one agent on the game battery."),
+    "report-games": ("econalign.evaluate.report", "Tables and figures of the game battery."),
+    "av": ("econalign.applications.av", "Autonomous-vehicle dilemmas for one agent."),
+    "pricing": ("econalign.applications.duopoly", "Repeated duopoly pricing for one pairing."),
+    "report-applications": ("econalign.applications.report", "Tables and figures of the applications."),
+    "paper": ("econalign.report.paper", "Assemble the paper, its markdown summary and provenance."),
+    "serve": ("econalign.serve.server", "Serve a local agent over an OpenAI-compatible HTTP API."),
+    "export-openai": ("econalign.data.export", "Export training splits as chat fine-tuning JSONL."),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the two ways of passing a configuration: a YAML file or an inline JSON object (used by Snakemake)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--config", dest="config_path", metavar="YAML", help="configuration file (default: all defaults)")
+    group.add_argument("--config-json", metavar="JSON", help="configuration as a JSON object (as Snakemake passes it)")
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Resolve the configuration given by :func:`add_config_arguments` (validated, defaults filled)."""
+    from econalign.config import load_config, validate_config
+
+    if getattr(args, "config_json", None):
+        return validate_config(json.loads(args.config_json))
+    return load_config(getattr(args, "config_path", None))
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser; only the named subcommands' modules are imported."""
+    from econalign import __version__
+
+    parser = argparse.ArgumentParser(prog="econalign", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"econalign {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        subparser = subparsers.add_parser(name, help=help_text, description=help_text)
+        subparser.set_defaults(_module=module_name)
+        if commands is None or name in commands:
+            _load(module_name).add_arguments(subparser)
+    return parser
+
+
+def _load(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            raise SystemExit(f"econalign: {module_name} is not available in this version") from error
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``econalign`` script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Import only the chosen subcommand's module: `econalign synthesize` never pays for JAX.
+    chosen = next((arg for arg in argv if arg in COMMANDS), None)
+    parser = build_parser([chosen] if chosen else [])
+    args = parser.parse_args(argv)
+    result = _load(args._module).main(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Load, validate and complete the workflow configuration.
+
+The JSON schema in ``resources/config.schema.yaml`` is the single source of truth for every key, its
+default and its bounds. Snakemake validates ``config`` through the same function, so a bad key or
+value fails before any job runs, with an error that names the key.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_RESOURCE = "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration that does not satisfy the schema; the message names every offending key."""
+
+
+def load_schema() -> dict[str, Any]:
+    """Return the configuration JSON schema as a dict."""
+    text = resources.files("econalign.resources").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _extend_with_defaults(validator_class: type) -> type:
+    # jsonschema validates but never fills defaults: wrap the "properties" keyword so that a missing
+    # property is set to a deep copy of its default before its own subschema is validated.
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator: Any, properties: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]) -> Any:
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if name not in instance and "default" in subschema:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultingValidator = _extend_with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return "/".join(str(part) for part in error.absolute_path) or "(top level)"
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a configuration and return a completed copy with every default filled in.
+
+    Args:
+        config: The configuration as read from YAML (may be partial).
+
+    Returns:
+        A new dict: the configuration with all defaults, derived agents (``kappa_grid``) expanded.
+
+    Raises:
+        ConfigError: If any key is unknown or any value is out of its bounds; the message lists each
+            problem with its key path, e.g. ``finetune/learning_rate: -1 is less than the minimum of 0``.
+    """
+    resolved = copy.deepcopy(dict(config))
+    validator = _DefaultingValidator(load_schema())
+    errors = sorted(validator.iter_errors(resolved), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [f"  {_key_path(error)}: {error.message}" for error in errors]
+        raise ConfigError("invalid econalign configuration:\n" + "\n".join(lines))
+    _expand_kappa_grid(resolved)
+    names = [agent["name"] for agent in resolved["agents"]]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"invalid econalign configuration:\n  agents: duplicate agent names {duplicates}")
+    if "base" in names:
+        raise ConfigError("invalid econalign configuration:\n  agents: 'base' is reserved for the untuned model")
+    return resolved
+
+
+def _expand_kappa_grid(config: dict[str, Any]) -> None:
+    existing = {agent["name"] for agent in config["agents"]}
+    for kappa in config.get("kappa_grid", []):
+        name = kappa_agent_name(kappa)
+        if name not in existing:
+            config["agents"].append({"name": name, "preference": "moralis", "kappa": float(kappa)})
+            existing.add(name)
+
+
+def kappa_agent_name(kappa: float) -> str:
+    """Name of the κ-grid agent for ``kappa`` (``moralis_k25`` for κ = 0.25).
+
+    Example:
+        >>> kappa_agent_name(0.25)
+        'moralis_k25'
+    """
+    return f"moralis_k{round(kappa * 100):d}"
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML configuration file (or start from the defaults), apply overrides, validate and complete it.
+
+    Args:
+        path: A YAML file; ``None`` starts from an empty config (all defaults).
+        overrides: Top-level keys replacing those of the file.
+
+    Returns:
+        The resolved configuration.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"invalid econalign configuration: {path} must hold a mapping at the top level")
+    if overrides:
+        raw.update(overrides)
+    return validate_config(raw)
+
+
+def agent_spec(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Return the agent entry called ``name`` from a resolved config (KeyError listing known names otherwise)."""
+    for agent in config["agents"]:
+        if agent["name"] == name:
+            return dict(agent)
+    known = ", ".join(agent["name"] for agent in config["agents"])
+    raise KeyError(f"unknown agent {name!r}; the config defines: {known}")

@@ -1,0 +1,77 @@
+# Helpers that only Snakemake needs: config validation, derived names, input functions.
+import json
+
+from econalign.config import ConfigError, validate_config
+
+try:
+    _resolved = validate_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+config.clear()
+config.update(_resolved)
+
+AGENTS = [agent["name"] for agent in config["agents"]]
+EVALUATED = ["base", *AGENTS]
+SPLITS = ["train", "validation", "test_payoffs", "test_paraphrases", "test_labels", "test_families"]
+BASE_MODEL = "results/prepare_model/base"
+
+
+wildcard_constraints:
+    agent="[a-z][a-z0-9_]*",
+
+
+def stage_config(*sections):
+    """The part of the config a stage reads, as JSON for `--config-json`.
+
+    Passing only the relevant sections makes Snakemake's params trigger rerun a stage exactly when
+    its own settings change.
+    """
+    keys = ["seed", "model", "agents", "kappa_grid", "tracking", *sections]
+    return json.dumps({key: config[key] for key in keys}, sort_keys=True)
+
+
+def get_adapter(wildcards):
+    """Adapter directory of an agent, or nothing for the untuned base model."""
+    if wildcards.agent == "base":
+        return []
+    return f"results/finetune/{wildcards.agent}/adapter"
+
+
+def adapter_flag(wildcards, input):
+    return f"--adapter {input.adapter}" if wildcards.agent != "base" else ""
+
+
+def get_synthesized():
+    return expand("results/synthesize/{agent}/card.md", agent=AGENTS)
+
+
+def get_adapters():
+    return expand("results/finetune/{agent}/adapter", agent=AGENTS)
+
+
+def get_evaluations():
+    return expand("results/evaluate/{agent}/metrics.json", agent=EVALUATED)
+
+
+def get_final_output():
+    return ["results/paper/RESULTS.md"]
+
+
+TEST_SPLITS = [split for split in SPLITS if split.startswith("test_")]
+
+
+def pricing_players():
+    """Every firm type in the pricing tournament: evaluated LLM agents, then reference pricers."""
+    return [*EVALUATED, *config["pricing"].get("reference_opponents", [])]
+
+
+# Pairings are unordered "a__b" names over the LLM agents and reference opponents, LLM agents first;
+# the applications stage owns the exact list (econalign.applications.duopoly.pairings).
+from econalign.applications.pairings import pricing_pairings  # noqa: E402
+
+PAIRINGS = pricing_pairings(EVALUATED, config["pricing"])
+
+
+def get_pairing_adapters(wildcards):
+    firms = wildcards.pairing.split("__")
+    return [f"results/finetune/{firm}/adapter" for firm in firms if firm in AGENTS]
