@@ -34,7 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the two ways of passing a configuration: a YAML file or an inline JSON object (used by Snakemake)."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--config", dest="config_path", metavar="YAML", help="configuration file (default: all defaults)")
+    group.add_argument(
+        "--config", dest="config_path", metavar="YAML", help="configuration file (default: all defaults)"
+    )
     group.add_argument("--config-json", metavar="JSON", help="configuration as a JSON object (as Snakemake passes it)")
 
 

@@ -1,0 +1,81 @@
+import copy
+
+import pytest
+import yaml
+
+from econalign.config import ConfigError, kappa_agent_name, load_config, load_schema, validate_config
+
+
+def _walk_properties(schema, path=""):
+    for name, sub in schema.get("properties", {}).items():
+        yield f"{path}{name}", sub
+        yield from _walk_properties(sub, f"{path}{name}/")
+
+
+def test_defaults_fill_an_empty_config():
+    config = validate_config({})
+    assert config["seed"] == 0
+    assert config["model"]["spec"] == "smollm2-135m-instruct"
+    assert [a["name"] for a in config["agents"]] == ["economicus", "moralis"]
+
+
+def test_every_schema_property_is_documented():
+    undocumented = [path for path, sub in _walk_properties(load_schema()) if "description" not in sub]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "key"),
+    [
+        ({"sede": 1}, "(top level)"),
+        ({"seed": -3}, "seed"),
+        ({"model": {"dtype": "float8"}}, "model/dtype"),
+        ({"agents": [{"name": "x", "preference": "moralis", "kappa": 2}]}, "agents/0/kappa"),
+        ({"agents": [{"name": "Bad Name", "preference": "economicus"}]}, "agents/0/name"),
+    ],
+)
+def test_bad_values_name_the_key(bad, key):
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad)
+    assert f"  {key}:" in str(info.value)
+
+
+def test_unknown_nested_key_is_named():
+    with pytest.raises(ConfigError, match="modle"):
+        validate_config({"model": {"modle": "x"}})
+
+
+def test_duplicate_and_reserved_agent_names():
+    agent = {"name": "a", "preference": "economicus"}
+    with pytest.raises(ConfigError, match="duplicate"):
+        validate_config({"agents": [agent, agent]})
+    with pytest.raises(ConfigError, match="reserved"):
+        validate_config({"agents": [{"name": "base", "preference": "economicus"}]})
+
+
+def test_kappa_grid_expands_to_moralis_agents():
+    config = validate_config({"kappa_grid": [0.25, 0.5]})
+    extra = {a["name"]: a["kappa"] for a in config["agents"] if a["name"].startswith("moralis_k")}
+    assert extra == {kappa_agent_name(0.25): 0.25, kappa_agent_name(0.5): 0.5}
+
+
+def test_validation_does_not_mutate_input_and_is_idempotent():
+    raw = {"kappa_grid": [0.75]}
+    before = copy.deepcopy(raw)
+    once = validate_config(raw)
+    assert raw == before
+    assert validate_config(once) == once
+
+
+def test_load_config_reads_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"seed": 7}))
+    assert load_config(path)["seed"] == 7
+    path.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("name", ["config/config.yaml", ".test/config.yaml"])
+def test_shipped_configs_are_valid(name, repo_root):
+    load_config(repo_root / name)

@@ -1,0 +1,59 @@
+import hashlib
+import json
+
+import polars as pl
+import pytest
+
+from econalign.io import config_hash, derive_seed, provenance, sha256_file, write_atomic, write_json, write_parquet
+
+
+def test_write_atomic_replaces_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "f.bin"
+    write_atomic(path, b"one")
+    write_atomic(path, b"two")
+    assert path.read_bytes() == b"two"
+    assert [p.name for p in path.parent.iterdir()] == ["f.bin"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "f.json"
+    write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_parquet_bytes_are_reproducible(tmp_path):
+    frame = pl.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    write_parquet(tmp_path / "a.parquet", frame)
+    write_parquet(tmp_path / "b.parquet", frame.clone())
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert pl.read_parquet(tmp_path / "a.parquet").equals(frame)
+
+
+def test_sha256_matches_hashlib(tmp_path):
+    data = bytes(range(256)) * 5000
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert sha256_file(path, chunk_size=1000) == hashlib.sha256(data).hexdigest()
+
+
+def test_config_hash_ignores_key_order_but_not_values():
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_derived_seeds_are_stable_distinct_and_32_bit():
+    seeds = {derive_seed(0, "stage", i) for i in range(1000)}
+    assert len(seeds) == 1000
+    assert all(0 <= s < 2**32 for s in seeds)
+    assert derive_seed(3, "x") == derive_seed(3, "x") != derive_seed(4, "x")
+
+
+def test_provenance_carries_seed_config_and_versions():
+    record = provenance({"seed": 5, "k": [1]}, model_sha256="ab")
+    assert record["seed"] == 5
+    assert record["config_hash"] == config_hash({"seed": 5, "k": [1]})
+    assert record["model_sha256"] == "ab"
+    assert record["packages"]["polars"] == pl.__version__
