@@ -38,8 +38,8 @@ def test_best_response_checks_against_every_action() -> None:
 
 
 def test_mixed_deviations_are_caught_where_pure_ones_tie() -> None:
-    # 5,3,1,0 at kappa 1/2 against full cooperation: u(x', 1) = 3 + x'/2 - x'^2/2 for x' = Pr(D) = 1 - Pr(C), so C
-    # and D tie at 3 but x' = 1/2 earns 3.125: full cooperation is not an equilibrium.
+    # 5,3,1,0 at kappa 1/2 against full cooperation: u(x', 1) = 3 + x'/2 - x'^2/2 with x' = Pr(C), so C and D tie
+    # at 3 but x' = 1/2 earns 3.125: full cooperation is not an equilibrium.
     moralis = HomoMoralis(kappa=0.5)
     assert is_best_response(PD, moralis, 1.0, "C")
     assert moralis.utility(PD, 0.5, 1.0) == pytest.approx(3.125)
@@ -73,10 +73,10 @@ def test_known_equilibria_and_non_equilibria() -> None:
 def test_n_player_and_many_action_equilibria() -> None:
     game = PublicGoods(n=4, endowment=10, mpcr=0.5, n_levels=3)
     # Threshold (1/m - 1)/(n - 1) = 1/3.
-    assert is_symmetric_equilibrium(game, HomoEconomicus(), "contribute 0")
-    assert not is_symmetric_equilibrium(game, HomoEconomicus(), "contribute 10")
-    assert is_symmetric_equilibrium(game, HomoMoralis(kappa=0.5), "contribute 10")
-    assert not is_symmetric_equilibrium(game, HomoMoralis(kappa=0.5), [0.5, 0.0, 0.5])
+    assert is_symmetric_equilibrium(game, HomoEconomicus(), "contribute 0", resolution=20)
+    assert not is_symmetric_equilibrium(game, HomoEconomicus(), "contribute 10", resolution=20)
+    assert is_symmetric_equilibrium(game, HomoMoralis(kappa=0.5), "contribute 10", resolution=20)
+    assert not is_symmetric_equilibrium(game, HomoMoralis(kappa=0.5), [0.5, 0.0, 0.5], resolution=20)
 
 
 def test_equilibrium_price_checker() -> None:

@@ -3,6 +3,9 @@
 from econalign.theory.checks import is_best_response as is_best_response
 from econalign.theory.checks import is_equilibrium_price as is_equilibrium_price
 from econalign.theory.checks import is_symmetric_equilibrium as is_symmetric_equilibrium
+from econalign.theory.continuous import best_response_price as best_response_price
+from econalign.theory.continuous import maximise_scalar as maximise_scalar
+from econalign.theory.continuous import symmetric_equilibrium_price as symmetric_equilibrium_price
 from econalign.theory.games import GAMES as GAMES
 from econalign.theory.games import AVDilemma as AVDilemma
 from econalign.theory.games import Chicken as Chicken
@@ -31,9 +34,6 @@ from econalign.theory.solvers import Equilibrium as Equilibrium
 from econalign.theory.solvers import EquilibriumSet as EquilibriumSet
 from econalign.theory.solvers import MixedOptimum as MixedOptimum
 from econalign.theory.solvers import best_response as best_response
-from econalign.theory.solvers import best_response_price as best_response_price
-from econalign.theory.solvers import maximise_scalar as maximise_scalar
 from econalign.theory.solvers import optimal_mixed as optimal_mixed
 from econalign.theory.solvers import predicted_action as predicted_action
 from econalign.theory.solvers import symmetric_equilibria as symmetric_equilibria
-from econalign.theory.solvers import symmetric_equilibrium_price as symmetric_equilibrium_price

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,7 @@ def _n_points(k: int, resolution: int) -> int:
 
 
 def is_equilibrium_price(
-    profit: Any, price: float, *, kappa: float = 0.0, grid: np.ndarray, atol: float = 1e-9
+    profit: Callable[[float, float], float], price: float, *, kappa: float = 0.0, grid: np.ndarray, atol: float = 1e-9
 ) -> bool:
     """Whether no price on ``grid`` beats ``price`` against itself for (1 - kappa) pi(p, p*) + kappa pi(p, p).
 

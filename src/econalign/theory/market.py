@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from econalign.theory.solvers import best_response_price, maximise_scalar, symmetric_equilibrium_price
+from econalign.theory.continuous import best_response_price, maximise_scalar, symmetric_equilibrium_price
 
 __all__ = ["LogitDuopoly"]
 

@@ -116,7 +116,7 @@ class HomoMoralis:
         Alger & Weibull (2013), Homo moralis, Econometrica 81(6), eq. (2).
     """
 
-    kappa: float = 0.5
+    kappa: float
 
     name: ClassVar[str] = "moralis"
 

@@ -1,21 +1,21 @@
-"""Best responses and symmetric equilibria for any game and preference; continuous price solvers.
+"""Best responses and symmetric equilibria for any game and preference.
 
-Discrete solvers work on any ``Game`` (any payoff function) and any preference with a ``utility(game, x, y)``;
-they use that utilities are polynomials in the mixing probabilities (see ``_simplex``). A separate brute-force
-checker lives in ``checks.py``.
+The solvers work on any ``Game`` (any payoff function) and any preference with a ``utility(game, x, y)``; they use
+that utilities are polynomials in the mixing probabilities (see ``_simplex``). The continuous price solvers live in
+``continuous`` and are re-exported here. A separate brute-force checker lives in ``checks``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
-from econalign.theory import _simplex
+from econalign.theory import _simplex, _support
+from econalign.theory.continuous import best_response_price, maximise_scalar, symmetric_equilibrium_price
 from econalign.theory.games import Game, MatrixGame
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis, Preference
 
@@ -124,7 +124,7 @@ class EquilibriumSet:
     continuum: bool = False
     exhaustive: bool = True
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Equilibrium]:
         return iter(self.equilibria)
 
     def __len__(self) -> int:
@@ -268,21 +268,21 @@ def symmetric_equilibria(game: Game, preference: Preference) -> EquilibriumSet:
             return False
         return _simplex.max_on_simplex(lambda z: u(z, x), k, degree)[1] <= value
 
-    if k > 2 and _is_separable(u, k):
+    if k > 2 and _support.is_separable(u, k):
         # u(x', y) = f(x') + g(y): best replies ignore y, so the equilibria are exactly the maximisers of f.
-        strict = _strict_maximiser(lambda z: u(z, _simplex.vertex(k, 0)), k, degree, tol)
+        strict = _support.strict_maximiser(lambda z: u(z, _simplex.vertex(k, 0)), k, degree, tol)
         if strict is not None:
             return EquilibriumSet((_equilibrium(game, u, _simplex.vertex(k, strict)),), exhaustive=True)
     candidates = [_simplex.vertex(k, a) for a in range(k)]
     continuum = False
-    singular: list[tuple[np.ndarray, np.ndarray, list[int], int]] = []
+    singular: list[_support.SingularSystem] = []
     if isinstance(game, MatrixGame) and isinstance(preference, HomoEconomicus | HomoMoralis) and k <= 10:
-        more, singular = _support_candidates(game.payoff_matrix(), float(preference.kappa))
+        more, singular = _support.support_candidates(game.payoff_matrix(), float(preference.kappa))
         candidates += more
         exhaustive = True
     else:
         for a, b in itertools.combinations(range(k), 2):
-            roots, flat = _edge_first_order_points(u, k, a, b, degree=max(degree, 2), scale=span)
+            roots, flat = _support.edge_first_order_points(u, k, a, b, degree=max(degree, 2), scale=span)
             if flat and is_equilibrium(0.5 * (_simplex.vertex(k, a) + _simplex.vertex(k, b))):
                 continuum = True
             candidates += [t * _simplex.vertex(k, a) + (1 - t) * _simplex.vertex(k, b) for t in roots if 0 < t < 1]
@@ -293,130 +293,10 @@ def symmetric_equilibria(game: Game, preference: Preference) -> EquilibriumSet:
             found.append(x)
     if k == 2 or (len(found) <= 1 and not continuum):
         # With many actions only needed to tell "unique" from "one point plus a continuum"; each check solves an LP.
-        flat_points = (_interior_point(*system) for system in singular)
+        flat_points = (_support.interior_point(*system) for system in singular)
         continuum = any(x is not None and is_equilibrium(x) for x in flat_points)
     equilibria = sorted((_equilibrium(game, u, x) for x in found), key=lambda e: (not e.is_pure, -e.probabilities[0]))
     return EquilibriumSet(tuple(equilibria), continuum=continuum, exhaustive=exhaustive)
-
-
-def _strict_maximiser(f: Callable[[np.ndarray], float], k: int, degree: int, tol: float) -> int | None:
-    """The vertex that beats every other point of the simplex by more than ``tol``, if there is one."""
-    values = np.array([f(_simplex.vertex(k, a)) for a in range(k)])
-    best = int(np.argmax(values))
-    if np.sort(values)[-2] >= values[best] - tol:
-        return None
-    # Beating the other vertices is not enough when f is not linear: check every edge through the best vertex too.
-    for b in range(k):
-        if b == best:
-            continue
-        t, value = _simplex.max_on_interval(
-            lambda t, b=b: f(t * _simplex.vertex(k, b) + (1 - t) * _simplex.vertex(k, best)), max(degree, 1)
-        )
-        if t > 0 and value >= values[best] - tol:
-            return None
-    return best if _simplex.max_on_simplex(f, k, degree)[1] <= values[best] + tol else None
-
-
-def _is_separable(u: Callable[[np.ndarray, np.ndarray], float], k: int, *, n_points: int = 8) -> bool:
-    """Whether u(x', y) - u(x', y0) - u(x0, y) + u(x0, y0) vanishes, tested at fixed pseudo-random points.
-
-    A polynomial that is not identically zero vanishes at random points with probability zero, so a fixed seed
-    gives a deterministic test that is wrong only on a measure-zero set of games.
-    """
-    rng = np.random.default_rng(20130601)
-    points = rng.dirichlet(np.ones(k), size=(n_points, 2))
-    x0 = y0 = np.full(k, 1.0 / k)
-    base = u(x0, y0)
-    scale = max(abs(u(x, y)) for x, y in points) + abs(base) + 1.0
-    return all(abs(u(x, y) - u(x, y0) - u(x0, y) + base) <= 1e-10 * scale for x, y in points)
-
-
-def _edge_first_order_points(
-    u: Callable[[Any, Any], float], k: int, a: int, b: int, *, degree: int, scale: float
-) -> tuple[list[float], bool]:
-    """Roots in [0, 1] of h(t) = d/dt' u(x(t'), x(t)) at t' = t, x(t) = t e_a + (1 - t) e_b; and whether h == 0."""
-    ea, eb = _simplex.vertex(k, a), _simplex.vertex(k, b)
-
-    def point(t: float) -> np.ndarray:
-        return t * ea + (1.0 - t) * eb
-
-    def h(t: float) -> float:
-        along = _simplex.fit(lambda s: u(point(s), point(t)), degree)
-        return float(along.deriv()(t))
-
-    # h has degree <= n - 1 (monomials of total degree <= n, one factor differentiated away); fit with slack.
-    poly = _simplex.fit(h, degree)
-    values = np.array([h(float(t)) for t in _simplex.nodes(degree)])
-    if np.abs(values).max() <= 1e-9 * scale:
-        return [], True
-    return _simplex.real_roots(poly, scale=scale), False
-
-
-def _support_candidates(
-    matrix: np.ndarray, kappa: float
-) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray, list[int], int]]]:
-    """Mixed first-order candidates (support size >= 2) for u(x', y) = (1 - kappa) x'Ay + kappa x'Ax'.
-
-    At x' = y = x the gradient is B x with B = A + kappa A^T, so x solves B_S x_S = lambda 1, sum x_S = 1 on its
-    support S: a symmetric Nash equilibrium condition of the game B (support enumeration, Nisan et al. 2007,
-    Algorithm 3.4). Returns the isolated solutions, and the singular systems (system, rhs, support, k), whose
-    solution sets may hold a continuum (see ``_interior_point``).
-    """
-    k = matrix.shape[0]
-    b_matrix = matrix + kappa * matrix.T
-    isolated, singular = [], []
-    for size in range(2, k + 1):
-        for support in itertools.combinations(range(k), size):
-            idx = list(support)
-            system = np.zeros((size + 1, size + 1))
-            system[:size, :size] = b_matrix[np.ix_(idx, idx)]
-            system[:size, size] = -1.0
-            system[size, :size] = 1.0
-            rhs = np.zeros(size + 1)
-            rhs[size] = 1.0
-            if np.linalg.matrix_rank(system) < size + 1:
-                singular.append((system, rhs, idx, k))
-                continue
-            solution = np.linalg.solve(system, rhs)[:size]
-            if np.all(solution > 1e-12):
-                x = np.zeros(k)
-                x[idx] = solution
-                isolated.append(x)
-    return isolated, singular
-
-
-def _interior_point(system: np.ndarray, rhs: np.ndarray, idx: list[int], k: int) -> np.ndarray | None:
-    """A strategy with support ``idx`` solving a singular first-order system, as interior as possible."""
-    solution = _interior_solution(system, rhs, len(idx))
-    if solution is None:
-        return None
-    x = np.zeros(k)
-    x[idx] = solution
-    return x
-
-
-def _interior_solution(system: np.ndarray, rhs: np.ndarray, size: int) -> np.ndarray | None:
-    """A solution of system @ (x, lambda) = rhs maximising min(x), if that minimum is positive."""
-    least, *_ = np.linalg.lstsq(system, rhs, rcond=None)
-    if np.abs(system @ least - rhs).max() > 1e-9:
-        return None  # inconsistent: no first-order point on this support
-    if np.all(least[:size] > 1e-9):
-        return least[:size]
-    # Cheap infeasibility test before the linear program: is there any x >= 0 (lambda split into two parts)?
-    _, residual = optimize.nnls(np.hstack([system, -system[:, -1:]]), rhs)
-    if residual > 1e-9:
-        return None
-    # Variables: x (size), lambda (free), t (free); maximise t subject to x_i >= t.
-    a_eq = np.hstack([system, np.zeros((size + 1, 1))])
-    a_ub = np.hstack([-np.eye(size), np.zeros((size, 1)), np.ones((size, 1))])
-    cost = np.zeros(size + 2)
-    cost[-1] = -1.0
-    result = optimize.linprog(
-        cost, A_ub=a_ub, b_ub=np.zeros(size), A_eq=a_eq, b_eq=rhs, bounds=[(0, 1)] * size + [(None, None)] * 2
-    )
-    if not result.success or result.x[-1] <= 1e-9:
-        return None
-    return result.x[:size]
 
 
 def _equilibrium(game: Game, u: Callable[[Any, Any], float], x: np.ndarray) -> Equilibrium:
@@ -472,115 +352,3 @@ def predicted_action(
         return None
     (equilibrium,) = equilibria
     return equilibrium.action if equilibrium.margin is not None and equilibrium.margin >= min_margin else None
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Continuous actions (prices)
-
-ProfitFn = Callable[[float, float], float]
-
-
-def _moralis_objective(profit: ProfitFn, p_other: float, kappa: float) -> Callable[[float], float]:
-    return lambda p: (1.0 - kappa) * profit(p, p_other) + kappa * profit(p, p)
-
-
-def _derivative(f: Callable[[float], float], step: float) -> Callable[[float], float]:
-    """Five-point central difference: error O(step^4), so precise well beyond a bounded Brent search."""
-    return lambda p: (-f(p + 2 * step) + 8 * f(p + step) - 8 * f(p - step) + f(p - 2 * step)) / (12 * step)
-
-
-def maximise_scalar(f: Callable[[float], float], bounds: tuple[float, float]) -> float:
-    """Maximiser of a unimodal f on ``bounds``: bounded Brent search, then a root of f' near it.
-
-    The Brent search alone stops at about sqrt(machine epsilon) relative precision because f is flat at its
-    maximum; the derivative's root is located to near machine precision.
-
-    Args:
-        f: Objective.
-        bounds: (low, high).
-
-    Returns:
-        The maximiser.
-
-    Example:
-        >>> maximise_scalar(lambda p: -((p - 0.3) ** 2), (0.0, 1.0))
-        0.3
-    """
-    lo, hi = bounds
-    rough = float(optimize.minimize_scalar(lambda p: -f(p), bounds=bounds, method="bounded").x)
-    step = 1e-4 * (hi - lo)
-    slope = _derivative(f, step * 1e-2)
-    left, right = max(lo + 2 * step * 1e-2, rough - step), min(hi - 2 * step * 1e-2, rough + step)
-    if slope(left) > 0 > slope(right):
-        return float(optimize.brentq(slope, left, right, xtol=1e-15, rtol=4 * np.finfo(float).eps))
-    return rough
-
-
-def best_response_price(profit: ProfitFn, p_other: float, *, kappa: float = 0.0, bounds: tuple[float, float]) -> float:
-    """Price maximising (1 - kappa) pi(p, p_other) + kappa pi(p, p) on ``bounds``.
-
-    Args:
-        profit: ``profit(p_own, p_other)``.
-        p_other: The rival's price.
-        kappa: Degree of morality (0 for a profit maximiser).
-        bounds: Search interval (low, high); the objective should be unimodal on it.
-
-    Returns:
-        The best-response price.
-
-    Example:
-        >>> round(best_response_price(lambda p, q: p * (10 - 2 * p + q), 2.0, bounds=(0.0, 10.0)), 9)
-        3.0
-
-    References:
-        Alger & Weibull (2013), Econometrica 81(6), eq. (2), with continuous strategies.
-    """
-    return maximise_scalar(_moralis_objective(profit, p_other, kappa), bounds)
-
-
-def symmetric_equilibrium_price(
-    profit: ProfitFn, *, kappa: float = 0.0, bounds: tuple[float, float], grid: int = 200
-) -> float:
-    """Symmetric equilibrium price p* = argmax_p (1 - kappa) pi(p, p*) + kappa pi(p, p*...p).
-
-    Solves the first-order condition d/dp [(1 - kappa) pi(p, q) + kappa pi(p, p)] = 0 at p = q (five-point
-    derivative, Brent's root finder on each sign change of a grid), then keeps roots that are best responses to
-    themselves. Exactly one must remain.
-
-    Args:
-        profit: ``profit(p_own, p_other)``.
-        kappa: Degree of morality; 0 gives the Bertrand-Nash price, 1 the joint-profit (monopoly) price.
-        bounds: Search interval.
-        grid: Number of grid points to bracket roots.
-
-    Returns:
-        The equilibrium price.
-
-    Example:
-        >>> round(symmetric_equilibrium_price(lambda p, q: p * (10 - 2 * p + q), bounds=(0.0, 10.0)), 6)
-        3.333333
-
-    References:
-        Alger & Weibull (2013), Econometrica 81(6), Definition 2; Calvano et al. (2020), AER 110(10), Section I.
-    """
-    lo, hi = bounds
-    step = 1e-6 * (hi - lo)
-
-    def first_order(p: float) -> float:
-        return _derivative(_moralis_objective(profit, p, kappa), step)(p)
-
-    points = np.linspace(lo + 2 * step, hi - 2 * step, grid)
-    values = [first_order(float(p)) for p in points]
-    roots = [
-        optimize.brentq(first_order, points[i], points[i + 1], xtol=1e-14)
-        for i in range(grid - 1)
-        if values[i] == 0 or values[i] * values[i + 1] < 0
-    ]
-    stable = [
-        p for p in roots if abs(best_response_price(profit, p, kappa=kappa, bounds=bounds) - p) < 1e-6 * (hi - lo)
-    ]
-    if len(stable) != 1:
-        raise ValueError(
-            f"expected one symmetric equilibrium price in {bounds}, found {stable} (first-order roots {roots})"
-        )
-    return float(stable[0])
