@@ -1,0 +1,207 @@
+"""Utility-implied reasoning: the training target that explains an answer with the agent's own utilities.
+
+Every number comes from ``econalign.theory``: material payoffs from ``game.payoff`` and utilities from
+``preference.utility``; this module only arranges them as short lines a small model can imitate:
+
+* stated belief: the belief as probabilities, each option's expected points (with the arithmetic for 2x2 games),
+  for homo moralis the points if the other(s) chose the same and the kappa-weighted value, then the comparison;
+* same type: for each choice the other could make, each option's utility against it, then the one choice that is
+  a best reply to itself (the symmetric equilibrium).
+
+The decision line comes first by default, or last when ``reasoning_first``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from econalign.data.templates import HISTORY, belief_counts, decision_line, format_number, join_phrases
+from econalign.theory.games import Game, MatrixGame
+from econalign.theory.preferences import Preference
+
+__all__ = ["reasoning_lines", "render_target"]
+
+
+def render_target(
+    game: Game,
+    preference: Preference,
+    *,
+    belief: Any,
+    labels: Sequence[str],
+    order: Sequence[int],
+    answer: str,
+    reasoning_first: bool,
+    reasoning: bool = True,
+    history: int = HISTORY,
+) -> str:
+    r"""The target reply: ``decision_line`` of the answer's label and the utility-implied reasoning.
+
+    Args:
+        game: The game.
+        preference: The agent's preference.
+        belief: As in ``render_item``: probability of the first action, a probability vector, or None (same type).
+        labels: Option labels in presentation order.
+        order: Action indices in presentation order.
+        answer: The theory's answer (an action name); it must be what the displayed utilities imply.
+        reasoning_first: Put the reasoning first and the decision line last.
+        reasoning: Include the reasoning (False gives the decision line alone).
+        history: Number of past games the belief's counts refer to.
+
+    Returns:
+        The target text, lines separated by ``\n``.
+
+    Example:
+        >>> from econalign.theory.games import PrisonersDilemma
+        >>> from econalign.theory.preferences import HomoEconomicus
+        >>> print(render_target(PrisonersDilemma(T=5, R=3, P=1, S=0), HomoEconomicus(), belief=0.3,
+        ...                     labels=["A", "B"], order=[0, 1], answer="D", reasoning_first=False))
+        Answer: B
+        The other picks A with chance 3/10 = 0.3 and B with chance 7/10 = 0.7.
+        Expected points: A = 0.3*3 + 0.7*0 = 0.9; B = 0.3*5 + 0.7*1 = 2.2.
+        B is best: 2.2 > 0.9.
+    """
+    label = dict(zip([game.actions[a] for a in order], labels, strict=True))[answer]
+    if not reasoning:
+        return decision_line(label)
+    lines = reasoning_lines(game, preference, belief=belief, labels=labels, order=order, answer=answer, history=history)
+    lines = [*lines, decision_line(label)] if reasoning_first else [decision_line(label), *lines]
+    return "\n".join(lines)
+
+
+def reasoning_lines(
+    game: Game,
+    preference: Preference,
+    *,
+    belief: Any,
+    labels: Sequence[str],
+    order: Sequence[int],
+    answer: str,
+    history: int = HISTORY,
+) -> list[str]:
+    """The reasoning lines that derive ``answer`` from the agent's utilities (see ``render_target``).
+
+    Raises:
+        ValueError: If the utilities do not single out ``answer`` (a tie, or a different best option).
+    """
+    order = [int(a) for a in order]
+    if belief is None:
+        return _same_type_lines(game, preference, labels, order, answer)
+    return _belief_lines(game, preference, belief, labels, order, answer, history)
+
+
+def _each_other(game: Game) -> str:
+    return "The other" if game.n_players == 2 else "Each other player"
+
+
+def _all_others(game: Game) -> str:
+    return "the other picks" if game.n_players == 2 else "all the others pick"
+
+
+def _is_moralis(preference: Preference) -> bool:
+    return preference.name == "moralis"
+
+
+def _belief_lines(
+    game: Game,
+    preference: Preference,
+    belief: Any,
+    labels: Sequence[str],
+    order: list[int],
+    answer: str,
+    history: int,
+) -> list[str]:
+    counts = belief_counts(game, belief, history=history)
+    history = sum(counts)
+    y = game.strategy(belief)
+    chances = [
+        f"{labels[i]} with chance {counts[a]}/{history} = {format_number(counts[a] / history)}"
+        for i, a in enumerate(order)
+    ]
+    lines = [f"{_each_other(game)} picks {join_phrases(chances)}."]
+    expected = [game.payoff(game.actions[a], y) for a in order]
+    if isinstance(game, MatrixGame) and game.n_actions == 2:
+        cells = [
+            " + ".join(
+                f"{format_number(counts[b] / history)}*{format_number(game.payoff(game.actions[a], game.actions[b]))}"
+                for b in order
+            )
+            + f" = {format_number(e)}"
+            for a, e in zip(order, expected, strict=True)
+        ]
+    else:
+        cells = [format_number(e) for e in expected]
+    lines.append("Expected points: " + "; ".join(f"{labels[i]} = {c}" for i, c in enumerate(cells)) + ".")
+    utilities = [preference.utility(game, game.actions[a], y) for a in order]
+    if _is_moralis(preference):
+        kappa = float(preference.kappa)
+        same = [game.payoff(game.actions[a], game.actions[a]) for a in order]
+        lines.append(
+            f"Points if {_all_others(game)} the same as me: "
+            + "; ".join(f"{labels[i]} = {format_number(s)}" for i, s in enumerate(same))
+            + "."
+        )
+        weights = f"{format_number(1 - kappa)}*expected + {format_number(kappa)}*same"
+        linear = all(
+            math.isclose(u, (1 - kappa) * e + kappa * s, rel_tol=1e-9, abs_tol=1e-9)
+            for u, e, s in zip(utilities, expected, same, strict=True)
+        )
+        if linear:
+            w_own, w_same = format_number(1 - kappa), format_number(kappa)
+            cells = [
+                f"{w_own}*{format_number(e)} + {w_same}*{format_number(s)} = {format_number(u)}"
+                for e, s, u in zip(expected, same, utilities, strict=True)
+            ]
+            lines.append(f"Value = {weights}: " + "; ".join(f"{labels[i]} = {c}" for i, c in enumerate(cells)) + ".")
+        else:
+            # n-player games with non-linear payoffs: each other player is my copy with chance kappa (no closed form).
+            lines.append(
+                f"Value, with each other player copying me with chance {format_number(kappa)}: "
+                + "; ".join(f"{labels[i]} = {format_number(u)}" for i, u in enumerate(utilities))
+                + "."
+            )
+    lines.append(_conclusion(game, labels, order, utilities, answer))
+    return lines
+
+
+def _conclusion(game: Game, labels: Sequence[str], order: list[int], utilities: Sequence[float], answer: str) -> str:
+    ranked = np.argsort(-np.asarray(utilities), kind="stable")
+    best, second = int(ranked[0]), int(ranked[1])
+    if game.actions[order[best]] != answer or not utilities[best] > utilities[second]:
+        raise ValueError(f"the utilities {list(utilities)} do not single out the answer {answer!r}")
+    return f"{labels[best]} is best: {format_number(utilities[best])} > {format_number(utilities[second])}."
+
+
+def _same_type_lines(
+    game: Game, preference: Preference, labels: Sequence[str], order: list[int], answer: str
+) -> list[str]:
+    if game.n_players == 2:
+        lines = [
+            "The other reasons exactly like me, so we pick the same, and that pick must be my best reply to itself."
+        ]
+    else:
+        lines = ["The others reason exactly like me, so we all pick the same, and it must be my best reply to itself."]
+    moralis = _is_moralis(preference)
+    if moralis:
+        kappa = float(preference.kappa)
+        weights = f"{format_number(1 - kappa)}*points + {format_number(kappa)}*points"
+        lines.append(f"Value = {weights} if {_all_others(game)} the same as me.")
+    verb = "is worth" if moralis else "gives"
+    stable = []
+    for i, z in enumerate(order):
+        values = [preference.utility(game, game.actions[a], game.actions[z]) for a in order]
+        best = max(values)
+        is_stable = values[i] == best and sum(v == best for v in values) == 1
+        stable.append(is_stable)
+        cells = ", ".join(f"{labels[j]} {verb} {format_number(v)}" for j, v in enumerate(values))
+        verdict = f"so {labels[i]} is a best reply to itself" if is_stable else f"so {labels[i]} is not"
+        lines.append(f"If {_all_others(game)} {labels[i]}: {cells}; {verdict}.")
+    winners = [game.actions[a] for a, s in zip(order, stable, strict=True) if s]
+    if winners != [answer]:
+        raise ValueError(f"the same-type utilities single out {winners}, not the answer {answer!r}")
+    label = labels[[game.actions[a] for a in order].index(answer)]
+    lines.append(f"{label} is the only pick that is a best reply to itself.")
+    return lines

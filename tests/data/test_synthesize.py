@@ -1,0 +1,324 @@
+import json
+from collections import Counter
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from econalign.cli import main as cli_main
+from econalign.config import ConfigError, validate_config
+from econalign.data.balance import balanced_choices, balanced_orders, greedy_select
+from econalign.data.draws import game_space, is_held_out
+from econalign.data.synthesize import SPLITS, TEST_SPLITS, synthesize
+from econalign.data.templates import HISTORY, TEMPLATES, decision_line, parse_decision, templates_for
+from econalign.io import sha256_file
+from econalign.theory import (
+    best_response,
+    family_of,
+    game_from_params,
+    is_best_response,
+    is_symmetric_equilibrium,
+    predicted_action,
+    preference_from_config,
+    symmetric_equilibria,
+)
+
+from .conftest import SMALL_CONFIG
+
+# Columns and dtypes required by docs/architecture.md ("Dataset schema").
+ARCHITECTURE_COLUMNS = {
+    "id": pl.String,
+    "split": pl.String,
+    "family": pl.String,
+    "params": pl.String,
+    "belief": pl.Float64,
+    "preference": pl.String,
+    "kappa": pl.Float64,
+    "options": pl.String,
+    "optimal_action": pl.String,
+    "messages": pl.String,
+    "target": pl.String,
+    "template": pl.String,
+    "seed": pl.Int64,
+}
+AGENT_COLUMNS = {
+    "agent", "preference", "kappa", "optimal_action", "label_optimal", "utility_gap", "utilities",
+    "theory_ignoring_belief", "target",
+}  # fmt: skip
+
+
+def _rows(frames):
+    for agent, splits in frames.items():
+        for split, frame in splits.items():
+            for row in frame.iter_rows(named=True):
+                yield agent, split, row
+
+
+def _listed_first(frame):
+    """Per row: whether the answer is the first-listed option."""
+    pairs = zip(frame["options"], frame["optimal_action"], strict=True)
+    return [json.loads(options)[0]["action"] == answer for options, answer in pairs]
+
+
+def _situations(frame):
+    return set(frame.select("family", "params", "belief_counts").iter_rows())
+
+
+def _game_and_belief(row):
+    game = game_from_params(row["family"], row["params"])
+    counts = None if row["belief_counts"] is None else json.loads(row["belief_counts"])
+    return game, (None if counts is None else np.asarray(counts) / sum(counts))
+
+
+# -- files, schema, determinism -----------------------------------------------------------------------------------
+
+
+def test_every_agent_gets_every_file(synthesized, small_config):
+    for agent in small_config["agents"]:
+        names = {p.name for p in (synthesized / agent["name"]).iterdir()}
+        assert names == {f"{s}.parquet" for s in SPLITS} | {"card.md", "baselines.json", "provenance.json"}
+
+
+def test_schema_holds_the_architecture_columns(frames):
+    for splits in frames.values():
+        for split, frame in splits.items():
+            for column, dtype in ARCHITECTURE_COLUMNS.items():
+                assert frame.schema[column] == dtype, (split, column)
+            assert frame["id"].n_unique() == frame.height
+            assert set(frame["split"]) == {split}
+            assert frame["id"].to_list() == sorted(frame["id"].to_list())
+
+
+def test_rerun_is_byte_identical(synthesized, small_config, tmp_path):
+    synthesize(small_config, tmp_path)
+    for agent in small_config["agents"]:
+        for path in sorted((synthesized / agent["name"]).iterdir()):
+            assert path.read_bytes() == (tmp_path / agent["name"] / path.name).read_bytes(), path
+
+
+def test_cli_for_one_agent_gives_the_same_test_splits(synthesized, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(SMALL_CONFIG))
+    assert cli_main(["synthesize", "--config", str(config), "--out", str(tmp_path / "out"), "--agent", "moralis"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["moralis"]
+    for split in SPLITS:
+        name = f"moralis/{split}.parquet"
+        assert (tmp_path / "out" / name).read_bytes() == (synthesized / name).read_bytes(), split
+
+
+def test_provenance_records_file_hashes_and_seed(synthesized, small_config):
+    record = json.loads((synthesized / "moralis" / "provenance.json").read_text())
+    assert record["seed"] == small_config["seed"] and record["agent"] == "moralis"
+    for name, digest in record["files"].items():
+        assert sha256_file(synthesized / "moralis" / name) == digest
+
+
+# -- answers: theory, ties, targets --------------------------------------------------------------------------------
+
+
+def test_every_answer_is_the_theory_best_response(frames, small_config):
+    margin = small_config["data"]["tie_margin"]
+    preferences = {a["name"]: preference_from_config(a) for a in small_config["agents"]}
+    checked = 0
+    for agent, _, row in _rows(frames):
+        game, belief = _game_and_belief(row)
+        preference = preferences[agent]
+        assert (row["preference"], row["kappa"]) == (preference.name, preference.kappa)
+        if row["optimal_action"] is None:
+            continue
+        checked += 1
+        if belief is None:
+            equilibria = symmetric_equilibria(game, preference)
+            assert equilibria.is_pure and equilibria.unique.action == row["optimal_action"]
+            assert is_symmetric_equilibrium(game, preference, row["optimal_action"], resolution=200)
+        else:
+            assert best_response(game, preference, belief).action == row["optimal_action"]
+            assert is_best_response(game, preference, belief, row["optimal_action"])
+        # Tie rule, recomputed from utilities: the answer beats every other option by the margin.
+        against = row["optimal_action"] if belief is None else belief
+        utilities = {a: preference.utility(game, a, against) for a in game.actions}
+        runner_up = max(u for a, u in utilities.items() if a != row["optimal_action"])
+        assert utilities[row["optimal_action"]] - runner_up >= margin * game.payoff_range - 1e-9
+        assert row["utility_gap"] >= margin
+    assert checked > 300
+
+
+def test_missing_answers_only_where_the_theory_has_none(frames, small_config):
+    margin = small_config["data"]["tie_margin"]
+    preferences = {a["name"]: preference_from_config(a) for a in small_config["agents"]}
+    for agent, split, row in _rows(frames):
+        if row["optimal_action"] is None:
+            assert split == "test_families"
+            game, belief = _game_and_belief(row)
+            assert predicted_action(game, preferences[agent], belief, min_margin=margin) is None
+            assert row["target"] is None and row["label_optimal"] is None
+
+
+def test_targets_start_with_the_decision_line_of_the_answer(frames):
+    for _, _, row in _rows(frames):
+        if row["optimal_action"] is None:
+            continue
+        options = json.loads(row["options"])
+        label = next(o["label"] for o in options if o["action"] == row["optimal_action"])
+        assert row["label_optimal"] == label
+        assert row["target"].splitlines()[0] == decision_line(label)
+        assert parse_decision(row["target"], [o["label"] for o in options], reasoning_first=False) == label
+
+
+def test_prompt_states_the_stored_belief(frames):
+    for _, _, row in _rows(frames):
+        game, belief = _game_and_belief(row)
+        text = json.loads(row["messages"])[-1]["content"]
+        if belief is None:
+            assert row["convention"] == "same_type" and row["belief"] is None
+            continue
+        assert row["belief"] == pytest.approx(belief[0])
+        counts = json.loads(row["belief_counts"])
+        assert sum(counts) == HISTORY
+        count = TEMPLATES[row["template"]].count
+        for option in json.loads(row["options"]):
+            k = counts[game.actions.index(option["action"])]
+            assert count.format(label=option["label"], k=k) in text, (text, option, k)
+
+
+# -- balance ------------------------------------------------------------------------------------------------------
+
+
+def test_answers_are_balanced_per_family(frames):
+    for agent, splits in frames.items():
+        for split in ("train", "test_payoffs"):
+            frame = splits[split].filter(pl.col("n_options") == 2)
+            for (family,), group in frame.group_by("family"):
+                first = [
+                    row["optimal_action"] == game_from_params(family, row["params"]).actions[0]
+                    for row in group.iter_rows(named=True)
+                ]
+                listed_first = [
+                    json.loads(o)[0]["action"] == a
+                    for o, a in zip(group["options"], group["optimal_action"], strict=True)
+                ]
+                assert 0.35 <= np.mean(listed_first) <= 0.65, (agent, split, family)
+                if agent == "economicus" and family == "prisoners_dilemma":
+                    assert not any(first)  # D is dominant: no balance is possible
+                else:
+                    assert 0.3 <= np.mean(first) <= 0.7, (agent, split, family, np.mean(first))
+
+
+@pytest.mark.parametrize(
+    ("agent", "family"),
+    [
+        ("economicus", "stag_hunt"),
+        ("economicus", "chicken"),
+        ("moralis", "prisoners_dilemma"),
+        ("moralis", "stag_hunt"),
+    ],
+)
+def test_answers_flip_with_both_belief_and_payoffs(frames, agent, family):
+    # The answer must depend on the payoffs at a fixed belief, and on the belief for fixed payoffs.
+    train = frames[agent]["train"].filter(pl.col("belief").is_not_null() & (pl.col("family") == family))
+    by_belief = train.group_by("belief").agg(pl.col("optimal_action").n_unique().alias("answers"))
+    assert (by_belief["answers"] > 1).any()
+    assert (train["optimal_action"] != train["theory_ignoring_belief"]).mean() > 0.1
+
+
+# -- splits -------------------------------------------------------------------------------------------------------
+
+
+def test_test_splits_hold_the_same_items_for_every_agent(frames):
+    economicus, moralis = frames["economicus"], frames["moralis"]
+    for split in TEST_SPLITS:
+        shared = [c for c in economicus[split].columns if c not in AGENT_COLUMNS]
+        assert economicus[split].select(shared).equals(moralis[split].select(shared)), split
+        assert not economicus[split]["optimal_action"].equals(moralis[split]["optimal_action"])
+
+
+def test_splits_differ_along_their_own_axis(frames, small_config):
+    data = small_config["data"]
+    for splits in frames.values():
+        train = splits["train"]
+        situations = set(zip(train["family"], train["params"], train["belief_counts"], strict=True))
+        validation = splits["validation"]
+        assert not situations & set(
+            zip(validation["family"], validation["params"], validation["belief_counts"], strict=True)
+        )
+        assert not set(train["params"]) & set(splits["test_payoffs"]["params"])
+        assert set(splits["test_paraphrases"]["template"]) <= set(templates_for("pair", held_out=True))
+        assert not set(train["template"]) & set(splits["test_paraphrases"]["template"])
+        train_orders = {tuple(o["label"] for o in json.loads(x)) for x in train["options"]}
+        label_orders = {tuple(o["label"] for o in json.loads(x)) for x in splits["test_labels"]["options"]}
+        assert not train_orders & label_orders and ("B", "A") in label_orders
+        assert set(splits["test_families"]["family"]) == set(data["families_test"])
+        assert set(train["family"]) == set(data["families_train"])
+        assert train.height == data["n_train"] and validation.height == data["n_validation"]
+
+
+def test_baselines_match_rules_recomputed_from_the_rows(synthesized, frames):
+    baselines = json.loads((synthesized / "economicus" / "baselines.json").read_text())
+    for split, frame in frames["economicus"].items():
+        scored = frame.filter(pl.col("optimal_action").is_not_null())
+        first_listed = [
+            json.loads(o)[0]["action"] == a for o, a in zip(scored["options"], scored["optimal_action"], strict=True)
+        ]
+        label_a = [min(json.loads(o), key=lambda x: x["label"])["action"] == a
+                   for o, a in zip(scored["options"], scored["optimal_action"], strict=True)]  # fmt: skip
+        overall = baselines[split]["overall"]
+        assert overall["first_listed"] == pytest.approx(np.mean(first_listed), abs=1e-4)
+        assert overall["label_a"] == pytest.approx(np.mean(label_a), abs=1e-4)
+        second = [
+            game_from_params(f, p).actions[1] == a
+            for f, p, a in scored.select("family", "params", "optimal_action").iter_rows()
+        ]
+        assert overall["second_action"] == pytest.approx(np.mean(second), abs=1e-4)
+
+
+# -- config and building blocks -----------------------------------------------------------------------------------
+
+
+def test_data_section_defaults_and_bounds():
+    data = validate_config({})["data"]
+    assert data["tie_margin"] == 0.02 and data["families_train"] == ["prisoners_dilemma", "stag_hunt", "chicken"]
+    for bad in ({"n_train": 0}, {"tie_margin": -1}, {"families_train": ["poker"]}, {"label_sets": ["AB"]}, {"x": 1}):
+        with pytest.raises(ConfigError, match="data"):
+            validate_config({"data": bad})
+
+
+def test_overlapping_families_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="overlap"):
+        synthesize({"data": {"families_test": ["chicken"]}}, tmp_path)
+
+
+@pytest.mark.parametrize("family", ["prisoners_dilemma", "stag_hunt", "chicken", "harmony", "coordination"])
+def test_game_space_is_every_game_of_the_family(family):
+    games = game_space(family, low=0, high=6)
+    grid = [(t, r, p, s) for t in range(7) for r in range(7) for p in range(7) for s in range(7)]
+    expected = {g for g in grid if family_of(*g) == family}
+    assert {(g.T, g.R, g.P, g.S) for g in games} == expected
+
+
+def test_held_out_partition_is_seeded_and_of_the_right_size():
+    games = game_space("stag_hunt", low=0, high=10)
+    held = [is_held_out(0, g, fraction=0.25) for g in games]
+    assert 0.18 < np.mean(held) < 0.32
+    assert held == [is_held_out(0, g, fraction=0.25) for g in games]
+    assert held != [is_held_out(1, g, fraction=0.25) for g in games]
+
+
+def test_greedy_select_reaches_feasible_targets():
+    rng = np.random.default_rng(0)
+    features = (rng.random((400, 3)) < np.array([0.9, 0.2, 0.5])).astype(float)
+    features[rng.random(400) < 0.3, 2] = np.nan
+    chosen = greedy_select(features, n=60, targets=np.array([0.5, 0.5, 0.5]), weights=np.ones(3))
+    assert len(set(chosen)) == 60
+    assert np.allclose(np.nanmean(features[chosen], axis=0), 0.5, atol=0.03)
+
+
+def test_balanced_orders_and_choices():
+    rng = np.random.default_rng(0)
+    keys = [("C",)] * 7 + [("D",)] * 10
+    orders = balanced_orders(keys, rng)
+    for key in set(keys):
+        firsts = [order == (0, 1) for order, k in zip(orders, keys, strict=True) if k == key]
+        assert abs(sum(firsts) - len(firsts) / 2) <= 0.5
+    counts = Counter(balanced_choices(["a", "b", "c"], 10, rng))
+    assert sorted(counts.values()) == [3, 3, 4]
