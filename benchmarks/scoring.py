@@ -1,0 +1,317 @@
+"""Scoring throughput: econalign's Agent (JAX/NNX) against HF transformers + torch.
+
+Prints one JSON object and writes it to benchmarks/results/scoring.json:
+
+* ``fixed_shapes``: ``{"16x128": {...}, "8x256": {...}}``: one jitted forward of random tokens with the LM head
+  at the last position only (the work of scoring one next token): ``batch_s`` (best of ``--repeats`` after
+  compilation), ``prompts_per_s``, ``compile_s``.
+* ``battery``: ``Agent.choice_logprobs`` on game prompts: the test splits in ``results/synthesize/*/`` when
+  present, else a small synthesis run in a temporary folder, else hand-made 2x2 prompts sharing a system prompt
+  and rules text. Options are the decision lines (``"Answer: A"``). ``prompts_per_s``, ``batch_s`` (the whole
+  battery, best of ``--repeats`` after a warm-up call), ``compile_s`` (warm-up call minus a warm call),
+  ``n_prompts``, ``n_options``, ``prompt_tokens_mean``, ``max_abs_diff_vs_peer`` (when a peer ran).
+* ``peak_rss_mb``, ``device``, ``threads``.
+* ``peer``: the same keys measured with HF transformers + torch (float32), run by an interpreter that has
+  torch (``--peer-python PATH`` or ``ECONALIGN_PEER_PYTHON``; e.g. a venv made with
+  ``python3 -m venv /tmp/torchref && /tmp/torchref/bin/pip install torch transformers safetensors numpy``).
+  The script re-invokes itself there with ``--peer``; that mode imports only the standard library, torch and
+  transformers. The peer scores exactly the same token ids, the standard way: one sequence per
+  (prompt, option), sorted by length, batches of 16 left-padded with position ids, ``logits_to_keep`` covering
+  the option tokens. Without a peer interpreter the ``peer`` key is omitted.
+* ``speedup``: ours / peer prompts per second.
+
+Usage: ``uv run python benchmarks/scoring.py [--model results/prepare_model/base] [--peer-python PY]``. Without
+``--model`` the embedded model is prepared into a temporary folder. The machine is shared and noisy: every
+timing is the best of several repeats, and ours and the peer's alternate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHAPES = ((16, 128), (8, 256))
+SYSTEM = (
+    "You are a participant in an economic decision experiment. You will face one decision. Each option pays points "
+    "as described, and your points are all that matters to you. Think about what the other participant is likely "
+    "to do, then decide. Reply with a line of the form 'Answer: X', where X is the letter of your option."
+)
+RULES = (
+    "Game rules: you and another participant choose simultaneously and cannot communicate. You will not meet again. "
+    "The payoffs below are points for you and for the other participant."
+)
+
+
+def peak_rss_mb() -> float:
+    # VmHWM restarts at exec; ru_maxrss would report the peak of the parent a subprocess was forked from.
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def log(message: str) -> None:
+    print(f"[scoring benchmark {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+# ---------------------------------------------------------------- battery items (token ids shared with the peer)
+
+
+def battery_items(tokenizer, limit: int) -> tuple[list[list[int]], list[list[list[int]]], str]:
+    """Prompt and option token ids of the battery, and where the items came from."""
+    from econalign.model.tokenizer import encode_continuations, encode_prompts
+
+    messages, options, source = _synthesized(limit)
+    if not messages:
+        messages, options, source = _handmade(limit)
+    prompt_ids = encode_prompts(tokenizer, messages)
+    option_ids = [encode_continuations(tokenizer, opts) for opts in options]
+    return prompt_ids, option_ids, source
+
+
+def _synthesized(limit: int) -> tuple[list, list, str]:
+    try:
+        import polars as pl
+
+        from econalign.data.templates import decision_line
+
+        files = sorted(ROOT.glob("results/synthesize/*/test_*.parquet"))
+        source = "results/synthesize"
+        if not files:
+            from econalign.config import validate_config
+            from econalign.data.synthesize import synthesize
+
+            folder = Path(tempfile.mkdtemp(prefix="econalign-bench-"))
+            synthesize(validate_config({"seed": 0, "data": {"n_train": 40, "n_validation": 10, "n_test": 60}}), folder)
+            files = sorted(folder.glob("*/test_*.parquet"))
+            source = "synthesize (temporary, n_test=60)"
+        files = [f for f in files if f.parent == files[0].parent]  # one agent: the test items are shared
+        frame = pl.concat([pl.read_parquet(f, columns=["messages", "options"]) for f in files])
+        messages = [json.loads(m) for m in frame["messages"]][:limit]
+        options = [[decision_line(o["label"]) for o in json.loads(opts)] for opts in frame["options"]][:limit]
+        return messages, options, source
+    except Exception as error:  # any failure falls back to hand-made prompts
+        print(
+            f"synthesized battery unavailable ({type(error).__name__}: {error}); using hand-made prompts",
+            file=sys.stderr,
+        )
+        return [], [], ""
+
+
+def _handmade(limit: int) -> tuple[list, list, str]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    games = ["prisoner's dilemma", "stag hunt", "game of chicken", "coordination game"]
+    messages, options = [], []
+    for i in range(limit):
+        t, r, p, s = (int(x) for x in rng.integers(0, 11, 4))
+        q = int(rng.integers(1, 10))
+        labels = ("A", "B") if i % 2 == 0 else ("B", "A")
+        user = (
+            f"{RULES}\nThis is a {games[i % len(games)]}.\n"
+            f"- If both choose {labels[0]}, each gets {r} points.\n"
+            f"- If both choose {labels[1]}, each gets {p} points.\n"
+            f"- If you choose {labels[0]} and the other chooses {labels[1]}, you get {s} and the other gets {t}.\n"
+            f"- If you choose {labels[1]} and the other chooses {labels[0]}, you get {t} and the other gets {s}.\n"
+            f"The other participant chooses {labels[0]} with probability {q / 10:.1f}. Which option do you choose?"
+        )
+        messages.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}])
+        options.append([f"Answer: {label}" for label in sorted(labels)])
+    return messages, options, "hand-made 2x2 prompts"
+
+
+# ---------------------------------------------------------------- ours
+
+
+def ours(model_dir: Path, repeats: int, limit: int) -> tuple[dict, list, list, str, list]:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    from econalign.model.agent import load_agent
+
+    agent = load_agent(model_dir, progress=False)
+    graphdef, state = nnx.split(agent.model)
+
+    @jax.jit
+    def last_logits(state, tokens):
+        model = nnx.merge(graphdef, state)
+        return model(tokens, logits_at=jnp.full((tokens.shape[0], 1), tokens.shape[1] - 1)).logits
+
+    result: dict = {"fixed_shapes": {}}
+    rng = np.random.default_rng(0)
+    for rows, length in SHAPES:
+        tokens = jnp.asarray(rng.integers(0, agent.config.vocab_size, (rows, length)), jnp.int32)
+        start = time.perf_counter()
+        compiled = last_logits.lower(state, tokens).compile()
+        compile_s = time.perf_counter() - start
+        batch_s = best_of(lambda compiled=compiled, tokens=tokens: compiled(state, tokens).block_until_ready(), repeats)
+        result["fixed_shapes"][f"{rows}x{length}"] = {
+            "batch_s": round(batch_s, 3),
+            "prompts_per_s": round(rows / batch_s, 2),
+            "compile_s": round(compile_s, 1),
+        }
+        log(f"ours {rows}x{length}: {result['fixed_shapes'][f'{rows}x{length}']}")
+    from econalign.model.scoring import score_continuations
+
+    prompts, options, source = battery_items(agent.tokenizer, limit)
+
+    def run():
+        return score_continuations(agent.model, prompts, options, buckets=agent.buckets)
+
+    start = time.perf_counter()
+    scores = run()
+    first = time.perf_counter() - start
+    log(f"ours battery warm-up: {first:.1f} s")
+    battery_s = best_of(run, repeats)
+    log(f"ours battery: {battery_s:.1f} s")
+    result["battery"] = {
+        "source": source,
+        "n_prompts": len(prompts),
+        "n_options": sum(map(len, options)),
+        "prompt_tokens_mean": round(sum(map(len, prompts)) / len(prompts), 1),
+        "batch_s": round(battery_s, 2),
+        "prompts_per_s": round(len(prompts) / battery_s, 2),
+        "compile_s": round(max(first - battery_s, 0.0), 1),
+    }
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["device"] = str(jax.devices()[0])
+    return result, prompts, options, source, [s.tolist() for s in scores]
+
+
+# ---------------------------------------------------------------- peer (standard library + torch + transformers only)
+
+
+def peer(model_dir: str, items_path: str, repeats: int) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    vocab = model.config.vocab_size
+    result: dict = {"fixed_shapes": {}, "threads": torch.get_num_threads()}
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for rows, length in SHAPES:
+            tokens = torch.randint(0, vocab, (rows, length), generator=generator)
+            start = time.perf_counter()
+            model(tokens, logits_to_keep=1)
+            warm = time.perf_counter() - start
+            batch_s = best_of(lambda tokens=tokens: model(tokens, logits_to_keep=1), repeats)
+            result["fixed_shapes"][f"{rows}x{length}"] = {
+                "batch_s": round(batch_s, 3),
+                "prompts_per_s": round(rows / batch_s, 2),
+                "compile_s": round(max(warm - batch_s, 0.0), 1),
+            }
+        items = json.loads(Path(items_path).read_text())
+        prompts, options = items["prompts"], items["options"]
+
+        def run() -> list[list[float]]:
+            pairs = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
+            pairs.sort(key=lambda ij: len(prompts[ij[0]]) + len(options[ij[0]][ij[1]]))
+            scores = [[0.0] * len(opts) for opts in options]
+            for start in range(0, len(pairs), 16):
+                batch = pairs[start : start + 16]
+                seqs = [prompts[i] + options[i][j] for i, j in batch]
+                width = max(map(len, seqs))
+                keep = max(len(options[i][j]) for i, j in batch) + 1
+                ids = torch.tensor([[0] * (width - len(s)) + s for s in seqs])
+                mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+                logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, keep, V]: positions width-keep .. width-1
+                for row, (i, j) in enumerate(batch):
+                    option = options[i][j]
+                    n = len(option)
+                    # Token k of the option sits at width - n + k and is predicted from the position before it.
+                    rows_ = torch.arange(keep - 1 - n, keep - 1)
+                    scores[i][j] = float(logprobs[row, rows_, torch.tensor(option)].double().sum())
+            return scores
+
+        start = time.perf_counter()
+        scores = run()
+        first = time.perf_counter() - start
+        battery_s = best_of(run, repeats)
+    result["battery"] = {
+        "n_prompts": len(prompts),
+        "batch_s": round(battery_s, 2),
+        "prompts_per_s": round(len(prompts) / battery_s, 2),
+        "compile_s": round(max(first - battery_s, 0.0), 1),
+    }
+    result["scores"] = scores
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["device"] = "cpu"
+    return result
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="prepared model directory (default: prepare the embedded model)")
+    parser.add_argument("--peer-python", default=os.environ.get("ECONALIGN_PEER_PYTHON"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=120, help="most battery prompts")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "scoring.json")
+    parser.add_argument("--peer", nargs=2, metavar=("MODEL", "ITEMS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:
+        print(json.dumps(peer(args.peer[0], args.peer[1], args.repeats)))
+        return
+    model_dir = args.model
+    if model_dir is None:
+        from econalign.model.prepare import prepare_model
+
+        model_dir = prepare_model("smollm2-135m-instruct", Path(tempfile.mkdtemp(prefix="econalign-bench-model-")))
+    result, prompts, options, _, scores = ours(model_dir, args.repeats, args.limit)
+    result["threads"] = os.cpu_count()
+    if args.peer_python:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump({"prompts": prompts, "options": options}, handle)
+        command = [args.peer_python, __file__, "--peer", str(model_dir), handle.name, "--repeats", str(args.repeats)]
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        other = json.loads(done.stdout.strip().splitlines()[-1])
+        peer_scores = other.pop("scores")
+        result["peer"] = other
+        diff = max(
+            abs(a - b) for row, ref in zip(scores, peer_scores, strict=True) for a, b in zip(row, ref, strict=True)
+        )
+        result["battery"]["max_abs_diff_vs_peer"] = round(diff, 6)
+        result["speedup"] = {
+            **{
+                f"fixed_shapes/{key}": round(value["prompts_per_s"] / other["fixed_shapes"][key]["prompts_per_s"], 2)
+                for key, value in result["fixed_shapes"].items()
+            },
+            "battery": round(result["battery"]["prompts_per_s"] / other["battery"]["prompts_per_s"], 2),
+        }
+    text = json.dumps(result, indent=2, sort_keys=True)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
