@@ -6,10 +6,13 @@ rule finetune:
     output:
         adapter=directory("results/finetune/{agent}/adapter"),
         metrics="results/finetune/{agent}/metrics.parquet",
+        choices="results/finetune/{agent}/validation_choices.parquet",
+        provenance="results/finetune/{agent}/provenance.json",
         curve=report(
             "results/finetune/{agent}/loss.png",
             caption="../report/finetune.rst",
             category="2. Fine-tuning",
+            subcategory="{agent}",
             labels={"agent": "{agent}", "figure": "loss curve"},
         ),
     params:
@@ -21,8 +24,10 @@ rule finetune:
     threads: workflow.cores
     resources:
         jax=1,
-        mem_mb=8000,
+        # LoRA on SmolLM2-135M peaks near 5 GB at the default lengths; full fine-tuning near 14 GB.
+        mem_mb=lambda wildcards: 16000 if config["finetune"]["method"] == "full" else 8000,
         runtime=60,
     shell:
+        # A killed job restarted by Snakemake resumes from results/finetune/{agent}/checkpoint.
         "econalign finetune --config-json {params.config:q} --agent {wildcards.agent} --model {input.model}"
         " --data results/synthesize/{wildcards.agent} --out results/finetune/{wildcards.agent} > {log} 2>&1"

@@ -1,0 +1,197 @@
+"""Fine-tune the base model on one agent's dataset (workflow rule ``finetune``).
+
+CLI: ``econalign finetune --config-json JSON --agent NAME --model DIR --data DIR --out DIR``. ``--data`` is the
+agent's synthesize folder (``train.parquet``, ``validation.parquet``); ``--model`` the prepared base model.
+
+Outputs in ``--out``: ``adapter/`` (PEFT LoRA layout, or an HF checkpoint for ``finetune.method: full``),
+``merged/`` when ``finetune.export_merged``, ``metrics.parquet``, ``loss.png``, ``validation_choices.parquet``
+(the last evaluation's option log-probabilities per validation item) and ``provenance.json``. A resumable
+checkpoint lives in ``checkpoint/`` while the job runs: a job killed and started again continues from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from econalign.io import derive_seed, provenance, sha256_file, write_json, write_parquet
+
+
+def run_seed(config: dict[str, Any], agent: str) -> int:
+    """The seed of an agent's fine-tuning run, derived from the config's single seed."""
+    return derive_seed(config["seed"], "finetune", agent)
+
+
+def validation_subset(rows: list[dict[str, Any]], *, count: int, seed: int) -> list[dict[str, Any]]:
+    """A fixed seeded subset of ``count`` validation rows, in file order (all rows when ``count`` is 0 or more).
+
+    Args:
+        rows: Validation rows.
+        count: How many to keep (0 = all).
+        seed: Seeds the choice.
+
+    Returns:
+        The chosen rows.
+    """
+    if not count or count >= len(rows):
+        return rows
+    chosen = np.sort(np.random.default_rng(seed).choice(len(rows), size=count, replace=False))
+    return [rows[i] for i in chosen]
+
+
+def finetune(
+    config: dict[str, Any],
+    *,
+    agent: str,
+    model_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    echo: Callable[[str], Any] = print,
+) -> Path:
+    """Run one agent's fine-tuning job and write its outputs.
+
+    Args:
+        config: The resolved configuration.
+        agent: The agent's name (must be in ``config["agents"]``).
+        model_dir: The prepared base model directory.
+        data_dir: The agent's synthesize folder.
+        out_dir: Output folder.
+        echo: Where progress messages go.
+
+    Returns:
+        ``out_dir`` as a ``Path``.
+    """
+    import jax
+    from tqdm import tqdm
+
+    from econalign.config import agent_spec
+    from econalign.io import config_hash
+    from econalign.model.params import load_llama
+    from econalign.model.tokenizer import load_tokenizer
+    from econalign.train import export, sharding
+    from econalign.train.examples import encode_rows, encode_validation, read_split
+    from econalign.train.loop import train
+    from econalign.train.tracking import open_tracker
+
+    sharding.initialize()
+    agent_spec(config, agent)
+    settings = config["finetune"]
+    seed = run_seed(config, agent)
+    model_dir, data_dir, out = Path(model_dir), Path(data_dir), Path(out_dir)
+    tokenizer = load_tokenizer(model_dir)
+    model = load_llama(model_dir, dtype=config["model"]["dtype"])
+    train_path, val_path = data_dir / "train.parquet", data_dir / "validation.parquet"
+    examples = encode_rows(
+        tokenizer,
+        read_split(train_path),
+        decision_weight=settings["decision_weight"],
+        reasoning_weight=settings["reasoning_weight"],
+        max_target_tokens=settings["max_target_tokens"],
+    )
+    validation = None
+    if val_path.is_file():
+        val_rows = validation_subset(read_split(val_path), count=settings["eval_items"], seed=derive_seed(seed, "val"))
+        validation = encode_validation(tokenizer, val_rows, max_target_tokens=settings["max_target_tokens"])
+    inputs = {"train": sha256_file(train_path), "validation": sha256_file(val_path) if val_path.is_file() else None}
+    base_sha = _model_sha256(model_dir)
+    run_id = config_hash({"finetune": settings, "seed": seed, "model": base_sha, "inputs": inputs})
+    echo(f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), run {run_id}")
+    tracker = open_tracker(config["tracking"], name=agent, config={"agent": agent, **settings})
+    progress = None
+    if settings["progress"]:
+        progress = functools.partial(tqdm, desc=f"finetune {agent}", unit="step", file=sys.stderr, mininterval=2.0)
+    try:
+        result = train(
+            model,
+            examples,
+            validation,
+            finetune=settings,
+            seed=seed,
+            checkpoint_dir=out / "checkpoint",
+            run_id=run_id,
+            on_step=tracker.log,
+            progress=progress,
+        )
+    finally:
+        tracker.close()
+    if result.resumed_from:
+        echo(f"resumed from the checkpoint at step {result.resumed_from}")
+    if jax.process_index() != 0:
+        return out
+    full = settings["method"] == "full"
+    export.save_adapter(result.model, out / "adapter", base_dir=model_dir, full=full)
+    export.write_metrics(result.metrics, out / "metrics.parquet")
+    export.plot_loss(result.metrics, out / "loss.png", title=f"fine-tuning {agent}")
+    if result.choices:
+        import polars as pl
+
+        write_parquet(out / "validation_choices.parquet", pl.DataFrame(result.choices))
+    if settings["export_merged"]:
+        export.save_merged(result.model, out / "merged", base_dir=model_dir)
+    final = result.metrics[-1]
+    record = provenance(
+        config,
+        seed=seed,
+        model_sha256=base_sha,
+        agent=agent,
+        inputs=inputs,
+        buckets=result.buckets,
+        steps=len(result.metrics),
+        final={key: final[key] for key in ("loss", "val_loss", "val_accuracy", "val_p_optimal")},
+    )
+    write_json(out / "provenance.json", record)
+    if not settings["keep_checkpoint"]:
+        export.remove_tree(out / "checkpoint")
+    echo(json.dumps({"agent": agent, **record["final"]}, sort_keys=True))
+    return out
+
+
+def _model_sha256(model_dir: Path) -> str | None:
+    record = model_dir / "provenance.json"
+    if record.is_file():
+        return json.loads(record.read_text()).get("model_sha256")
+    weights = model_dir / "model.safetensors"
+    return sha256_file(weights) if weights.is_file() else None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``finetune`` arguments to ``parser``.
+
+    Args:
+        parser: The subcommand's parser.
+    """
+    from econalign.cli import add_config_arguments
+
+    add_config_arguments(parser)
+    parser.add_argument("--agent", required=True, help="agent name from the config")
+    parser.add_argument("--model", required=True, type=Path, help="prepared base model directory (HF layout)")
+    parser.add_argument("--data", required=True, type=Path, help="the agent's synthesize folder")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``finetune`` from parsed arguments.
+
+    Args:
+        args: From :func:`add_arguments`.
+
+    Returns:
+        The exit status (0); a diverged run exits with status 1 and the reason on stderr.
+    """
+    from econalign.cli import config_from_args
+    from econalign.train.loop import TrainingDivergedError
+
+    config = config_from_args(args)
+    try:
+        finetune(config, agent=args.agent, model_dir=args.model, data_dir=args.data, out_dir=args.out)
+    except TrainingDivergedError as error:
+        raise SystemExit(f"econalign finetune: {error}") from None
+    return 0

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import polars as pl
+import pytest
+from flax import nnx
+
+from econalign.cli import main as cli_main
+from econalign.model.lora import load_peft_adapter
+from econalign.model.params import load_llama
+from econalign.train.export import METRICS_SCHEMA
+
+from .tiny import finetune_config
+
+TOKENS = jnp.asarray([[1, 40, 50, 60, 70, 2, 9, 30]], jnp.int32)
+
+
+@nnx.jit
+def forward(model, tokens):
+    return model(tokens).logits
+
+
+def run_cli(config, model_dir, data_dir, out):
+    argv = ["finetune", "--config-json", json.dumps(config), "--agent", "economicus", "--model", str(model_dir)]
+    return cli_main([*argv, "--data", str(data_dir), "--out", str(out)])
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_model_dir, tiny_data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finetune_lora")
+    config = finetune_config(eval_every=3, export_merged=True)
+    assert run_cli(config, tiny_model_dir, tiny_data_dir, out) == 0
+    return config, out
+
+
+def test_outputs_are_complete(lora_run):
+    config, out = lora_run
+    assert sorted(p.name for p in (out / "adapter").iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert not (out / "checkpoint").exists()
+    metrics = pl.read_parquet(out / "metrics.parquet")
+    assert dict(metrics.schema) == METRICS_SCHEMA
+    assert metrics["step"].to_list() == list(range(1, metrics.height + 1)) and metrics.height == 6  # 24 rows / 4
+    evaluated = metrics.filter(pl.col("val_accuracy").is_not_null())["step"].to_list()
+    assert evaluated == [3, 6]
+    assert (metrics["tokens_per_s"] > 0).all()
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["config"]["finetune"] == config["finetune"] and record["agent"] == "economicus"
+    assert record["final"]["val_accuracy"] == metrics["val_accuracy"][-1]
+    choices = pl.read_parquet(out / "validation_choices.parquet")
+    assert choices.height == 8 and set(choices.columns) == {"id", "option_logprobs", "answer"}
+
+
+def test_adapter_and_merged_checkpoint_reproduce_the_trained_model(lora_run, tiny_model_dir):
+    _, out = lora_run
+    base = forward(load_llama(tiny_model_dir), TOKENS)
+    adapted = forward(load_peft_adapter(load_llama(tiny_model_dir), out / "adapter", merge=False), TOKENS)
+    merged = forward(load_llama(out / "merged"), TOKENS)
+    assert float(jnp.abs(adapted - base).max()) > 1e-3  # training changed the model
+    np.testing.assert_allclose(np.asarray(merged), np.asarray(adapted), atol=1e-5)
+
+
+def test_full_fine_tuning_with_offline_tracking(tiny_model_dir, tiny_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = finetune_config(method="full", learning_rate=1e-3, epochs=0.5)
+    config["tracking"] = {"wandb": True, "project": "econalign-test"}
+    assert run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path / "out") == 0
+    adapter = tmp_path / "out" / "adapter"
+    assert (adapter / "model.safetensors").is_file() and (adapter / "config.json").is_file()
+    tuned = load_llama(adapter)
+    via_agent_path = load_peft_adapter(load_llama(tiny_model_dir), adapter)
+    for a, b in zip(jax.tree.leaves(nnx.state(tuned)), jax.tree.leaves(nnx.state(via_agent_path)), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
+
+
+def test_diverging_run_exits_with_the_reason(tiny_model_dir, tiny_data_dir, tmp_path):
+    config = finetune_config(method="full", learning_rate=1.0, clip_norm=0, max_loss_ratio=3, epochs=2, eval_items=1)
+    with pytest.raises(SystemExit, match="econalign finetune: training diverged at step"):
+        run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)

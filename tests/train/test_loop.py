@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from econalign.model.lora import save_peft_adapter
+from econalign.train.checkpoint import read_metadata
+from econalign.train.loop import TrainingDivergedError, make_plan, train
+
+from .tiny import finetune_config, synthetic_examples, tiny_model
+
+
+class Killed(Exception):
+    pass
+
+
+def run(tmp_path: Path, *, kill_after: int | None = None, checkpoint: bool = True, **overrides):
+    settings = finetune_config(epochs=2, **overrides)["finetune"]
+
+    def on_step(row):
+        if kill_after is not None and row["step"] == kill_after:
+            raise Killed
+
+    return train(
+        tiny_model(),
+        synthetic_examples(20, seed=0),
+        None,
+        finetune=settings,
+        seed=11,
+        checkpoint_dir=tmp_path / "checkpoint" if checkpoint else None,
+        run_id="test",
+        on_step=on_step,
+    )
+
+
+def adapter_bytes(model, directory: Path) -> bytes:
+    save_peft_adapter(model, directory)
+    return (directory / "adapter_model.safetensors").read_bytes()
+
+
+def test_plan_covers_each_epoch_once():
+    examples = synthetic_examples(20, seed=0)
+    settings = finetune_config(epochs=2, batch_size=4, grad_accum=2)["finetune"]
+    plan = make_plan(examples, finetune=settings, seed=3)
+    assert plan.rows == 2 and len(plan.steps) == 10
+    first_epoch = [i for step in plan.steps[:5] for micro in step for i in micro]
+    assert sorted(first_epoch) == list(range(20))
+    assert plan.epochs[4] == pytest.approx(1.0) and plan.epochs[-1] == pytest.approx(2.0)
+    assert make_plan(examples, finetune=settings, seed=3) == plan
+    assert make_plan(examples, finetune=settings, seed=4).steps != plan.steps
+
+
+@pytest.mark.slow
+def test_runs_are_identical_and_resume_matches_an_uninterrupted_run(tmp_path):
+    first = run(tmp_path / "a")
+    second = run(tmp_path / "b")
+    assert adapter_bytes(first.model, tmp_path / "a" / "adapter") == adapter_bytes(second.model, tmp_path / "b" / "x")
+    losses = [row["loss"] for row in first.metrics]
+    assert len(losses) == 10 and losses[-1] < losses[0]
+    with pytest.raises(Killed):
+        run(tmp_path / "c", kill_after=5)
+    assert read_metadata(tmp_path / "c" / "checkpoint")["step"] == 4
+    resumed = run(tmp_path / "c")
+    assert resumed.resumed_from == 4
+    assert [row["loss"] for row in resumed.metrics] == losses
+    assert adapter_bytes(resumed.model, tmp_path / "c" / "adapter") == adapter_bytes(first.model, tmp_path / "a" / "y")
+
+
+def test_checkpoint_of_another_run_is_not_resumed(tmp_path):
+    with pytest.raises(Killed):
+        run(tmp_path, kill_after=3)
+    fresh = train(
+        tiny_model(),
+        synthetic_examples(20, seed=0),
+        None,
+        finetune=finetune_config(epochs=2)["finetune"],
+        seed=11,
+        checkpoint_dir=tmp_path / "checkpoint",
+        run_id="another config",
+    )
+    assert fresh.resumed_from == 0
+
+
+def test_exploding_loss_stops_with_a_clear_message(tmp_path):
+    with pytest.raises(TrainingDivergedError, match=r"diverged at step \d+.*learning_rate"):
+        run(tmp_path, checkpoint=False, method="full", learning_rate=1.0, clip_norm=0, max_loss_ratio=3)
+
+
+def test_nan_loss_stops_at_the_first_step():
+    model = tiny_model()
+    model.embed_tokens.embedding[...] = model.embed_tokens.embedding[...].at[5].set(np.nan)
+    examples = synthetic_examples(8, seed=0, token=5)
+    with pytest.raises(TrainingDivergedError, match="at step 1: loss nan"):
+        train(model, examples, None, finetune=finetune_config()["finetune"], seed=0)
+
+
+SHARDED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, {root!r})
+    from tests.train.tiny import finetune_config, synthetic_examples, tiny_model
+    from econalign.train.loop import train
+    import jax
+    assert jax.device_count() == 4
+    out = {{}}
+    for method, data, fsdp in [("lora", 1, 1), ("lora", 2, 2), ("full", 1, 1), ("full", 1, 4)]:
+        settings = finetune_config(batch_size=8, epochs=1, method=method, mesh={{"data": data, "fsdp": fsdp}})
+        result = train(tiny_model(), synthetic_examples(24, seed=0), None, finetune=settings["finetune"], seed=5)
+        out[f"{{method}} {{data}}x{{fsdp}}"] = [row["loss"] for row in result.metrics]
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+def test_sharded_runs_match_the_single_device_run(repo_root):
+    # Data parallel and FSDP over 4 forced host devices; LoRA on a 2x2 mesh, full fine-tuning on 1x4.
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    script = SHARDED_SCRIPT.format(root=str(repo_root))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    losses = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(losses["lora 1x1"]) == 3
+    np.testing.assert_allclose(losses["lora 2x2"], losses["lora 1x1"], rtol=2e-5)
+    np.testing.assert_allclose(losses["full 1x4"], losses["full 1x1"], rtol=2e-5)
+    assert losses["full 1x1"] != losses["lora 1x1"]
