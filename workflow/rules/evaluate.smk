@@ -1,3 +1,16 @@
+# Game battery: every LLM agent and the reference rules on the same test items, then one rule per table/figure.
+from econalign.evaluate.outputs import FIGURE_NAMES, TABLE_NAMES, report_outputs
+
+REPORT_GAMES = report_outputs(config)
+
+
+def get_report_games():
+    """Every table (.md, .tex) and figure (.png, .pdf) of the game battery."""
+    tables = expand("results/report_games/{table}.{ext}", table=REPORT_GAMES["tables"], ext=["md", "tex"])
+    figures = expand("results/report_games/{figure}.{ext}", figure=REPORT_GAMES["figures"], ext=["png", "pdf"])
+    return tables + figures
+
+
 rule evaluate:
     input:
         model=BASE_MODEL,
@@ -20,24 +33,80 @@ rule evaluate:
         runtime=30,
     shell:
         "econalign evaluate --config-json {params.config:q} --agent {wildcards.agent} --model {input.model}"
-        " {params.adapter} --data results/synthesize --out results/evaluate/{wildcards.agent} > {log} 2>&1"
+        " {params.adapter} --data results/synthesize --out results/evaluate/{wildcards.agent}"
+        " --cache-dir results/evaluate/.cache > {log} 2>&1"
+
+
+rule evaluate_reference:
+    input:
+        tests=expand("results/synthesize/{agent}/{split}.parquet", agent=AGENTS, split=TEST_SPLITS),
+    output:
+        scores="results/evaluate_reference/items.parquet",
+        metrics="results/evaluate_reference/metrics.json",
+    params:
+        config=lambda wildcards: stage_config("data", "evaluate"),
+    log:
+        "logs/evaluate_reference/reference.log",
+    benchmark:
+        "benchmarks/evaluate_reference/reference.tsv"
+    shell:
+        "econalign evaluate --config-json {params.config:q} --references --data results/synthesize"
+        " --out results/evaluate_reference > {log} 2>&1"
+
+
+rule report_games_table:
+    input:
+        evaluations=get_evaluations(),
+        reference=rules.evaluate_reference.output.metrics,
+    output:
+        markdown="results/report_games/{table}.md",
+        latex="results/report_games/{table}.tex",
+    wildcard_constraints:
+        table="|".join(TABLE_NAMES),
+    params:
+        config=lambda wildcards: stage_config("data", "evaluate", "report"),
+    log:
+        "logs/report_games/{table}.log",
+    shell:
+        "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
+        " --references results/evaluate_reference --out results/report_games --tables {wildcards.table}"
+        " > {log} 2>&1"
+
+
+rule report_games_figure:
+    input:
+        evaluations=get_evaluations(),
+        scores=expand("results/evaluate/{agent}/items.parquet", agent=EVALUATED),
+        reference=rules.evaluate_reference.output.scores,
+    output:
+        png=report(
+            "results/report_games/{figure}.png",
+            caption="../report/report_games.rst",
+            category="3. Games",
+            labels={"figure": "{figure}"},
+        ),
+        pdf="results/report_games/{figure}.pdf",
+    wildcard_constraints:
+        figure="|".join(FIGURE_NAMES),
+    params:
+        config=lambda wildcards: stage_config("data", "evaluate", "report"),
+    log:
+        "logs/report_games/{figure}.log",
+    shell:
+        "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
+        " --references results/evaluate_reference --out results/report_games --figures {wildcards.figure}"
+        " > {log} 2>&1"
 
 
 rule report_games:
     input:
-        evaluations=get_evaluations(),
+        get_report_games(),
     output:
-        table_md="results/report_games/agreement.md",
-        table_tex="results/report_games/agreement.tex",
-        figure=report(
-            "results/report_games/cooperation_vs_temptation.png",
-            caption="../report/report_games.rst",
-            category="3. Games",
-        ),
+        index="results/report_games/index.md",
     params:
         config=lambda wildcards: stage_config("data", "evaluate", "report"),
     log:
-        "logs/report_games/report.log",
+        "logs/report_games/index.log",
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
-        " --out results/report_games > {log} 2>&1"
+        " --out results/report_games --index > {log} 2>&1"

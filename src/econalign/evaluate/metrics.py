@@ -1,0 +1,262 @@
+"""Aggregate metrics of one agent's per-item results, each with its uncertainty.
+
+Every interval estimate has one shape, ``{"estimate", "low", "high", "n", "method"}`` (method ``wilson`` for
+rates of a binary event, ``t`` for means), so tables can print any of them the same way. Groupings use ``"all"``
+for the pooled splits (the test splits; consistency probes are reported on their own) or families. See
+``summarise`` for the layout of ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from econalign.evaluate.benchmarks import BENCHMARKS
+from econalign.evaluate.predictions import COVARIATES, Theory
+from econalign.evaluate.probes import PROBE_SPLITS, SOURCE_SPLIT
+from econalign.evaluate.stats import correlation, fit_linear_probability, fit_logit, mean_interval, wilson_interval
+
+__all__ = ["ALL", "OWN", "consistency", "cooperation", "rate", "sensitivity", "summarise"]
+
+ALL = "all"
+OWN = "own"
+"""Alias of the agent's own theory in ``agreement``, ``utility_correlation`` and ``regret`` (absent for base)."""
+
+
+def rate(values: Any, *, binary: bool, confidence: float) -> dict[str, Any]:
+    """Interval estimate of a rate: Wilson for binary outcomes, Student-t (clipped to [0, 1]) for means of levels.
+
+    Args:
+        values: Outcomes in [0, 1]; nulls/NaNs are dropped.
+        binary: Whether outcomes are 0/1 events (then the Wilson interval applies).
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"estimate", "low", "high", "n", "method"}``.
+    """
+    x = np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    x = x[~np.isnan(x)]
+    if binary:
+        w = wilson_interval(float(x.sum()), int(x.size), confidence=confidence)
+        return {"estimate": w["rate"], "low": w["low"], "high": w["high"], "n": w["n"], "method": "wilson"}
+    m = mean_interval(x, confidence=confidence)
+    # Every rate here lies in [0, 1] (levels, probabilities, regrets over the payoff range): clip the t interval.
+    low, high = (None if v is None else min(max(v, 0.0), 1.0) for v in (m["low"], m["high"]))
+    return {"estimate": m["mean"], "low": low, "high": high, "n": m["n"], "method": "t"}
+
+
+def _pooled(items: pl.DataFrame) -> pl.DataFrame:
+    # Probes repeat test_payoffs items in another presentation: they are reported on their own, never pooled.
+    return items.filter(~pl.col("split").is_in(list(PROBE_SPLITS.values())))
+
+
+def _groups(items: pl.DataFrame, column: str) -> list[tuple[str, pl.DataFrame]]:
+    pooled = _pooled(items) if column == "split" else items
+    parts = items.partition_by(column, as_dict=True, maintain_order=True)
+    return [(ALL, pooled)] + [(str(key[0]), parts[key]) for key in sorted(parts)]
+
+
+def _is_binary(group: pl.DataFrame) -> bool:
+    # Whether every option of every item is fully cooperative or not at all (2x2 games, two-level public goods).
+    levels = group["coop_levels"].explode().drop_nulls().to_numpy()
+    return bool(np.all((levels == 0.0) | (levels == 1.0)))
+
+
+def cooperation(items: pl.DataFrame, *, confidence: float) -> dict[str, dict[str, Any]]:
+    """Cooperation (contribution, giving) level by split and family.
+
+    ``expected`` is the probability-weighted level Σ p(a) c(a); ``choice`` the level of the argmax option (a
+    Wilson rate where levels are 0/1, as in 2×2 games).
+
+    Returns:
+        ``{split: {family: {"expected": interval, "choice": interval}}}``, with ``"all"`` pooling.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for split, by_split in _groups(items, "split"):
+        out[split] = {}
+        for family, group in _groups(by_split, "family"):
+            out[split][family] = {
+                "expected": rate(group["coop_expected"], binary=False, confidence=confidence),
+                "choice": rate(group["coop_choice"], binary=_is_binary(group), confidence=confidence),
+            }
+    return out
+
+
+def _agreement(group: pl.DataFrame, theory: str, *, confidence: float) -> dict[str, Any]:
+    return {
+        family: {
+            "choice": rate(by_family[f"agree_{theory}"].cast(pl.Float64), binary=True, confidence=confidence),
+            "prob": rate(by_family[f"p_pred_{theory}"], binary=False, confidence=confidence),
+        }
+        for family, by_family in _groups(group, "family")
+    }
+
+
+def _fits(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], *, confidence: float) -> dict[str, Any]:
+    return {
+        "logit": fit_logit(x, y, names=names).to_dict(confidence=confidence),
+        "lpm": fit_linear_probability(x, y, names=names).to_dict(confidence=confidence),
+    }
+
+
+def sensitivity(
+    items: pl.DataFrame, theories: Sequence[Theory], *, confidence: float, min_items: int = 10
+) -> dict[str, Any]:
+    """Incentive sensitivity: regressions of the cooperation level on payoff parameters, per family.
+
+    For each family (pooled over the test splits, probes left out), the covariates of ``COVARIATES`` defined for
+    at least half of its items are regressed jointly on the items that have them all (so the belief's slope comes
+    from stated-belief items, same-type items drop out), keeping those that vary. The agent's outcome is its
+    probability-weighted cooperation level (a fractional logit, Firth-penalised, HC1 errors) and, for 0/1 levels,
+    its argmax choice (a binary logit); a linear probability model gives slopes on the rate scale. The same
+    regressions on each exact theory's strategy give the theory's slopes (logits of a deterministic rule are
+    separated, flagged ``separated``: compare their signs, and the LPM slopes).
+
+    Returns:
+        ``{family: {"covariates", "n", "agent": {"logit", "lpm"}, "agent_choice": {"logit"} | None,
+        "theory": {theory: {"logit", "lpm"}}}}``; families with fewer than ``min_items`` usable items are left out.
+    """
+    out: dict[str, Any] = {}
+    for family, group in _groups(_pooled(items), "family")[1:]:
+        group = group.filter(pl.col("coop_expected").is_not_null())
+        candidates = [name for name in COVARIATES if group[f"x_{name}"].null_count() * 2 <= group.height]
+        group = group.drop_nulls(subset=[f"x_{name}" for name in candidates])
+        names = tuple(name for name in candidates if group.height > 1 and float(group[f"x_{name}"].std() or 0) > 0)
+        if not names or group.height < max(min_items, len(names) + 2):
+            continue
+        x = group.select([f"x_{name}" for name in names]).to_numpy()
+        entry: dict[str, Any] = {"covariates": list(names), "n": group.height}
+        entry["agent"] = _fits(x, group["coop_expected"].to_numpy(), names, confidence=confidence)
+        choice = group["coop_choice"]
+        entry["agent_choice"] = (
+            {"logit": fit_logit(x, choice.to_numpy(), names=names).to_dict(confidence=confidence)}
+            if _is_binary(group)
+            else None
+        )
+        levels = [np.asarray(v) for v in group["coop_levels"]]
+        entry["theory"] = {}
+        for theory in theories:
+            theory_level = np.array(
+                [np.asarray(p) @ lv for p, lv in zip(group[f"theory_probs_{theory.name}"], levels, strict=True)]
+            )
+            entry["theory"][theory.name] = _fits(x, np.clip(theory_level, 0.0, 1.0), names, confidence=confidence)
+        out[family] = entry
+    return out
+
+
+def consistency(items: pl.DataFrame, *, confidence: float) -> dict[str, Any]:
+    """Label-swap and paraphrase consistency: the same game, presented differently, should get the same answer.
+
+    Each consistency probe (``econalign.evaluate.probes``) is paired with its original item. ``same_choice`` is
+    the share of pairs choosing the same action (Wilson; pairs where either choice is an exact tie are left out,
+    since a tie is no choice), ``abs_diff`` the mean absolute difference of their probability-weighted cooperation
+    levels; pairs with a parse failure are left out of both.
+
+    Returns:
+        ``{axis: {"same_choice": interval, "abs_diff": interval, "n_pairs": int}}`` for ``labels`` and
+        ``paraphrases`` (n_pairs 0 and null estimates without probes).
+    """
+    frame = items.filter(~pl.col("parse_failed")).select("id", "split", "source_id", "choice", "tied", "coop_expected")
+    originals = frame.filter(pl.col("split") == SOURCE_SPLIT)
+    out: dict[str, Any] = {}
+    for axis, split in PROBE_SPLITS.items():
+        probes = frame.filter(pl.col("split") == split)
+        pairs = probes.join(originals, left_on="source_id", right_on="id", suffix="_source")
+        decided = pairs.filter(~pl.col("tied") & ~pl.col("tied_source"))
+        same = (decided["choice"] == decided["choice_source"]).cast(pl.Float64)
+        diff = (pairs["coop_expected"] - pairs["coop_expected_source"]).abs()
+        out[axis] = {
+            "same_choice": rate(same, binary=True, confidence=confidence),
+            "abs_diff": rate(diff, binary=False, confidence=confidence),
+            "n_pairs": pairs.height,
+        }
+    return out
+
+
+def _benchmarks(coop: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for b in BENCHMARKS:
+        agent = coop[ALL].get(b.family)
+        rows.append(
+            {
+                "family": b.family,
+                "metric": b.metric,
+                "value": b.value,
+                "population": b.population,
+                "citation": b.citation,
+                "note": b.note,
+                "agent_expected": None if agent is None else agent["expected"],
+                "agent_choice": None if agent is None else agent["choice"],
+            }
+        )
+    return rows
+
+
+def summarise(
+    items: pl.DataFrame, theories: Sequence[Theory], *, own_theory: str | None, confidence: float = 0.95
+) -> dict[str, Any]:
+    """All metrics of one agent (or reference rule), as written to ``metrics.json``.
+
+    Args:
+        items: The agent's per-item results (``item_results``).
+        theories: The theories the items cover.
+        own_theory: Theory the agent was aligned to (None for the base model and most rules).
+        confidence: Coverage of every interval.
+
+    Returns:
+        ``{"agent", "own_theory", "theories", "confidence", "n_items", "parse_failure", "cooperation",
+        "agreement", "utility_correlation", "regret", "sensitivity", "consistency", "benchmarks"}``, split first:
+        ``parse_failure[split]`` a Wilson rate; ``cooperation[split][family]`` (see ``cooperation``);
+        ``agreement[split][theory][family]`` with ``choice`` (Wilson rate of argmax = the theory's answer, over
+        items the theory answers) and ``prob`` (mean probability of that answer); ``utility_correlation[split]
+        [theory]`` (Pearson/Spearman of the cooperation level with the theory's utility difference, two-option
+        items); ``regret[split][theory]`` with ``expected`` and ``choice`` (utility regret over the payoff range).
+        Theory keys are theory names plus ``"own"`` for the agent's own theory. ``sensitivity[family]`` and
+        ``consistency[axis]`` as in their functions; ``benchmarks`` lists published rates beside the agent's.
+    """
+    agents = items["agent"].unique().to_list()
+    splits = _groups(items, "split")
+    coop = cooperation(items, confidence=confidence)
+    names = [t.name for t in theories]
+    aliases = {**{name: name for name in names}, **({OWN: own_theory} if own_theory in names else {})}
+    return {
+        "agent": agents[0] if len(agents) == 1 else sorted(agents),
+        "own_theory": own_theory,
+        "theories": {t.name: {"preference": t.preference.name, "kappa": t.kappa} for t in theories},
+        "confidence": confidence,
+        "n_items": {split: group.height for split, group in splits},
+        "parse_failure": {
+            split: rate(group["parse_failed"].cast(pl.Float64), binary=True, confidence=confidence)
+            for split, group in splits
+        },
+        "cooperation": coop,
+        "agreement": {
+            split: {alias: _agreement(group, name, confidence=confidence) for alias, name in aliases.items()}
+            for split, group in splits
+        },
+        "utility_correlation": {
+            split: {
+                alias: correlation(
+                    group["coop_expected"].to_numpy(), group[f"udiff_{name}"].to_numpy(), confidence=confidence
+                )
+                for alias, name in aliases.items()
+            }
+            for split, group in splits
+        },
+        "regret": {
+            split: {
+                alias: {
+                    "expected": rate(group[f"regret_{name}"], binary=False, confidence=confidence),
+                    "choice": rate(group[f"regret_choice_{name}"], binary=False, confidence=confidence),
+                }
+                for alias, name in aliases.items()
+            }
+            for split, group in splits
+        },
+        "sensitivity": sensitivity(items, theories, confidence=confidence),
+        "consistency": consistency(items, confidence=confidence),
+        "benchmarks": _benchmarks(coop),
+    }

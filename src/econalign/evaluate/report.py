@@ -1,0 +1,132 @@
+"""``econalign report-games``: tables (markdown + LaTeX) and figures (PNG + PDF) of the game battery.
+
+Each table and figure is one function of the battery's outputs (``results/evaluate/{agent}/`` and
+``results/evaluate_reference/``), so a workflow rule can build just one of them: restyling a figure re-runs that
+rule only, never the scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from econalign.cli import add_config_arguments, config_from_args
+from econalign.evaluate.collect import load_results
+from econalign.evaluate.figures import FIGURES, kappa_curve, save_figure
+from econalign.evaluate.outputs import evaluated_agents, report_outputs
+from econalign.evaluate.tables import TABLES, latex_table, markdown_table
+from econalign.io import write_text
+from econalign.theory import MIN_MARGIN
+
+__all__ = ["add_arguments", "main", "report_games", "write_index"]
+
+log = logging.getLogger(__name__)
+
+
+def report_games(
+    config: Mapping[str, Any],
+    *,
+    evaluations: str | Path,
+    references: str | Path | None,
+    out_dir: str | Path,
+    tables: Sequence[str] | None = None,
+    figures: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write the requested tables and figures (default: all of ``report_outputs``).
+
+    Args:
+        config: The resolved configuration.
+        evaluations: ``results/evaluate``.
+        references: ``results/evaluate_reference``.
+        out_dir: Output folder (``results/report_games``).
+        tables: Table names (``TABLES``), or None for all.
+        figures: Figure names (``FIGURES``), or None for those of ``report_outputs``.
+
+    Returns:
+        The paths written.
+    """
+    wanted = report_outputs(config)
+    tables = wanted["tables"] if tables is None else list(tables)
+    figures = wanted["figures"] if figures is None else list(figures)
+    unknown = sorted(set(tables) - set(TABLES)) + sorted(set(figures) - set(FIGURES))
+    if unknown:
+        raise ValueError(f"unknown tables or figures {unknown}; tables: {list(TABLES)}, figures: {list(FIGURES)}")
+    report, out_dir = config.get("report", {}), Path(out_dir)
+    decimals = int(report.get("decimals", 2))
+    results = load_results(evaluations, references, evaluated_agents(config), with_items=bool(figures))
+    written: list[Path] = []
+    for name in tables:
+        header, rows, caption = TABLES[name](results, decimals=decimals)
+        written.append(write_text(out_dir / f"{name}.md", markdown_table(header, rows)))
+        written.append(write_text(out_dir / f"{name}.tex", latex_table(header, rows, caption=caption,
+                                                                      label=f"tab:games_{name}")))  # fmt: skip
+    for name in figures:
+        if name == "cooperation_vs_temptation":
+            figure = FIGURES[name](results, bins=int(report.get("temptation_bins", 5)))
+        elif name == "kappa_sweep":
+            one = results.references[0] if results.references else results.agents[0]
+            kappas = np.linspace(0.0, 1.0, int(report.get("kappa_points", 21)))
+            margin = float(config.get("data", {}).get("tie_margin", MIN_MARGIN))
+            curve = kappa_curve(results.items.filter(results.items["agent"] == one), kappas, min_margin=margin)
+            figure = FIGURES[name](results, curve)
+        else:
+            figure = FIGURES[name](results)
+        written += save_figure(figure, out_dir / name)
+    for path in written:
+        log.info("wrote %s", path)
+    return written
+
+
+def write_index(config: Mapping[str, Any], out_dir: str | Path) -> Path:
+    """Write ``index.md``: every table of the study inlined and every figure linked, in ``report_outputs`` order.
+
+    Args:
+        config: The resolved configuration.
+        out_dir: The folder holding the tables and figures (``results/report_games``).
+
+    Returns:
+        The index path.
+    """
+    out_dir = Path(out_dir)
+    wanted = report_outputs(config)
+    parts = ["# Game battery\n"]
+    for name in wanted["tables"]:
+        parts.append(f"## {name.replace('_', ' ')}\n\n" + (out_dir / f"{name}.md").read_text(encoding="utf-8"))
+    for name in wanted["figures"]:
+        parts.append(f"## {name.replace('_', ' ')}\n\n![{name}]({name}.png) ([PDF]({name}.pdf))\n")
+    return write_text(out_dir / "index.md", "\n".join(parts))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``econalign report-games``."""
+    add_config_arguments(parser)
+    parser.add_argument("--evaluations", metavar="DIR", required=True, help="per-agent results (results/evaluate)")
+    parser.add_argument("--references", metavar="DIR", help="reference rules' results (results/evaluate_reference)")
+    parser.add_argument("--out", metavar="DIR", required=True, help="output folder (results/report_games)")
+    parser.add_argument("--tables", nargs="*", metavar="NAME", help=f"tables to write (default all: {list(TABLES)})")
+    parser.add_argument("--figures", nargs="*", metavar="NAME", help=f"figures to write (default: {list(FIGURES)})")
+    parser.add_argument("--index", action="store_true", help="only write index.md from the existing tables/figures")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``econalign report-games``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = config_from_args(args)
+    if args.index:
+        write_index(config, args.out)
+        return 0
+    only_some = args.tables is not None or args.figures is not None
+    report_games(
+        config,
+        evaluations=args.evaluations,
+        references=args.references,
+        out_dir=args.out,
+        tables=(args.tables or []) if only_some else None,
+        figures=(args.figures or []) if only_some else None,
+    )
+    return 0

@@ -1,0 +1,220 @@
+"""The scorer interface, and the scorer of a language-model agent (log-probabilities or reasoning first).
+
+A scorer turns battery items into option probabilities, one array per item in presentation order. LLM agents and
+the reference rules (``econalign.evaluate.reference``) implement the same interface, so every metric is computed by
+one code path and the reference rules check it end to end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+from scipy import special
+
+from econalign.data.templates import decision_line
+from econalign.evaluate.cache import ScoreCache, prompt_hash
+from econalign.evaluate.parse import parse_choice
+from econalign.io import derive_seed
+
+__all__ = ["AgentScorer", "Scorer", "Scores", "argmax_choices", "softmax_options"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scores:
+    """What a scorer says about each item.
+
+    Attributes:
+        probs: Option probabilities per item, presentation order; all NaN when the reply did not parse.
+        logprobs: Summed option log-probabilities per item (None where not scored by log-probability).
+        responses: Generated replies (reasoning mode), else None per item.
+        parse_failed: Whether each item's reply failed the strict parser (always False in log-probability mode).
+    """
+
+    probs: list[np.ndarray]
+    logprobs: list[np.ndarray | None]
+    responses: list[str | None]
+    parse_failed: np.ndarray
+
+    @classmethod
+    def from_probs(cls, probs: Sequence[np.ndarray]) -> Scores:
+        """Scores of a rule that only has probabilities."""
+        n = len(probs)
+        return cls([np.asarray(p, dtype=np.float64) for p in probs], [None] * n, [None] * n, np.zeros(n, dtype=bool))
+
+
+class Scorer(Protocol):
+    """Anything that assigns option probabilities to battery items."""
+
+    name: str
+
+    def score(self, battery: pl.DataFrame) -> Scores:
+        """Option probabilities for every row of the battery (see ``econalign.evaluate.items``)."""
+        ...
+
+
+def softmax_options(logprobs: np.ndarray) -> np.ndarray:
+    """Choice probabilities from the options' summed log-probabilities (a softmax over the options).
+
+    Example:
+        >>> softmax_options(np.log(np.array([0.2, 0.6]))).round(3).tolist()
+        [0.25, 0.75]
+    """
+    return special.softmax(np.asarray(logprobs, dtype=np.float64))
+
+
+def argmax_choices(probs: Sequence[np.ndarray], item_ids: Sequence[str], *, seed: int) -> np.ndarray:
+    """Index of the most probable option per item; exact ties broken at random, reproducibly per item.
+
+    Ties matter only for rules (the uniform random agent ties on every item); the tie-break draws from a
+    generator seeded by (seed, item id), so it does not depend on which other items are scored.
+
+    Args:
+        probs: Option probabilities per item.
+        item_ids: Item ids, for the per-item seeds.
+        seed: The configuration's seed.
+
+    Returns:
+        int64 array; -1 where the probabilities are NaN (parse failures).
+    """
+    out = np.full(len(probs), -1, dtype=np.int64)
+    for i, (p, item_id) in enumerate(zip(probs, item_ids, strict=True)):
+        p = np.asarray(p, dtype=np.float64)
+        if np.any(np.isnan(p)):
+            continue
+        best = np.flatnonzero(p >= p.max() - 1e-12)
+        if best.size == 1:
+            out[i] = best[0]
+        else:
+            rng = np.random.default_rng(derive_seed(seed, "evaluate", "ties", item_id))
+            out[i] = best[rng.integers(best.size)]
+    return out
+
+
+def _call_with_progress(method: Any, *args: Any, **kwargs: Any) -> Any:
+    # The agent draws its own progress bar when it can; pass the flag only if the method takes it.
+    try:
+        if "progress" in inspect.signature(method).parameters:
+            kwargs["progress"] = True
+    except (TypeError, ValueError):
+        pass
+    return method(*args, **kwargs)
+
+
+class AgentScorer:
+    """Scores battery items with a language-model agent, through a score cache.
+
+    ``mode="logprob"`` scores each option's decision line ``decision_line(label)`` as a continuation of the prompt
+    and takes the softmax over options. ``mode="reasoning"`` generates a reply, parses it strictly with
+    ``parse_decision`` and puts probability one on the parsed option; a reply that does not parse is a parse
+    failure (NaN probabilities), never mapped to an action. All uncached prompts go to the agent in one call.
+
+    Args:
+        agent: An object with ``choice_logprobs(prompts, options)`` and ``generate(prompts, *, max_new_tokens,
+            temperature, seed)`` (``econalign.model.agent.Agent``).
+        name: The agent's name in outputs.
+        cache: The score cache for this agent's weights.
+        mode: ``"logprob"`` or ``"reasoning"``.
+        max_new_tokens: Generation budget in reasoning mode.
+        temperature: Sampling temperature in reasoning mode (0 is greedy).
+        seed: Generation seed.
+        reasoning_first: Where the parser expects the decision line (None: first or last line).
+    """
+
+    def __init__(
+        self,
+        agent: Any,
+        *,
+        name: str,
+        cache: ScoreCache,
+        mode: str = "logprob",
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int = 0,
+        reasoning_first: bool | None = None,
+    ) -> None:
+        if mode not in ("logprob", "reasoning"):
+            raise ValueError(f"mode must be 'logprob' or 'reasoning', got {mode!r}")
+        self.agent = agent
+        self.name = name
+        self.cache = cache
+        self.mode = mode
+        self.max_new_tokens = int(max_new_tokens)
+        self.temperature = float(temperature)
+        self.seed = int(seed)
+        self.reasoning_first = reasoning_first
+
+    def _settings(self) -> dict[str, Any]:
+        if self.mode == "logprob":
+            return {"mode": "logprob"}
+        return {
+            "mode": "reasoning",
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        }
+
+    def score(self, battery: pl.DataFrame) -> Scores:
+        """Score every item (cached items are not scored again); see the class docstring."""
+        ids = battery["id"].to_list()
+        prompts = [json.loads(text) for text in battery["messages"]]
+        labels = battery["labels"].to_list()
+        continuations = [[decision_line(label) for label in item_labels] for item_labels in labels]
+        settings = self._settings()
+        hashes = [prompt_hash(p, c, **settings) for p, c in zip(prompts, continuations, strict=True)]
+        entries = [self.cache.get(i, h) for i, h in zip(ids, hashes, strict=True)]
+        missing = [k for k, entry in enumerate(entries) if entry is None]
+        log.info(
+            "%s: %d items, %d cached, %d to score (%s)",
+            self.name,
+            len(ids),
+            len(ids) - len(missing),
+            len(missing),
+            self.mode,
+        )
+        if missing:
+            if self.mode == "logprob":
+                results = _call_with_progress(
+                    self.agent.choice_logprobs, [prompts[k] for k in missing], [continuations[k] for k in missing]
+                )
+                for k, values in zip(missing, results, strict=True):
+                    self.cache.put(ids[k], hashes[k], logprobs=np.asarray(values, dtype=np.float64))
+            else:
+                replies = _call_with_progress(
+                    self.agent.generate,
+                    [prompts[k] for k in missing],
+                    max_new_tokens=self.max_new_tokens,
+                    temperature=self.temperature,
+                    seed=self.seed,
+                )
+                for k, reply in zip(missing, replies, strict=True):
+                    self.cache.put(ids[k], hashes[k], response=str(reply))
+            self.cache.save()
+            entries = [self.cache.get(i, h) for i, h in zip(ids, hashes, strict=True)]
+        if self.mode == "logprob":
+            logprobs = [np.asarray(entry["logprobs"], dtype=np.float64) for entry in entries]
+            return Scores(
+                probs=[softmax_options(v) for v in logprobs],
+                logprobs=logprobs,
+                responses=[None] * len(ids),
+                parse_failed=np.zeros(len(ids), dtype=bool),
+            )
+        probs, responses, failed = [], [], []
+        for entry, item_labels in zip(entries, labels, strict=True):
+            choice = parse_choice(entry["response"], item_labels, reasoning_first=self.reasoning_first)
+            p = np.full(len(item_labels), np.nan)
+            if choice is not None:
+                p = np.zeros(len(item_labels))
+                p[choice] = 1.0
+            probs.append(p)
+            responses.append(entry["response"])
+            failed.append(choice is None)
+        return Scores(probs, [None] * len(ids), responses, np.asarray(failed, dtype=bool))

@@ -1,0 +1,306 @@
+"""Interval estimates and regressions for the battery's metrics: Wilson intervals, logits with robust errors.
+
+numpy/scipy only. Each function returns plain floats (JSON-able) so metrics can be written as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = [
+    "LogitFit",
+    "correlation",
+    "fit_linear_probability",
+    "fit_logit",
+    "mean_interval",
+    "wilson_interval",
+]
+
+
+@functools.lru_cache(maxsize=256)
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    return float(stats.norm.ppf(0.5 + confidence / 2.0))
+
+
+@functools.lru_cache(maxsize=4096)
+def _t(confidence: float, dof: int) -> float:
+    return float(stats.t.ppf(0.5 + confidence / 2.0, dof))
+
+
+def wilson_interval(successes: int | float, n: int, *, confidence: float = 0.95) -> dict[str, Any]:
+    """Rate with its Wilson score interval.
+
+    The interval is the set of p whose score test does not reject at the given level:
+    (p̂ − p)² ≤ z² p(1 − p) / n. Unlike the Wald interval it stays inside [0, 1] and keeps its coverage near
+    0 and 1, where exact agents live.
+
+    Args:
+        successes: Number of successes (may be fractional for expected counts).
+        n: Number of trials; 0 gives a rate of None.
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"rate", "low", "high", "n", "successes"}``; rate and bounds are None when n is 0.
+
+    Example:
+        >>> r = wilson_interval(8, 10)
+        >>> round(r["low"], 4), round(r["high"], 4)
+        (0.4902, 0.9433)
+
+    References:
+        Wilson (1927), Probable inference, the law of succession, and statistical inference, JASA 22(158).
+    """
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return {"rate": None, "low": None, "high": None, "n": 0, "successes": float(successes)}
+    z = _z(confidence)
+    p = successes / n
+    denominator = 1.0 + z * z / n
+    center = (p + z * z / (2 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    return {
+        "rate": float(p),
+        "low": float(max(0.0, center - half)),
+        "high": float(min(1.0, center + half)),
+        "n": int(n),
+        "successes": float(successes),
+    }
+
+
+def mean_interval(values: Any, *, confidence: float = 0.95) -> dict[str, Any]:
+    """Mean with a Student-t interval (for probability-weighted rates and regrets).
+
+    Args:
+        values: 1-D array; NaNs are dropped.
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"mean", "low", "high", "se", "n"}``; None entries when fewer than one (mean) or two (interval) values.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[~np.isnan(x)]
+    n = int(x.size)
+    if n == 0:
+        return {"mean": None, "low": None, "high": None, "se": None, "n": 0}
+    mean = float(x.mean())
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None, "se": None, "n": n}
+    se = float(x.std(ddof=1) / math.sqrt(n))
+    t = _t(confidence, n - 1)
+    return {"mean": mean, "low": mean - t * se, "high": mean + t * se, "se": se, "n": n}
+
+
+@dataclasses.dataclass(frozen=True)
+class LogitFit:
+    """A fitted logit (or linear probability model) with heteroskedasticity-robust (HC1) standard errors.
+
+    Attributes:
+        names: Coefficient names, ``"const"`` first.
+        coef: Estimates, shape ``[K]``.
+        se: HC1 standard errors, shape ``[K]``.
+        n: Number of observations.
+        separated: True when the unpenalised logit has no finite maximum (binary outcomes split by a linear
+            predictor, or fractional ones whose fit saturates): the estimate is then the Firth-penalised one, whose
+            sign is meaningful but whose size reflects the penalty.
+        converged: Whether Newton's method met its tolerance.
+    """
+
+    names: tuple[str, ...]
+    coef: np.ndarray
+    se: np.ndarray
+    n: int
+    separated: bool = False
+    converged: bool = True
+
+    def to_dict(self, *, confidence: float = 0.95) -> dict[str, Any]:
+        """JSON-able form: per coefficient its estimate, SE, z, p-value and interval."""
+        z = _z(confidence)
+        out: dict[str, Any] = {"n": self.n, "separated": self.separated, "converged": self.converged, "coef": {}}
+        for name, b, s in zip(self.names, self.coef, self.se, strict=True):
+            finite = bool(np.isfinite(s) and s > 0)
+            out["coef"][name] = {
+                "estimate": float(b),
+                "se": float(s) if np.isfinite(s) else None,
+                "z": float(b / s) if finite else None,
+                "p_value": float(2.0 * stats.norm.sf(abs(b / s))) if finite else None,
+                "low": float(b - z * s) if finite else None,
+                "high": float(b + z * s) if finite else None,
+            }
+        return out
+
+
+def _design(x: Any, names: tuple[str, ...] | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    names = names or tuple(f"x{k}" for k in range(x.shape[1]))
+    if len(names) != x.shape[1]:
+        raise ValueError(f"got {len(names)} names for {x.shape[1]} covariates")
+    return np.column_stack([np.ones(len(x)), x]), ("const", *names)
+
+
+def _hc1(design: np.ndarray, bread: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+    # White (1980) sandwich with the small-sample factor n / (n - k) (MacKinnon & White 1985, HC1).
+    n, k = design.shape
+    meat = (design * residuals[:, None] ** 2).T @ design
+    cov = bread @ meat @ bread * (n / max(n - k, 1))
+    return np.sqrt(np.clip(np.diag(cov), 0.0, None))
+
+
+def fit_logit(
+    x: Any,
+    y: Any,
+    *,
+    names: tuple[str, ...] | None = None,
+    firth: bool | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+) -> LogitFit:
+    """Logit of an outcome in [0, 1] on covariates, by Newton's method, with HC1 robust standard errors.
+
+    Fractional outcomes (choice probabilities) are allowed: the Bernoulli quasi-likelihood gives consistent
+    estimates of E[y | x] = σ(xβ) and the sandwich gives valid errors (Papke & Wooldridge 1996). With Firth's
+    penalty the log-likelihood is penalised by ½ log det(XᵀWX) (Jeffreys prior), so the estimate stays finite
+    when a binary outcome is perfectly separated, as it is for a deterministic theory.
+
+    Args:
+        x: Covariates ``[N]`` or ``[N, K]`` (an intercept is added).
+        y: Outcomes in [0, 1], shape ``[N]``.
+        names: Covariate names (default x0, x1, ...).
+        firth: Use Firth's bias-reducing penalty; None (default) uses it for binary outcomes, and for fractional
+            outcomes only when the unpenalised fit diverges (otherwise the penalty would needlessly shrink it).
+        max_iter: Newton iterations.
+        tol: Convergence tolerance on the step's max norm.
+
+    Returns:
+        The fit; ``coef`` and ``se`` have the intercept first.
+
+    References:
+        Firth (1993), Bias reduction of maximum likelihood estimates, Biometrika 80(1); Papke & Wooldridge
+        (1996), Econometric methods for fractional response variables, J. Applied Econometrics 11(6);
+        MacKinnon & White (1985), J. Econometrics 29(3) (HC1).
+    """
+    design, names = _design(x, names)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if y.shape[0] != design.shape[0]:
+        raise ValueError(f"x has {design.shape[0]} rows but y has {y.shape[0]}")
+    if np.any((y < 0) | (y > 1)) or np.any(np.isnan(y)):
+        raise ValueError("y must lie in [0, 1] without NaNs")
+    binary = bool(np.all((y == 0.0) | (y == 1.0)))
+    diverged = False
+    if firth is None and not binary:
+        beta, converged = _newton(design, y, firth=False, max_iter=max_iter, tol=tol)
+        # Saturated fitted probabilities (|xβ| > 25, p < 1e-11) mean the quasi-likelihood keeps rising along a
+        # separating direction (a deterministic rule with a mixed point on its threshold): penalise instead.
+        diverged = not converged or float(np.max(np.abs(design @ beta))) > _SATURATED
+        firth = diverged
+    if firth is None or firth:
+        beta, converged = _newton(design, y, firth=True, max_iter=max_iter, tol=tol)
+    else:
+        beta, converged = _newton(design, y, firth=False, max_iter=max_iter, tol=tol)
+    p = special.expit(design @ beta)
+    w = p * (1.0 - p)
+    bread = np.linalg.pinv((design * w[:, None]).T @ design)
+    se = _hc1(design, bread, y - p)
+    separated = diverged or _separated(design @ beta, y)
+    return LogitFit(names=names, coef=beta, se=se, n=len(y), separated=separated, converged=converged)
+
+
+_SATURATED = 25.0
+
+
+def _newton(design: np.ndarray, y: np.ndarray, *, firth: bool, max_iter: int, tol: float) -> tuple[np.ndarray, bool]:
+    beta = np.zeros(design.shape[1])
+    for _ in range(max_iter):
+        p = special.expit(design @ beta)
+        w = p * (1.0 - p)
+        info_inv = np.linalg.pinv((design * w[:, None]).T @ design)
+        score_residual = y - p
+        if firth:
+            # h_i: leverages of W^½ X (XᵀWX)⁻¹ XᵀW^½; Firth's modified score adds h_i (½ − p_i).
+            h = np.einsum("ij,jk,ik->i", design, info_inv, design) * w
+            score_residual = score_residual + h * (0.5 - p)
+        step = info_inv @ (design.T @ score_residual)
+        # Cap long steps: the (penalised) likelihood is concave, but early Newton steps can overshoot.
+        largest = float(np.max(np.abs(step)))
+        if largest > 5.0:
+            step *= 5.0 / largest
+        beta = beta + step
+        if largest < tol:
+            return beta, True
+    return beta, False
+
+
+def _separated(eta: np.ndarray, y: np.ndarray) -> bool:
+    # Binary outcomes that a linear predictor splits (every success at or above every failure) have no finite
+    # maximum likelihood estimate (Albert & Anderson 1984); the Firth estimate points along such a direction.
+    binary = (y < 1e-12) | (y > 1 - 1e-12)
+    if not np.all(binary):
+        return False
+    ones, zeros = eta[y > 0.5], eta[y < 0.5]
+    if ones.size == 0 or zeros.size == 0:
+        return True
+    return bool(ones.min() >= zeros.max())
+
+
+def fit_linear_probability(x: Any, y: Any, *, names: tuple[str, ...] | None = None) -> LogitFit:
+    """Ordinary least squares of an outcome on covariates, with HC1 robust standard errors.
+
+    The linear probability model gives a slope in "change in the choice rate per unit of the covariate" that
+    stays finite for deterministic rules, so an agent's slope and the theory's can be compared on one scale.
+
+    Args:
+        x: Covariates ``[N]`` or ``[N, K]`` (an intercept is added).
+        y: Outcomes, shape ``[N]``.
+        names: Covariate names.
+
+    Returns:
+        The fit (``separated`` is always False).
+    """
+    design, names = _design(x, names)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    bread = np.linalg.pinv(design.T @ design)
+    beta = bread @ design.T @ y
+    se = _hc1(design, bread, y - design @ beta)
+    return LogitFit(names=names, coef=beta, se=se, n=len(y))
+
+
+def correlation(x: Any, y: Any, *, confidence: float = 0.95) -> dict[str, Any]:
+    """Pearson correlation with a Fisher-z interval, and Spearman's rank correlation.
+
+    Args:
+        x: 1-D array.
+        y: 1-D array of the same length; pairs with a NaN are dropped.
+        confidence: Two-sided coverage of the Pearson interval.
+
+    Returns:
+        ``{"pearson", "low", "high", "spearman", "n"}``; None where undefined (n < 3 or a constant input).
+
+    References:
+        Fisher (1921), On the probable error of a coefficient of correlation, Metron 1.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    n = int(x.size)
+    out: dict[str, Any] = {"pearson": None, "low": None, "high": None, "spearman": None, "n": n}
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return out
+    r = float(np.corrcoef(x, y)[0, 1])
+    out["pearson"] = r
+    out["spearman"] = float(stats.spearmanr(x, y).statistic)
+    if n > 3:
+        z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
+        half = _z(confidence) / math.sqrt(n - 3)
+        out["low"], out["high"] = math.tanh(z - half), math.tanh(z + half)
+    return out

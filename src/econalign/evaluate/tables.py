@@ -1,0 +1,225 @@
+"""Tables of the game battery, each returned as markdown and LaTeX (booktabs) text.
+
+Every table is a plain function of the collected metrics (``collect.Results``); cells print an estimate with its
+interval, ``0.83 [0.76, 0.88]``, and ``–`` where a number is undefined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from econalign.evaluate.benchmarks import BENCHMARKS
+from econalign.evaluate.collect import PROBE_PREFIX, Results, display_theory
+
+__all__ = [
+    "TABLES",
+    "agreement_by_split_table",
+    "agreement_table",
+    "cooperation_table",
+    "latex_table",
+    "markdown_table",
+    "sensitivity_table",
+    "utility_table",
+]
+
+DASH = "–"
+
+Table = tuple[list[str], list[list[str]], str]
+"""Header, rows and caption."""
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table (first column left-aligned, the rest right-aligned).
+
+    Example:
+        >>> print(markdown_table(["agent", "rate"], [["base", "0.5"]]), end="")
+        | agent | rate |
+        | :--- | ---: |
+        | base | 0.5 |
+    """
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join([":---"] + ["---:"] * (len(header) - 1)) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    replacements = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "κ": r"$\kappa$",
+                    "–": "--", "†": r"$^\dagger$", "±": r"$\pm$", "Δ": r"$\Delta$"}  # fmt: skip
+    return "".join(replacements.get(ch, ch) for ch in text)
+
+
+def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, caption: str, label: str) -> str:
+    """A booktabs table environment (the document needs the booktabs package).
+
+    Args:
+        header: Column names.
+        rows: Cells (plain text; escaped here).
+        caption: Table caption.
+        label: LaTeX label, e.g. ``tab:agreement``.
+
+    Returns:
+        The LaTeX source.
+    """
+    spec = "l" * 1 + "r" * (len(header) - 1)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{_latex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(_latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+        *(" & ".join(_latex_escape(c) for c in row) + r" \\" for row in rows),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _interval(entry: Mapping[str, Any] | None, decimals: int) -> str:
+    if not entry or entry.get("estimate") is None:
+        return DASH
+    text = f"{entry['estimate']:.{decimals}f}"
+    if entry.get("low") is not None and entry.get("high") is not None:
+        text += f" [{entry['low']:.{decimals}f}, {entry['high']:.{decimals}f}]"
+    return text
+
+
+def _get(tree: Mapping[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(tree, Mapping) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _names(results: Results) -> list[str]:
+    return [*results.agents, *results.references]
+
+
+def agreement_table(results: Results, *, decimals: int = 2) -> Table:
+    """Agreement of each agent and rule with each theory (test splits pooled), consistency and parse failures."""
+    theories = results.theories
+    header = ["agent", *(f"agrees with {display_theory(t)}" for t in theories), "label swap", "paraphrase",
+              "parse failures"]  # fmt: skip
+    rows = []
+    for name in _names(results):
+        m = results.metrics[name]
+        rows.append([
+            name,
+            *(_interval(_get(m, "agreement", "all", t, "all", "choice"), decimals) for t in theories),
+            _interval(_get(m, "consistency", "labels", "same_choice"), decimals),
+            _interval(_get(m, "consistency", "paraphrases", "same_choice"), decimals),
+            _interval(_get(m, "parse_failure", "all"), decimals),
+        ])  # fmt: skip
+    caption = (
+        "Share of items where the argmax choice is the theory's answer (test splits pooled, items the theory "
+        "answers), same choice under a label swap and a paraphrase, and parse failures; Wilson 95% intervals."
+    )
+    return header, rows, caption
+
+
+def agreement_by_split_table(results: Results, *, decimals: int = 2) -> Table:
+    """Agreement with each theory by split (in distribution vs held out), agents then rules."""
+    splits = [*results.test_splits, *sorted(s for s in results.items["split"].unique() if s.startswith(PROBE_PREFIX))]
+    header = ["agent", "theory", *splits]
+    rows = []
+    for name in _names(results):
+        for theory in results.theories:
+            cells = [_interval(_get(results.metrics[name], "agreement", s, theory, "all", "choice"), decimals)
+                     for s in splits]  # fmt: skip
+            rows.append([name, display_theory(theory), *cells])
+    caption = "Agreement with each theory by test split and consistency probe; Wilson 95% intervals."
+    return header, rows, caption
+
+
+def cooperation_table(results: Results, *, decimals: int = 2) -> Table:
+    """Probability-weighted cooperation level by family (test splits pooled), with published benchmarks."""
+    families = sorted({f for name in _names(results) for f in results.metrics[name]["cooperation"]["all"]} - {"all"})
+    header = ["agent", *families]
+    rows = [
+        [name, *(_interval(_get(results.metrics[name], "cooperation", "all", f, "expected"), decimals)
+                 for f in families)]
+        for name in _names(results)
+    ]  # fmt: skip
+    for b in BENCHMARKS:
+        if b.family in families:
+            rows.append([f"{b.population} ({b.citation})",
+                         *(f"{b.value:.{decimals}f}" if f == b.family else DASH for f in families)])  # fmt: skip
+    caption = (
+        "Cooperation level (share cooperating in 2x2 games, share of the endowment or pie given, sent or "
+        "offered) weighted by choice probabilities; t 95% intervals; published rates for comparison."
+    )
+    return header, rows, caption
+
+
+def _slope(fit: Mapping[str, Any] | None, covariate: str, decimals: int, *, with_se: bool) -> str:
+    coef = _get(fit, "coef", covariate) if fit else None
+    if not coef or coef.get("estimate") is None:
+        return DASH
+    text = f"{coef['estimate']:.{decimals}f}"
+    if with_se and coef.get("se") is not None:
+        text += f" ({coef['se']:.{decimals}f})"
+    return text + ("†" if fit.get("separated") else "")
+
+
+def sensitivity_table(results: Results, *, decimals: int = 2) -> Table:
+    """Incentive sensitivity: logit and rate-scale slopes of cooperation per payoff parameter, agents vs theory."""
+    agents = list(results.agents)
+    theories = results.theories
+    source = results.metrics[(agents or list(results.references))[0]]["sensitivity"]
+    header = ["family", "parameter", "scale", *agents, *(f"theory {display_theory(t)}" for t in theories)]
+    rows = []
+    for family, entry in source.items():
+        for covariate in entry["covariates"]:
+            for scale in ("logit", "lpm"):
+                cells = [
+                    _slope(_get(results.metrics[a], "sensitivity", family, "agent", scale), covariate, decimals,
+                           with_se=True)
+                    for a in agents
+                ]  # fmt: skip
+                cells += [_slope(_get(entry, "theory", t, scale), covariate, decimals, with_se=False) for t in theories]
+                rows.append([family, covariate, "logit" if scale == "logit" else "rate", *cells])
+    caption = (
+        "Slopes of the cooperation level on payoff parameters (temptation (T-R)/(T-S), stated belief, "
+        "public-goods return), fractional logit and linear probability (rate) scale, HC1 standard errors; "
+        "the theories' slopes fitted the same way († separated: a deterministic rule, compare signs)."
+    )
+    return header, rows, caption
+
+
+def utility_table(results: Results, *, decimals: int = 2) -> Table:
+    """Correlation of the cooperation level with each theory's utility difference, and expected utility regret."""
+    theories = results.theories
+    header = ["agent"]
+    for t in theories:
+        header += [f"r(Δu) {display_theory(t)}", f"regret {display_theory(t)}"]
+    rows = []
+    for name in _names(results):
+        m = results.metrics[name]
+        row = [name]
+        for t in theories:
+            corr = _get(m, "utility_correlation", "all", t) or {}
+            estimate = {"estimate": corr.get("pearson"), "low": corr.get("low"), "high": corr.get("high")}
+            row += [_interval(estimate, decimals), _interval(_get(m, "regret", "all", t, "expected"), decimals)]
+        rows.append(row)
+    caption = (
+        "Pearson correlation of the probability-weighted cooperation level with the theory's utility "
+        "difference (two-option items; Fisher-z 95% interval), and expected utility regret as a share of "
+        "the payoff range (items the theory answers; t 95% interval)."
+    )
+    return header, rows, caption
+
+
+TABLES: dict[str, Callable[..., Table]] = {
+    "agreement": agreement_table,
+    "agreement_by_split": agreement_by_split_table,
+    "cooperation": cooperation_table,
+    "sensitivity": sensitivity_table,
+    "utility": utility_table,
+}
+"""Table name -> builder; ``report-games`` writes ``{name}.md`` and ``{name}.tex`` for each."""

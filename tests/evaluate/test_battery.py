@@ -1,0 +1,69 @@
+"""``econalign evaluate`` end to end on a tiny fixture dataset: reference rules, and an agent behind a fake model."""
+
+import json
+import sys
+import types
+
+import polars as pl
+import pytest
+
+from econalign.cli import main
+
+from .fakes import CountingAgent
+
+CONFIG = {"evaluate": {"max_items_per_split": 10, "consistency_items": 4}}
+
+
+def test_references_cli_writes_byte_identical_outputs(dataset_dir, tmp_path):
+    args = ["evaluate", "--config-json", json.dumps(CONFIG), "--references", "--data", str(dataset_dir)]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    for name in ["items.parquet", "metrics.json"]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    items = pl.read_parquet(tmp_path / "a" / "items.parquet")
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert set(items["agent"].unique()) == set(metrics["references"])
+    assert {"exact_economicus", "exact_moralis_k50", "random", "first_listed"} <= set(metrics["references"])
+    per_agent = items.group_by("agent").len()["len"].unique().to_list()
+    assert per_agent == [10 * 4 + 2 * 4]  # four capped test splits and two probe splits
+    assert "messages" not in items.columns
+    assert metrics["data_check"]["mismatched_items"] == 0
+    # The fixture's answers come from the theory's own solver: the battery reproduces every one of them.
+    assert metrics["data_check"]["answer_mismatches"] == {"economicus": 0, "moralis": 0}
+    assert metrics["data_check"]["agents_compared"] == ["moralis"]
+
+
+def test_agent_cli_uses_the_cache_and_names_its_own_theory(dataset_dir, tmp_path, monkeypatch):
+    fake = CountingAgent()
+    loaded = []
+
+    def load_agent(model_dir, adapter=None):
+        loaded.append((model_dir, adapter))
+        return fake
+
+    monkeypatch.setitem(sys.modules, "econalign.model.agent", types.SimpleNamespace(load_agent=load_agent))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    out = tmp_path / "evaluate" / "moralis"
+    args = ["evaluate", "--config-json", json.dumps(CONFIG), "--agent", "moralis", "--model", "model-dir",
+            "--adapter", str(adapter), "--data", str(dataset_dir), "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    scored = fake.scored
+    assert scored == 48 and loaded == [("model-dir", str(adapter))]
+    assert main(args) == 0
+    assert fake.scored == scored  # second run: everything from results/evaluate/.cache
+    assert len(list((tmp_path / "evaluate" / ".cache").glob("*.parquet"))) == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["agent"] == "moralis" and metrics["own_theory"] == "moralis_k50"
+    assert metrics["agreement"]["all"]["own"] == metrics["agreement"]["all"]["moralis_k50"]
+    assert metrics["provenance"]["model_sha256"] == fake.model_sha256
+    items = pl.read_parquet(out / "items.parquet")
+    assert items["logprobs"].null_count() == 0
+    for probs in items["probs"]:
+        assert sum(probs) == pytest.approx(1.0)
+
+
+def test_evaluate_without_a_model_is_an_error(dataset_dir, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--data", str(dataset_dir), "--out", str(tmp_path)])

@@ -1,0 +1,176 @@
+"""The battery's metrics on reference agents: exact agents agree with their theory, rules sit where they must."""
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import special
+
+from econalign.evaluate.battery import build_battery, evaluate_references
+from econalign.evaluate.metrics import sensitivity, summarise
+from econalign.evaluate.per_item import item_results
+from econalign.evaluate.predictions import Theory
+from econalign.evaluate.scoring import Scores
+from econalign.theory import HomoEconomicus
+
+TEST_SPLITS = ["test_families", "test_labels", "test_paraphrases", "test_payoffs"]
+
+
+@pytest.fixture(scope="module")
+def references(dataset_dir, tmp_path_factory):
+    from econalign.config import load_config
+
+    config = load_config(overrides={"evaluate": {"max_items_per_split": 0, "consistency_items": 12}})
+    return evaluate_references(config, data_dir=dataset_dir, out_dir=tmp_path_factory.mktemp("reference"))["references"]
+
+
+@pytest.mark.parametrize("theory", ["economicus", "moralis_k50"])
+def test_exact_agents_agree_with_their_own_theory_everywhere(references, theory):
+    metrics = references[f"exact_{theory}"]
+    assert metrics["own_theory"] == theory
+    for split in [*TEST_SPLITS, "all", "probe_labels", "probe_paraphrases"]:
+        agreement = metrics["agreement"][split][theory]["all"]
+        assert agreement["choice"]["n"] > 0
+        assert agreement["choice"]["estimate"] == 1.0
+        assert agreement["prob"]["estimate"] == pytest.approx(1.0)
+        assert agreement["choice"]["low"] < 1.0  # a finite sample never proves perfection
+        assert abs(metrics["regret"][split][theory]["expected"]["estimate"]) < 1e-12
+    other = "moralis_k50" if theory == "economicus" else "economicus"
+    assert metrics["agreement"]["all"][other]["all"]["choice"]["estimate"] < 0.8
+
+
+def test_random_agent_sits_at_chance(references, dataset_dir, config):
+    battery, _, _ = build_battery(config, dataset_dir)
+    metrics = references["random"]
+    for theory in ["economicus", "moralis_k50"]:
+        answered = battery.filter(pl.col(f"pred_{theory}").is_not_null() & ~pl.col("split").str.starts_with("probe"))
+        chance = float(np.mean([1.0 / len(labels) for labels in answered["labels"]]))
+        agreement = metrics["agreement"]["all"][theory]["all"]
+        assert agreement["prob"]["estimate"] == pytest.approx(chance)
+        assert agreement["choice"]["low"] < chance < agreement["choice"]["high"]
+    assert metrics["consistency"]["labels"]["n_pairs"] > 0
+    assert metrics["consistency"]["labels"]["same_choice"]["n"] == 0  # ties are no choices
+    assert metrics["consistency"]["labels"]["abs_diff"]["estimate"] == pytest.approx(0.0)
+
+
+def test_position_bias_shows_as_label_swap_inconsistency(references):
+    listed = references["first_listed"]["consistency"]
+    assert listed["labels"]["same_choice"]["estimate"] == 0.0
+    assert listed["paraphrases"]["same_choice"]["estimate"] == 1.0
+    for name in ["exact_economicus", "exact_moralis_k50", "first_action"]:
+        for axis in ["labels", "paraphrases"]:
+            assert references[name]["consistency"][axis]["same_choice"]["estimate"] == 1.0
+
+
+def test_fixed_action_rules_cooperate_always_or_never(references):
+    for family in ["prisoners_dilemma", "stag_hunt", "chicken"]:
+        assert references["first_action"]["cooperation"]["all"][family]["choice"]["estimate"] == 1.0
+        assert references["second_action"]["cooperation"]["all"][family]["choice"]["estimate"] == 0.0
+        assert references["first_action"]["cooperation"]["all"][family]["choice"]["method"] == "wilson"
+    dictator = references["first_action"]["cooperation"]["all"]["dictator"]["choice"]
+    assert dictator["estimate"] == 0.0 and dictator["method"] == "t"  # giving nothing is the first plan
+
+
+def test_pooled_split_leaves_the_probes_out(references):
+    counts = references["random"]["n_items"]
+    assert counts["all"] == sum(counts[split] for split in TEST_SPLITS)
+
+
+def test_theory_slopes_have_the_right_sign(references):
+    # Economicus in a stag hunt matches the other's likely choice; in chicken it does the opposite.
+    economicus = references["exact_economicus"]["sensitivity"]
+    assert economicus["stag_hunt"]["agent"]["lpm"]["coef"]["belief"]["estimate"] > 0
+    assert economicus["stag_hunt"]["agent"]["logit"]["coef"]["belief"]["estimate"] > 0
+    assert economicus["chicken"]["agent"]["lpm"]["coef"]["belief"]["estimate"] < 0
+    # Economicus never cooperates in the prisoner's dilemma: separated, no slope on the rate scale.
+    pd = economicus["prisoners_dilemma"]
+    assert pd["agent"]["logit"]["separated"]
+    assert pd["agent"]["lpm"]["coef"]["temptation"]["estimate"] == pytest.approx(0.0, abs=1e-9)
+    # Homo moralis cooperates less when defecting tempts more (SCIENCE.md threshold).
+    moralis = references["exact_moralis_k50"]["sensitivity"]["prisoners_dilemma"]
+    assert moralis["agent"]["lpm"]["coef"]["temptation"]["estimate"] < 0
+    # The theory's slopes stored beside any agent's are the exact agent's own.
+    theory_side = references["random"]["sensitivity"]["prisoners_dilemma"]["theory"]["moralis_k50"]
+    assert theory_side["lpm"] == moralis["agent"]["lpm"]
+
+
+def test_sensitivity_recovers_a_known_logit_slope():
+    x = np.linspace(0.0, 1.0, 40)
+    y = special.expit(1.0 - 3.0 * x)
+    items = pl.DataFrame(
+        {
+            "split": ["test_payoffs"] * 40,
+            "family": ["prisoners_dilemma"] * 40,
+            "coop_expected": y,
+            "coop_choice": (y > 0.5).astype(float),
+            "coop_levels": [[1.0, 0.0]] * 40,
+            "x_temptation": x,
+            "x_belief": [None] * 40,
+            "x_mpcr": [None] * 40,
+            "theory_probs_economicus": [[0.0, 1.0]] * 40,
+        },
+        schema_overrides={"x_belief": pl.Float64, "x_mpcr": pl.Float64},
+    )
+    result = sensitivity(items, [Theory("economicus", HomoEconomicus())], confidence=0.95)
+    entry = result["prisoners_dilemma"]
+    assert entry["covariates"] == ["temptation"]
+    assert entry["agent"]["logit"]["coef"]["temptation"]["estimate"] == pytest.approx(-3.0, abs=0.05)
+    assert entry["agent_choice"]["logit"]["coef"]["temptation"]["estimate"] < 0
+
+
+@dataclasses.dataclass
+class QuantalScorer:
+    """Softmax of a theory's utilities (quantal response): its choice probabilities track utility gaps."""
+
+    theory: str
+    scale: float = 8.0
+    name: str = "quantal"
+
+    def score(self, battery):
+        probs = []
+        for utilities, span in zip(battery[f"utilities_{self.theory}"], battery["payoff_range"], strict=True):
+            u = np.nan_to_num(np.asarray(utilities), nan=0.0)
+            probs.append(special.softmax(self.scale * u / span))
+        return Scores.from_probs(probs)
+
+
+def test_quantal_agent_correlates_with_its_theory_utility_gap(dataset_dir, config):
+    battery, theories, _ = build_battery(config, dataset_dir)
+    items = item_results(battery, QuantalScorer("moralis_k50").score(battery), theories, agent="quantal", seed=0)
+    metrics = summarise(items, theories, own_theory="moralis_k50")
+    own = metrics["utility_correlation"]["all"]["own"]
+    assert own == metrics["utility_correlation"]["all"]["moralis_k50"]
+    assert own["n"] > 50 and own["pearson"] > 0.8 and own["spearman"] > 0.8
+    regret = metrics["regret"]["all"]["own"]["expected"]["estimate"]
+    assert 0 < regret < references_regret_bound(items)
+
+
+def references_regret_bound(items):
+    # A quantal responder loses less than the uniform mixture does, item by item on average.
+    uniform = []
+    for utilities, span in zip(items["utilities_moralis_k50"], items["payoff_range"], strict=True):
+        u = np.asarray(utilities)
+        if np.all(np.isfinite(u)):
+            uniform.append((u.max() - u.mean()) / span)
+    return float(np.mean(uniform))
+
+
+@pytest.mark.parametrize("split", TEST_SPLITS)
+def test_rules_match_the_dataset_baselines(references, dataset_dir, split):
+    # econalign.data computes the same rules' accuracies on its own rows: both implementations must agree.
+    from econalign.data.baselines import split_baselines
+
+    baselines = split_baselines(pl.read_parquet(dataset_dir / "moralis" / f"{split}.parquet"))["overall"]
+    pairs = {"first_action": "first_action", "second_action": "second_action", "first_listed": "first_listed",
+             "theory_ignoring_belief": "ignoring_belief_moralis_k50"}  # fmt: skip
+    for theirs, mine in pairs.items():
+        estimate = references[mine]["agreement"][split]["moralis_k50"]["all"]["choice"]["estimate"]
+        assert estimate == pytest.approx(baselines[theirs], abs=5e-5)
+
+
+def test_benchmarks_sit_beside_the_agent_rates(references):
+    rows = references["first_action"]["benchmarks"]
+    pd = [row for row in rows if row["family"] == "prisoners_dilemma"]
+    assert {row["population"] for row in pd} == {"humans", "gpt-3.5"}
+    assert all(row["agent_choice"]["estimate"] == 1.0 for row in pd)

@@ -1,0 +1,94 @@
+"""``econalign report-games``: every table and figure from the battery's outputs, byte-identical on a re-run."""
+
+import json
+
+import pytest
+
+from econalign.cli import main
+from econalign.config import load_config
+from econalign.evaluate.battery import evaluate_references, evaluate_scorer, own_theory
+from econalign.evaluate.cache import ScoreCache
+from econalign.evaluate.collect import load_results
+from econalign.evaluate.report import report_games, report_outputs
+from econalign.evaluate.scoring import AgentScorer
+from econalign.evaluate.tables import agreement_table
+
+from .fakes import CountingAgent
+
+OVERRIDES = {
+    "evaluate": {"max_items_per_split": 16, "consistency_items": 6},
+    "kappa_grid": [0.5],
+    "report": {"kappa_points": 3, "temptation_bins": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def results_dir(dataset_dir, tmp_path_factory):
+    config = load_config(overrides=OVERRIDES)
+    root = tmp_path_factory.mktemp("results")
+    evaluate_references(config, data_dir=dataset_dir, out_dir=root / "evaluate_reference")
+    for name in ["base", "economicus", "moralis", "moralis_k50"]:
+        agent = CountingAgent()
+        scorer = AgentScorer(agent, name=name, cache=ScoreCache(None, model_sha256=name, adapter="none"))
+        evaluate_scorer(config, scorer, data_dir=dataset_dir, out_dir=root / "evaluate" / name,
+                        own=own_theory(config, name))  # fmt: skip
+    return root, config
+
+
+def test_outputs_depend_on_the_kappa_grid():
+    assert "kappa_sweep" not in report_outputs(load_config())["figures"]
+    assert "kappa_sweep" in report_outputs(load_config(overrides={"kappa_grid": [0.25, 0.75]}))["figures"]
+
+
+def test_every_table_and_figure_is_written_byte_identically(results_dir, tmp_path):
+    root, config = results_dir
+    arguments = {"evaluations": root / "evaluate", "references": root / "evaluate_reference"}
+    first = report_games(config, out_dir=tmp_path / "a", figures=["cooperation_vs_temptation", "kappa_sweep",
+                                                                  "agreement_by_split"], **arguments)  # fmt: skip
+    second = report_games(config, out_dir=tmp_path / "b", tables=["agreement"], figures=["kappa_sweep"], **arguments)
+    names = {p.name for p in first}
+    assert {"agreement.md", "agreement.tex", "sensitivity.md", "cooperation.tex", "utility.md"} <= names
+    assert {"cooperation_vs_temptation.png", "cooperation_vs_temptation.pdf", "kappa_sweep.pdf"} <= names
+    for path in second:
+        assert path.read_bytes() == (tmp_path / "a" / path.name).read_bytes()
+    assert {p.name for p in second} == {"agreement.md", "agreement.tex", "kappa_sweep.png", "kappa_sweep.pdf"}
+
+
+def test_agreement_table_lists_agents_then_rules_with_intervals(results_dir):
+    root, _ = results_dir
+    results = load_results(
+        root / "evaluate",
+        root / "evaluate_reference",
+        ["base", "economicus", "moralis", "moralis_k50"],
+        with_items=False,
+    )
+    header, rows, _ = agreement_table(results)
+    assert header[1:3] == ["agrees with economicus", "agrees with moralis κ=0.5"]
+    assert [row[0] for row in rows[:4]] == ["base", "economicus", "moralis", "moralis_k50"]
+    assert rows[4][0] == "exact_economicus"
+    exact = {row[0]: row for row in rows}["exact_moralis_k50"]
+    assert exact[2].startswith("1.00 [")
+    metrics = json.loads((root / "evaluate" / "base" / "metrics.json").read_text())
+    estimate = metrics["agreement"]["all"]["economicus"]["all"]["choice"]["estimate"]
+    assert rows[0][1].startswith(f"{estimate:.2f} [")
+
+
+def test_cli_builds_one_table(results_dir, tmp_path):
+    root, _ = results_dir
+    args = [
+        "report-games",
+        "--config-json",
+        json.dumps(OVERRIDES),
+        "--evaluations",
+        str(root / "evaluate"),
+        "--references",
+        str(root / "evaluate_reference"),
+        "--out",
+        str(tmp_path),
+        "--tables",
+        "cooperation",
+    ]
+    assert main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cooperation.md", "cooperation.tex"]
+    text = (tmp_path / "cooperation.md").read_text()
+    assert "humans (Brookins & DeBacker (2024), Economics Bulletin)" in text and "| 0.37 |" in text

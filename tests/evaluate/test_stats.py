@@ -1,0 +1,158 @@
+"""Interval estimates and regressions against closed forms, hand computations and simulated data."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+
+from econalign.evaluate.stats import (
+    correlation,
+    fit_linear_probability,
+    fit_logit,
+    mean_interval,
+    wilson_interval,
+)
+
+
+@pytest.mark.parametrize(("successes", "n"), [(0, 10), (3, 10), (10, 10), (37, 100), (1, 3)])
+def test_wilson_bounds_solve_the_score_test_quadratic(successes, n):
+    # The Wilson bounds are the roots in p of (p_hat - p)^2 = z^2 p (1 - p) / n.
+    z = stats.norm.ppf(0.975)
+    p_hat = successes / n
+    a = 1 + z * z / n
+    b = -(2 * p_hat + z * z / n)
+    c = p_hat * p_hat
+    roots = sorted(np.roots([a, b, c]).real)
+    result = wilson_interval(successes, n)
+    assert result["rate"] == pytest.approx(p_hat)
+    assert result["low"] == pytest.approx(max(0.0, roots[0]), abs=1e-12)
+    assert result["high"] == pytest.approx(min(1.0, roots[1]), abs=1e-12)
+
+
+def test_wilson_empty_and_invalid():
+    assert wilson_interval(0, 0)["rate"] is None
+    with pytest.raises(ValueError):
+        wilson_interval(5, 4)
+
+
+def test_mean_interval_matches_student_t():
+    x = np.array([0.1, 0.4, 0.35, 0.8, 0.2, np.nan])
+    result = mean_interval(x, confidence=0.9)
+    clean = x[~np.isnan(x)]
+    low, high = stats.t.interval(0.9, len(clean) - 1, loc=clean.mean(), scale=stats.sem(clean))
+    assert result["n"] == 5
+    assert result["low"] == pytest.approx(low)
+    assert result["high"] == pytest.approx(high)
+
+
+def _sandwich_by_hand(design, residuals, weights):
+    # HC1 written out observation by observation: (n/(n-k)) B^-1 (sum e_i^2 x_i x_i') B^-1, B = sum w_i x_i x_i'.
+    n, k = design.shape
+    bread = np.zeros((k, k))
+    meat = np.zeros((k, k))
+    for x_i, e_i, w_i in zip(design, residuals, weights, strict=True):
+        bread += w_i * np.outer(x_i, x_i)
+        meat += e_i**2 * np.outer(x_i, x_i)
+    inverse = np.linalg.inv(bread)
+    return np.sqrt(np.diag(inverse @ meat @ inverse * n / (n - k)))
+
+
+def test_logit_matches_direct_likelihood_maximisation_and_hand_sandwich():
+    x = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.2, 1.1, 2.7])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    fit = fit_logit(x, y, names=("x",), firth=False)
+    design = np.column_stack([np.ones_like(x), x])
+
+    def negative_loglik(beta):
+        eta = design @ beta
+        return -np.sum(y * eta - np.logaddexp(0.0, eta))
+
+    direct = optimize.minimize(negative_loglik, np.zeros(2), method="BFGS", options={"gtol": 1e-10}).x
+    np.testing.assert_allclose(fit.coef, direct, atol=1e-5)
+    p = special.expit(design @ fit.coef)
+    np.testing.assert_allclose(fit.se, _sandwich_by_hand(design, y - p, p * (1 - p)), rtol=1e-8)
+    assert fit.names == ("const", "x") and not fit.separated
+
+
+def test_firth_logit_maximises_the_jeffreys_penalised_likelihood():
+    x = np.array([0.0, 0.3, 0.6, 0.9, 1.2, 1.5])
+    y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    design = np.column_stack([np.ones_like(x), x])
+
+    def negative_penalised(beta):
+        eta = design @ beta
+        p = special.expit(eta)
+        info = (design * (p * (1 - p))[:, None]).T @ design
+        return -(np.sum(y * eta - np.logaddexp(0.0, eta)) + 0.5 * np.linalg.slogdet(info)[1])
+
+    direct = optimize.minimize(
+        negative_penalised, np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+    ).x
+    np.testing.assert_allclose(fit_logit(x, y, firth=True).coef, direct, atol=1e-4)
+
+
+def test_logit_recovers_a_known_slope_from_simulated_choices():
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, size=4000)
+    y = (rng.uniform(size=x.size) < special.expit(-0.5 + 2.0 * x)).astype(float)
+    fit = fit_logit(x, y, names=("x",))
+    assert abs(fit.coef[1] - 2.0) < 4 * fit.se[1]
+    assert abs(fit.coef[0] + 0.5) < 4 * fit.se[0]
+    assert 0.03 < fit.se[1] < 0.2
+
+
+def test_fractional_logit_recovers_the_slope_of_probabilities():
+    x = np.linspace(-2, 2, 50)
+    y = special.expit(0.3 - 1.5 * x)  # noiseless probabilities: the quasi-MLE is exact
+    fit = fit_logit(x, y, firth=False)
+    np.testing.assert_allclose(fit.coef, [0.3, -1.5], atol=1e-8)
+
+
+def test_separated_choices_stay_finite_with_the_right_sign():
+    x = np.linspace(0, 1, 20)
+    y = (x < 0.42).astype(float)
+    fit = fit_logit(x, y, names=("temptation",))
+    assert fit.separated
+    assert np.all(np.isfinite(fit.coef)) and fit.coef[1] < 0
+    assert not fit_logit(x, np.where(np.arange(20) % 3 == 0, 1.0 - y, y)).separated
+
+
+def test_linear_probability_matches_least_squares_and_hand_sandwich():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 2))
+    y = (x[:, 0] + rng.normal(size=30) > 0).astype(float)
+    fit = fit_linear_probability(x, y, names=("a", "b"))
+    design = np.column_stack([np.ones(30), x])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    np.testing.assert_allclose(fit.coef, beta, atol=1e-10)
+    np.testing.assert_allclose(fit.se, _sandwich_by_hand(design, y - design @ beta, np.ones(30)), rtol=1e-8)
+    described = fit.to_dict()
+    assert described["coef"]["a"]["estimate"] == pytest.approx(beta[1])
+    assert described["coef"]["a"]["low"] < beta[1] < described["coef"]["a"]["high"]
+
+
+def test_correlation_and_fisher_interval():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)
+    result = correlation(x, y)
+    r = stats.pearsonr(x, y).statistic
+    half = stats.norm.ppf(0.975) / math.sqrt(37)
+    assert result["pearson"] == pytest.approx(r)
+    assert result["low"] == pytest.approx(math.tanh(math.atanh(r) - half))
+    assert result["high"] == pytest.approx(math.tanh(math.atanh(r) + half))
+    assert result["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert correlation(np.ones(5), np.arange(5.0))["pearson"] is None
+
+
+def test_fractional_outcomes_without_a_finite_maximum_fall_back_to_firth():
+    # A theory's strategy: pure answers that flip at a threshold, one mixed equilibrium at the threshold.
+    x = np.linspace(0.0, 1.0, 9)
+    y = np.array([1.0, 1.0, 1.0, 1.0, 2.0 / 3.0, 0.0, 0.0, 0.0, 0.0])
+    fit = fit_logit(x, y)
+    assert fit.separated and fit.converged
+    assert np.all(np.isfinite(fit.coef)) and fit.coef[1] < -5
+    np.testing.assert_allclose(fit.coef, fit_logit(x, y, firth=True).coef)
+    plain = fit_logit(x, y, firth=False)  # the quasi-likelihood keeps rising along the separating direction
+    assert np.max(np.abs(plain.coef)) > 10 * np.max(np.abs(fit.coef))
