@@ -1,9 +1,13 @@
+# Applications: AV dilemmas per agent, repeated pricing of every pairing (PAIRINGS from common.smk), their report.
+
+
 rule av:
     input:
         model=BASE_MODEL,
         adapter=get_adapter,
     output:
-        "results/av/{agent}.parquet",
+        scores="results/av/{agent}.parquet",
+        provenance="results/av/{agent}.provenance.json",
     params:
         config=lambda wildcards: stage_config("av"),
         adapter=adapter_flag,
@@ -15,30 +19,36 @@ rule av:
     resources:
         jax=1,
         mem_mb=6000,
+        runtime=30,
     shell:
         "econalign av --config-json {params.config:q} --agent {wildcards.agent} --model {input.model}"
-        " {params.adapter} --out {output} > {log} 2>&1"
+        " {params.adapter} --out {output.scores} > {log} 2>&1"
 
 
+# All pairings run in one job, in lockstep: each agent is loaded and compiled once, and scores every decision of
+# a period (all pairings, alphas, episodes) in one batch. Outputs stay one log per pairing.
 rule pricing:
     input:
         model=BASE_MODEL,
-        adapters=get_pairing_adapters,
+        adapters=get_adapters(),
     output:
-        "results/pricing/{pairing}.parquet",
+        logs=expand("results/pricing/{pairing}.parquet", pairing=PAIRINGS),
+        provenance=expand("results/pricing/{pairing}.provenance.json", pairing=PAIRINGS),
     params:
         config=lambda wildcards: stage_config("pricing"),
+        pairings=" ".join(f"--pairing={pairing}" for pairing in PAIRINGS),
     log:
-        "logs/pricing/{pairing}.log",
+        "logs/pricing/pricing.log",
     benchmark:
-        "benchmarks/pricing/{pairing}.tsv"
+        "benchmarks/pricing/pricing.tsv"
     threads: workflow.cores
     resources:
         jax=1,
-        mem_mb=6000,
+        mem_mb=8000,
+        runtime=60,
     shell:
-        "econalign pricing --config-json {params.config:q} --pairing {wildcards.pairing} --model {input.model}"
-        " --adapters results/finetune --out {output} > {log} 2>&1"
+        "econalign pricing --config-json {params.config:q} {params.pairings} --model {input.model}"
+        " --adapters results/finetune --out-dir results/pricing > {log} 2>&1"
 
 
 rule report_applications:
@@ -47,7 +57,37 @@ rule report_applications:
         pricing=expand("results/pricing/{pairing}.parquet", pairing=PAIRINGS),
     output:
         av_table="results/report_applications/av.md",
+        av_latex="results/report_applications/av.tex",
+        av_cells="results/report_applications/av_cells.parquet",
+        av_figure=report(
+            "results/report_applications/av_swerve.png",
+            caption="../report/av.rst",
+            category="4. Applications",
+            subcategory="Autonomous vehicles",
+            labels={"figure": "swerve share"},
+        ),
+        av_figure_pdf="results/report_applications/av_swerve.pdf",
         pricing_table="results/report_applications/pricing.md",
+        pricing_latex="results/report_applications/pricing.tex",
+        pricing_metrics="results/report_applications/pricing_metrics.parquet",
+        pricing_firms="results/report_applications/pricing_firms.parquet",
+        pricing_paths=report(
+            "results/report_applications/pricing_paths.png",
+            caption="../report/pricing.rst",
+            category="4. Applications",
+            subcategory="Duopoly pricing",
+            labels={"figure": "price paths"},
+        ),
+        pricing_paths_pdf="results/report_applications/pricing_paths.pdf",
+        pricing_gain=report(
+            "results/report_applications/pricing_gain.png",
+            caption="../report/pricing_gain.rst",
+            category="4. Applications",
+            subcategory="Duopoly pricing",
+            labels={"figure": "profit gain"},
+        ),
+        pricing_gain_pdf="results/report_applications/pricing_gain.pdf",
+        summary="results/report_applications/summary.json",
     params:
         config=lambda wildcards: stage_config("av", "pricing", "report"),
     log:

@@ -26,11 +26,17 @@ def pricing_pairings(agents: Sequence[str], pricing_config: Mapping[str, Any]) -
     Returns:
         Pairing names in a stable order.
 
+    Raises:
+        ValueError: If an agent has the name of a reference pricer.
+
     Example:
         >>> pricing_pairings(["base", "moralis"], {"reference_opponents": ["nash"]})
         ['base__base', 'base__moralis', 'moralis__moralis', 'base__nash', 'moralis__nash', 'nash__nash']
     """
     references = list(pricing_config.get("reference_opponents", []))
+    clash = sorted(set(references) & set(agents))
+    if clash:
+        raise ValueError(f"agent names {clash} are also reference pricers' names; rename the agents")
     llm_pairs = [f"{a}{PAIRING_SEPARATOR}{b}" for a, b in combinations_with_replacement(agents, 2)]
     against_references = [f"{agent}{PAIRING_SEPARATOR}{ref}" for ref in references for agent in agents]
     reference_self_play = [f"{ref}{PAIRING_SEPARATOR}{ref}" for ref in references]

@@ -1,0 +1,310 @@
+"""Tables, figures and key numbers of both applications (``econalign report-applications``).
+
+Reads ``results/av/{agent}.parquet`` for every evaluated agent and ``results/pricing/{pairing}.parquet`` for every
+planned pairing, and writes to ``--out``:
+
+* ``av.md``, ``av.tex``, ``av_swerve.png``/``.pdf``, ``av_cells.parquet`` (swerve shares by agent, k and n);
+* ``pricing.md``, ``pricing.tex``, ``pricing_paths.png``/``.pdf``, ``pricing_gain.png``/``.pdf``,
+  ``pricing_metrics.parquet`` (by pairing and alpha) and ``pricing_firms.parquet`` (by firm and episode);
+* ``summary.json``: the numbers the paper quotes (schema: ``summarize_av`` and ``summarize_pricing``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from econalign.applications.av import HUMAN_BENCHMARK, AVScenario, agent_preference, swerve_by_cell, theory_action
+from econalign.applications.pairings import pricing_pairings, split_pairing
+from econalign.applications.pricing_metrics import (
+    episode_metrics,
+    firm_metrics,
+    market_benchmarks,
+    market_from_config,
+    pairing_table,
+)
+from econalign.applications.stats import logit_slope, wilson_interval
+from econalign.theory.preferences import HomoMoralis
+
+__all__ = ["add_arguments", "alpha_key", "main", "report_applications", "summarize_av", "summarize_pricing"]
+
+logger = logging.getLogger(__name__)
+
+
+def alpha_key(alpha: float) -> str:
+    """JSON key of a currency scale (``"1"``, ``"3.2"``, ``"10"``).
+
+    Example:
+        >>> alpha_key(3.2), alpha_key(10.0)
+        ('3.2', '10')
+    """
+    return f"{float(alpha):g}"
+
+
+def _share_record(swerves: int, items: int, mean_p: float) -> dict[str, Any]:
+    low, high = wilson_interval(swerves, items)
+    return {
+        "items": items,
+        "swerve_share": swerves / items if items else None,
+        "ci_low": low,
+        "ci_high": high,
+        "mean_p_swerve": mean_p,
+    }
+
+
+def _agreement(part: pl.DataFrame, column: str) -> float | None:
+    posed = part.filter(pl.col(column).is_not_null())
+    return float((posed["choice"] == posed[column]).mean()) if posed.height else None
+
+
+def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping[str, Any]) -> dict[str, Any]:
+    """Key AV numbers per agent and the comparisons the paper states.
+
+    Per agent: ``preference``, ``kappa``, ``items``, ``swerve_share`` with ``ci_low``/``ci_high`` and
+    ``mean_p_swerve``; ``benchmark_cell`` (k = 1, n = 10 in the human benchmark's framing); ``agreement``
+    (share of argmax choices equal to the theory's answer: ``own`` preference, ``economicus``, ``moralis`` at
+    ``reference_kappa``; items without a prediction skipped); ``ratio_slope`` (fractional logit of P(swerve) on
+    log(n/k), with robust SE); ``share_choosing_A`` (letter bias); ``by_framing`` (swerve share per framing).
+    ``findings``: ``moralis_swerves_more_as_ratio_grows`` per moralis agent (slope > 1.96 SE),
+    ``moralis_swerves_more_than_economicus`` (mean P(swerve) of moralis agents above economicus agents; null if
+    either is absent), ``base_benchmark_share`` next to ``human_share``.
+    """
+    records: dict[str, Any] = {}
+    bench = HUMAN_BENCHMARK
+    for agent in agents:
+        part = scores.filter(pl.col("agent") == agent)
+        preference = agent_preference(config, agent)
+        cell = part.filter(
+            (pl.col("n_pedestrians") == bench.n_pedestrians)
+            & (pl.col("n_passengers") == bench.n_passengers)
+            & (pl.col("framing") == bench.framing)
+        )
+        ratio = np.log(part["n_pedestrians"].to_numpy() / part["n_passengers"].to_numpy())
+        slope = logit_slope(ratio, part["p_swerve"].to_numpy())
+        chose_a = (part["choice"] == "swerve") == (part["swerve_label"] == "A")
+        records[agent] = {
+            "preference": None if preference is None else preference.name,
+            "kappa": None if preference is None else float(preference.kappa),
+            **_share_record(int((part["choice"] == "swerve").sum()), part.height, float(part["p_swerve"].mean())),
+            "benchmark_cell": _share_record(
+                int((cell["choice"] == "swerve").sum()),
+                cell.height,
+                float(cell["p_swerve"].mean()) if cell.height else None,
+            ),
+            "agreement": {
+                "own": _agreement(part, "predicted_action") if preference is not None else None,
+                "economicus": _agreement(part, "economicus_action"),
+                "moralis": _agreement(part, "moralis_action"),
+            },
+            "ratio_slope": {"slope": slope.slope, "se": slope.slope_se, "n": slope.n},
+            "share_choosing_A": float(chose_a.mean()),
+            "by_framing": {
+                row["framing"]: row["swerve_share"]
+                for row in swerve_by_cell(part, by=("framing",)).iter_rows(named=True)
+            },
+        }
+    moralis = [a for a in agents if records[a]["preference"] == "moralis"]
+    economicus = [a for a in agents if records[a]["preference"] == "economicus"]
+    mean_p = {a: records[a]["mean_p_swerve"] for a in agents}
+    findings = {
+        "moralis_swerves_more_as_ratio_grows": {
+            a: bool(records[a]["ratio_slope"]["slope"] > 1.96 * records[a]["ratio_slope"]["se"]) for a in moralis
+        },
+        "moralis_swerves_more_than_economicus": (
+            bool(np.mean([mean_p[a] for a in moralis]) > np.mean([mean_p[a] for a in economicus]))
+            if moralis and economicus
+            else None
+        ),
+        "base_benchmark_share": records["base"]["benchmark_cell"]["swerve_share"] if "base" in records else None,
+        "human_share": bench.share,
+    }
+    return {
+        "human_benchmark": {
+            "share": bench.share,
+            "n_pedestrians": bench.n_pedestrians,
+            "n_passengers": bench.n_passengers,
+            "framing": bench.framing,
+            "citation": bench.citation,
+        },
+        "reference_kappa": float(config["av"]["reference_kappa"]),
+        "agents": records,
+        "findings": findings,
+    }
+
+
+def summarize_pricing(
+    table: pl.DataFrame,
+    benchmarks: Mapping[float, Mapping[str, Any]],
+    *,
+    agents: Sequence[str],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Key pricing numbers: settings, theory benchmarks, outcomes per pairing and alpha, and the comparisons.
+
+    ``benchmarks[alpha]``: ``nash_price``, ``monopoly_price``, ``moralis_price`` (kappa -> price), ``grid``.
+    ``pairings[pairing][alpha]``: the columns of ``pricing_metrics.pairing_table``. ``findings``:
+    ``self_play`` (agent -> alpha -> ``price_index``, ``profit_gain``), ``moralis_above_economicus`` (alpha ->
+    whether every moralis agent's self-play mean price exceeds every economicus agent's; ``all`` over alphas;
+    null if either is absent), ``base_self_play`` (alpha -> ``price_index``, ``profit_gain``).
+    """
+    pricing = config["pricing"]
+    pairings: dict[str, dict[str, Any]] = {}
+    for row in table.iter_rows(named=True):
+        values = {k: v for k, v in row.items() if k not in ("pairing", "alpha")}
+        pairings.setdefault(row["pairing"], {})[alpha_key(row["alpha"])] = values
+    preferences = {a: agent_preference(config, a) for a in agents}
+    self_play = {a: pairings.get(f"{a}__{a}", {}) for a in agents}
+    moralis = [a for a in agents if preferences[a] is not None and preferences[a].name == "moralis" and self_play[a]]
+    economicus = [
+        a for a in agents if preferences[a] is not None and preferences[a].name == "economicus" and self_play[a]
+    ]
+    above: dict[str, Any] | None = None
+    if moralis and economicus:
+        above = {
+            alpha_key(alpha): bool(
+                min(self_play[m][alpha_key(alpha)]["mean_price"] for m in moralis)
+                > max(self_play[e][alpha_key(alpha)]["mean_price"] for e in economicus)
+            )
+            for alpha in sorted(benchmarks)
+        }
+        above["all"] = all(above.values())
+    project = ("price_index", "profit_gain", "mean_price")
+    return {
+        "settings": {
+            k: pricing[k] for k in ("periods", "episodes", "history", "temperature", "metric_window", "label_order")
+        },
+        "benchmarks": {
+            alpha_key(alpha): {
+                "nash_price": b["nash_price"],
+                "monopoly_price": b["monopoly_price"],
+                "moralis_price": {f"{k:g}": p for k, p in b["moralis_price"].items()},
+                "grid": b["grid"],
+            }
+            for alpha, b in sorted(benchmarks.items())
+        },
+        "pairings": pairings,
+        "findings": {
+            "self_play": {a: {al: {k: v[k] for k in project} for al, v in self_play[a].items()} for a in agents},
+            "moralis_above_economicus": above,
+            "base_self_play": {al: {k: v[k] for k in project} for al, v in self_play.get("base", {}).items()},
+        },
+    }
+
+
+def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir: Path, out: Path) -> dict[str, Any]:
+    """Write every table, figure and the summary of both applications.
+
+    Args:
+        config: The resolved configuration (``av``, ``pricing`` and agents).
+        av_dir: Folder of ``{agent}.parquet`` from ``econalign av``.
+        pricing_dir: Folder of ``{pairing}.parquet`` from ``econalign pricing``.
+        out: Output folder.
+
+    Returns:
+        The summary written to ``summary.json``.
+    """
+    from econalign.applications import figures, tables
+    from econalign.applications.pricing_agents import market_grid
+    from econalign.io import provenance, write_json, write_parquet, write_text
+
+    agents = ["base", *[agent["name"] for agent in config["agents"]]]
+    pricing = config["pricing"]
+    references = list(pricing["reference_opponents"])
+
+    scores = pl.concat([pl.read_parquet(av_dir / f"{agent}.parquet") for agent in agents])
+    cells = swerve_by_cell(scores)
+    bench = HUMAN_BENCHMARK
+    bench_cells = swerve_by_cell(
+        scores.filter(
+            (pl.col("n_pedestrians") == bench.n_pedestrians)
+            & (pl.col("n_passengers") == bench.n_passengers)
+            & (pl.col("framing") == bench.framing)
+        ),
+        by=("agent",),
+    )
+    order = {agent: i for i, agent in enumerate(agents)}
+    bench_cells = bench_cells.sort(pl.col("agent").replace_strict(order, return_dtype=pl.Int64))
+    write_parquet(out / "av_cells.parquet", cells)
+    av_md, av_tex = tables.av_tables(cells, bench_cells, agents=agents)
+    write_text(out / "av.md", av_md)
+    write_text(out / "av.tex", av_tex)
+    reference_kappa = float(config["av"]["reference_kappa"])
+
+    def moralis_prediction(n: int, k: int) -> str | None:
+        return theory_action(AVScenario("", n, k, "", 0, "A"), HomoMoralis(kappa=reference_kappa))
+
+    figures.save_figure(
+        figures.av_figure(cells, agents=agents, moralis_prediction=moralis_prediction, reference_kappa=reference_kappa),
+        out / "av_swerve",
+    )
+
+    pairings = pricing_pairings(agents, pricing)
+    log = pl.concat([pl.read_parquet(pricing_dir / f"{pairing}.parquet") for pairing in pairings])
+    window = int(pricing["metric_window"])
+    firms = firm_metrics(log, pricing_config=pricing, window=window)
+    episodes = episode_metrics(log, window=window, price_war_length=int(pricing["price_war_length"]))
+    table = pairing_table(firms, episodes)
+    kappas = tuple(sorted({float(pricing["reference_kappa"])} | {float(a.get("kappa", 0.0)) for a in config["agents"]}))
+    benchmarks = {}
+    for alpha in pricing["alphas"]:
+        market = market_from_config(pricing, alpha)
+        benchmarks[float(alpha)] = {
+            **market_benchmarks(market, kappas=kappas),
+            "grid": market_grid(market, int(pricing["grid_size"])).tolist(),
+        }
+    write_parquet(out / "pricing_metrics.parquet", table)
+    write_parquet(out / "pricing_firms.parquet", firms)
+    pricing_md, pricing_tex = tables.pricing_tables(
+        table, benchmarks, reference_kappa=float(pricing["reference_kappa"])
+    )
+    write_text(out / "pricing.md", pricing_md)
+    write_text(out / "pricing.tex", pricing_tex)
+    paths = (
+        log.filter(pl.col("period") >= 1)
+        .group_by(["pairing", "alpha", "period"])
+        .agg(pl.col("price").mean())
+        .sort(["pairing", "alpha", "period"])
+    )
+    self_play = [f"{name}__{name}" for name in [*agents, *references] if f"{name}__{name}" in pairings]
+    figures.save_figure(
+        figures.pricing_paths_figure(
+            paths, benchmarks, pairings=self_play, reference_kappa=float(pricing["reference_kappa"])
+        ),
+        out / "pricing_paths",
+    )
+    players = list(dict.fromkeys(name for pairing in pairings for name in split_pairing(pairing)))
+    figures.save_figure(figures.pricing_gain_figure(firms, players=players), out / "pricing_gain")
+
+    summary = {
+        "av": summarize_av(scores, agents=agents, config=config),
+        "pricing": summarize_pricing(table, benchmarks, agents=agents, config=config),
+        "provenance": {k: v for k, v in provenance(config).items() if k in ("config_hash", "seed")},
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``econalign report-applications``."""
+    from econalign.cli import add_config_arguments
+
+    add_config_arguments(parser)
+    parser.add_argument("--av", required=True, type=Path, help="folder of AV results (results/av)")
+    parser.add_argument("--pricing", required=True, type=Path, help="folder of pricing logs (results/pricing)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (results/report_applications)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``econalign report-applications``."""
+    from econalign.cli import config_from_args
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = config_from_args(args)
+    report_applications(config, av_dir=args.av, pricing_dir=args.pricing, out=args.out)
+    return 0

@@ -1,0 +1,177 @@
+"""Markdown and LaTeX tables of the applications (AV swerve shares, pricing outcomes by pairing and alpha)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from econalign.applications.av import HUMAN_BENCHMARK
+
+__all__ = ["av_tables", "latex_table", "markdown_table", "pricing_tables"]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table.
+
+    Example:
+        >>> print(markdown_table(["a", "b"], [["1", "2"]]), end="")
+        | a | b |
+        | --- | --- |
+        | 1 | 2 |
+    """
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    for old, new in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+        text = text.replace(old, new)
+    return text.replace("κ", r"$\kappa$").replace("α", r"$\alpha$").replace("Δ", r"$\Delta$")
+
+
+def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, caption: str, label: str) -> str:
+    r"""A booktabs LaTeX table (text is escaped; Greek letters become math).
+
+    Example:
+        >>> r"\toprule" in latex_table(["a"], [["1"]], caption="c", label="tab:x")
+        True
+    """
+    spec = "l" + "r" * (len(header) - 1)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_latex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(_latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+        *[" & ".join(_latex_escape(cell) for cell in row) + r" \\" for row in rows],
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _share(share: float, low: float, high: float) -> str:
+    return f"{100 * share:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+
+
+def av_tables(cells: pl.DataFrame, benchmark: pl.DataFrame, *, agents: Sequence[str]) -> tuple[str, str]:
+    """Swerve shares by agent, k and n (95% Wilson intervals), and the human-benchmark comparison.
+
+    Args:
+        cells: ``av.swerve_by_cell`` by agent, n_passengers, n_pedestrians.
+        benchmark: ``av.swerve_by_cell`` of the benchmark cell (agent rows) in the benchmark framing.
+        agents: Row order.
+
+    Returns:
+        ``(markdown, latex)``.
+    """
+    pedestrians = sorted(cells["n_pedestrians"].unique().to_list())
+    header = ["agent", "k", *[f"n = {n}" for n in pedestrians]]
+    rows = []
+    for agent in agents:
+        part = cells.filter(pl.col("agent") == agent)
+        for k in sorted(part["n_passengers"].unique().to_list()):
+            by_n = {r["n_pedestrians"]: r for r in part.filter(pl.col("n_passengers") == k).iter_rows(named=True)}
+            rows.append(
+                [agent, str(k)]
+                + [
+                    _share(by_n[n]["swerve_share"], by_n[n]["ci_low"], by_n[n]["ci_high"]) if n in by_n else ""
+                    for n in pedestrians
+                ]
+            )
+    bench = HUMAN_BENCHMARK
+    bench_header = [
+        "agent",
+        f"swerve share (k = {bench.n_passengers}, n = {bench.n_pedestrians}, {bench.framing})",
+        "mean P(swerve)",
+    ]
+    bench_rows = [
+        [r["agent"], _share(r["swerve_share"], r["ci_low"], r["ci_high"]), f"{r['mean_p_swerve']:.2f}"]
+        for r in benchmark.iter_rows(named=True)
+    ]
+    bench_rows.append(["humans", f"{100 * bench.share:.0f}%", ""])
+    caption = (
+        "Autonomous-vehicle dilemmas: share of scenarios in which the agent prefers to swerve (kill its k passengers "
+        "rather than n pedestrians), over framings, paraphrases and letter orders; 95% Wilson intervals."
+    )
+    bench_caption = f"Human benchmark: {bench.citation}"
+    markdown = "\n".join(
+        [
+            markdown_table(header, rows),
+            f"Table: {caption}\n",
+            markdown_table(bench_header, bench_rows),
+            f"Table: {bench_caption}\n",
+        ]
+    )
+    latex = (
+        latex_table(header, rows, caption=caption, label="tab:av")
+        + "\n"
+        + latex_table(bench_header, bench_rows, caption=bench_caption, label="tab:av-benchmark")
+    )
+    return markdown, latex
+
+
+def pricing_tables(
+    table: pl.DataFrame, benchmarks: Mapping[float, Mapping[str, Any]], *, reference_kappa: float
+) -> tuple[str, str]:
+    """Outcomes by pairing and alpha, and the theory's benchmark prices.
+
+    Args:
+        table: ``pricing_metrics.pairing_table``.
+        benchmarks: alpha -> ``pricing_metrics.market_benchmarks``.
+        reference_kappa: kappa of the moralis benchmark column.
+
+    Returns:
+        ``(markdown, latex)``.
+    """
+    header = ["pairing", "α", "mean price", "price index", "Δ", "Δ firm 1", "Δ firm 2", "converged", "price wars"]
+    rows = [
+        [
+            r["pairing"].replace("__", " vs "),
+            f"{r['alpha']:g}",
+            f"{r['mean_price']:.3f}",
+            f"{r['price_index']:.2f}",
+            f"{r['profit_gain']:.2f}",
+            f"{r['profit_gain_firm0']:.2f}",
+            f"{r['profit_gain_firm1']:.2f}",
+            f"{100 * r['converged_share']:.0f}%",
+            f"{r['price_wars']:.1f}",
+        ]
+        for r in table.iter_rows(named=True)
+    ]
+    bench_header = ["α", "Nash price", f"moralis price (κ = {reference_kappa:g})", "monopoly price"]
+    bench_rows = [
+        [
+            f"{alpha:g}",
+            f"{b['nash_price']:.4f}",
+            f"{b['moralis_price'][float(reference_kappa)]:.4f}",
+            f"{b['monopoly_price']:.4f}",
+        ]
+        for alpha, b in sorted(benchmarks.items())
+    ]
+    caption = (
+        "Repeated duopoly pricing over the final periods: mean price, price index (0 = Bertrand-Nash, 1 = monopoly), "
+        "profit gain Δ (Calvano et al. 2020), share of episodes whose prices settled, price wars per episode."
+    )
+    bench_caption = "Theory benchmark prices of the logit market at each currency scale α."
+    markdown = "\n".join(
+        [
+            markdown_table(header, rows),
+            f"Table: {caption}\n",
+            markdown_table(bench_header, bench_rows),
+            f"Table: {bench_caption}\n",
+        ]
+    )
+    latex = (
+        latex_table(header, rows, caption=caption, label="tab:pricing")
+        + "\n"
+        + latex_table(bench_header, bench_rows, caption=bench_caption, label="tab:pricing-benchmarks")
+    )
+    return markdown, latex

@@ -1,0 +1,148 @@
+import itertools
+import json
+import sys
+import types
+
+import numpy as np
+import polars as pl
+import pytest
+
+from econalign.applications.av import (
+    HUMAN_BENCHMARK,
+    AVScenario,
+    av_scenarios,
+    score_av,
+    swerve_by_cell,
+    theory_action,
+)
+from econalign.applications.av_prompts import FRAMINGS, PARAPHRASES, render_av_prompt
+from econalign.applications.stats import wilson_interval
+from econalign.config import validate_config
+from econalign.data.templates import decision_line
+from econalign.theory.preferences import HomoEconomicus, HomoMoralis
+
+from .fakes import KantianAgent, LetterBiasAgent
+
+AV = validate_config({})["av"]
+
+
+def test_scenarios_are_the_full_factorial_with_unique_ids():
+    scenarios = av_scenarios(AV)
+    expected = len(AV["n_pedestrians"]) * len(AV["n_passengers"]) * len(AV["framings"]) * AV["paraphrases"] * 2
+    assert len(scenarios) == expected
+    assert len({s.id for s in scenarios}) == expected
+    assert {s.swerve_label for s in scenarios} == {"A", "B"}
+    assert av_scenarios({**AV, "swap_labels": False})[0].swerve_label == "B"
+
+
+@pytest.mark.parametrize("kappa", [0.0, 0.1, 0.25, 0.5, 0.75, 1.0])
+def test_theory_predictions_follow_the_closed_form(kappa):
+    # SCIENCE.md: u(swerve) - u(stay) = kappa n - k, so moralis swerves iff kappa n > k; an exact tie has no answer.
+    for n, k in itertools.product([1, 2, 3, 5, 10], [1, 2, 3]):
+        scenario = AVScenario("x", n, k, "owner", 0, "B")
+        assert theory_action(scenario, HomoEconomicus()) == "stay"
+        expected = None if np.isclose(kappa * n, k) else ("swerve" if kappa * n > k else "stay")
+        assert theory_action(scenario, HomoMoralis(kappa=kappa)) == expected
+
+
+@pytest.mark.parametrize(
+    ("framing", "paraphrase", "swerve_label"), list(itertools.product(FRAMINGS, range(len(PARAPHRASES)), "AB"))
+)
+def test_prompt_options_and_continuations(framing, paraphrase, swerve_label):
+    prompt = render_av_prompt(
+        n_pedestrians=5, n_passengers=2, framing=framing, paraphrase=paraphrase, swerve_label=swerve_label
+    )
+    assert [o["label"] for o in prompt.options] == ["A", "B"]
+    assert prompt.action_labels()["swerve"] == swerve_label
+    assert prompt.continuations == [decision_line("A"), decision_line("B")]
+    text = prompt.messages[-1]["content"]
+    swerve_line = next(line for line in text.splitlines() if line.startswith(f"{swerve_label}: "))
+    assert "2 passengers" in swerve_line and "pedestrian" not in swerve_line
+    assert "5 pedestrians" in text
+
+
+def test_prompt_grammar_in_the_singular():
+    text = render_av_prompt(n_pedestrians=1, n_passengers=1, framing="owner", paraphrase=1).messages[-1]["content"]
+    assert "1 pedestrian steps" in text and "1 passenger inside is killed" in text and "1 pedestrians" not in text
+
+
+def test_letter_biased_agent_swerves_exactly_when_swerve_is_A():
+    scenarios = av_scenarios(AV)
+    agent = LetterBiasAgent(p_a=0.8)
+    scores = score_av(agent, scenarios, agent="base", preference=None, reference_kappa=0.5, batch_size=50)
+    assert scores.height == len(scenarios)
+    assert agent.calls == [50] * (len(scenarios) // 50) + ([len(scenarios) % 50] if len(scenarios) % 50 else [])
+    expected = np.where(scores["swerve_label"].to_numpy() == "A", 0.8, 0.2)
+    np.testing.assert_allclose(scores["p_swerve"].to_numpy(), expected)
+    assert ((scores["choice"] == "swerve") == (scores["swerve_label"] == "A")).all()
+    assert scores["predicted_action"].is_null().all()
+    assert (scores["economicus_action"] == "stay").all()
+    assert json.loads(scores["options"][0])[0]["label"] == "A"
+
+
+def test_kantian_agent_agrees_with_its_theory_and_cells_carry_wilson_intervals():
+    scenarios = av_scenarios(AV)
+    scores = score_av(
+        KantianAgent(kappa=0.5),
+        scenarios,
+        agent="moralis",
+        preference=HomoMoralis(kappa=0.5),
+        reference_kappa=0.5,
+        batch_size=64,
+    )
+    posed = scores.filter(pl.col("predicted_action").is_not_null())
+    assert (posed["choice"] == posed["predicted_action"]).all()
+    cells = swerve_by_cell(scores)
+    assert cells.height == len(AV["n_pedestrians"]) * len(AV["n_passengers"])
+    for row in cells.iter_rows(named=True):
+        part = scores.filter(
+            (pl.col("n_pedestrians") == row["n_pedestrians"]) & (pl.col("n_passengers") == row["n_passengers"])
+        )
+        swerves = int((part["choice"] == "swerve").sum())
+        assert (row["items"], row["swerves"]) == (part.height, swerves)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(swerves, part.height))
+        assert row["mean_p_swerve"] == pytest.approx(part["p_swerve"].mean())
+
+
+def test_human_benchmark_is_a_posed_cell():
+    assert HUMAN_BENCHMARK.framing in FRAMINGS
+    assert HUMAN_BENCHMARK.n_pedestrians in AV["n_pedestrians"] and HUMAN_BENCHMARK.n_passengers in AV["n_passengers"]
+    assert "Bonnefon" in HUMAN_BENCHMARK.citation
+
+
+def test_cli_scores_an_agent(tmp_path, monkeypatch):
+    from econalign.cli import main
+
+    fake = types.ModuleType("econalign.model.agent")
+    fake.load_agent = lambda model_dir, adapter=None, **options: KantianAgent(kappa=0.5)
+    monkeypatch.setitem(sys.modules, "econalign.model.agent", fake)
+    config = json.dumps(
+        {"av": {"n_pedestrians": [1, 10], "n_passengers": [1], "framings": ["moral"], "paraphrases": 1}}
+    )
+    out = tmp_path / "av" / "moralis.parquet"
+    adapter = tmp_path / "adapter"
+    assert (
+        main(
+            [
+                "av",
+                "--config-json",
+                config,
+                "--agent",
+                "moralis",
+                "--model",
+                str(tmp_path),
+                "--adapter",
+                str(adapter),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    scores = pl.read_parquet(out)
+    assert scores.height == 4
+    assert set(scores["predicted_action"]) == {"stay", "swerve"}
+    provenance = json.loads((tmp_path / "av" / "moralis.provenance.json").read_text())
+    assert provenance["agent"] == "moralis" and provenance["model_sha256"] == "0" * 64
+    with pytest.raises(SystemExit):
+        main(["av", "--config-json", config, "--agent", "moralis", "--model", str(tmp_path), "--out", str(out)])

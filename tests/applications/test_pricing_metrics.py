@@ -1,0 +1,72 @@
+import numpy as np
+import polars as pl
+import pytest
+
+from econalign.applications.duopoly import PricingSetup, simulate
+from econalign.applications.pricing_metrics import (
+    episode_metrics,
+    firm_metrics,
+    pairing_table,
+    price_index,
+    price_wars,
+    settled_since,
+)
+from econalign.applications.pricing_run import build_players
+from econalign.config import validate_config
+from econalign.theory.market import LogitDuopoly
+
+
+def test_price_wars_are_runs_of_falling_prices():
+    assert price_wars([5, 4, 3, 2, 2, 3, 2, 1], min_length=3) == [(1, 3)]
+    assert price_wars([5, 4, 3, 2, 2, 3, 2, 1], min_length=2) == [(1, 3), (6, 2)]
+    assert price_wars([1, 2, 3], min_length=1) == []
+    assert price_wars([3, 2, 1], min_length=2) == [(1, 2)]
+
+
+def test_settled_since():
+    assert settled_since(np.array([[1, 1], [2, 2], [2, 2]])) == 1
+    assert settled_since(np.array([[1, 2], [2, 1], [1, 2]])) == 2
+    assert settled_since(np.array([[4, 4]] * 3)) == 0
+
+
+def test_price_index_is_zero_at_nash_and_one_at_monopoly():
+    market = LogitDuopoly(alpha=3.2)
+    assert price_index(market.nash_price(), market) == pytest.approx(0.0, abs=1e-9)
+    assert price_index(market.monopoly_price(), market) == pytest.approx(1.0)
+
+
+def test_metrics_of_reference_play():
+    config = validate_config({"pricing": {"alphas": [1.0], "periods": 12, "episodes": 2, "initial_prices": "random"}})
+    logs = []
+    for pairing in ["monopoly__monopoly", "tit_for_tat__exact_moralis"]:
+        setup = PricingSetup.from_config(config, pairing)
+        logs.append(simulate(setup, build_players(setup.firms, config, model=None, adapters=None)))
+    log = pl.concat(logs)
+    firms = firm_metrics(log, pricing_config=config["pricing"], window=4)
+    episodes = episode_metrics(log, window=4, price_war_length=2)
+    market = LogitDuopoly(alpha=1.0)
+    monopoly = firms.filter(pl.col("pairing") == "monopoly__monopoly")
+    price = monopoly["mean_price"][0]
+    assert monopoly["profit_gain"].to_list() == pytest.approx([market.profit_gain(market.profit(price, price))] * 4)
+    assert monopoly["price_index"][0] == pytest.approx(
+        (price - market.nash_price()) / (market.monopoly_price() - market.nash_price())
+    )
+    assert (monopoly["price_change_rate"] == 0).all()
+    by_hand = log.filter(
+        (pl.col("pairing") == "tit_for_tat__exact_moralis") & (pl.col("period") > 8) & (pl.col("firm") == 1)
+    )
+    for episode in (0, 1):
+        row = firms.filter(
+            (pl.col("pairing") == "tit_for_tat__exact_moralis") & (pl.col("episode") == episode) & (pl.col("firm") == 1)
+        )
+        part = by_hand.filter(pl.col("episode") == episode)
+        assert row["mean_price"][0] == pytest.approx(part["price"].mean())
+        assert row["mean_profit"][0] == pytest.approx(part["profit"].mean())
+    assert episodes.filter(pl.col("pairing") == "monopoly__monopoly")["converged"].all()
+    assert episodes.filter(pl.col("pairing") == "monopoly__monopoly")["settled_period"].to_list() == [1, 1]
+    table = pairing_table(firms, episodes)
+    assert table.height == 2 and (table["episodes"] == 2).all()
+    row = table.filter(pl.col("pairing") == "tit_for_tat__exact_moralis").row(0, named=True)
+    pair = firms.filter(pl.col("pairing") == "tit_for_tat__exact_moralis")
+    assert row["profit_gain"] == pytest.approx(pair["profit_gain"].mean())
+    assert row["profit_gain_firm1"] == pytest.approx(pair.filter(pl.col("firm") == 1)["profit_gain"].mean())

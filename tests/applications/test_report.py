@@ -1,0 +1,107 @@
+import json
+
+import polars as pl
+import pytest
+
+from econalign.applications.av import av_scenarios, score_av
+from econalign.applications.duopoly import PricingSetup, simulate_many
+from econalign.applications.pairings import pricing_pairings
+from econalign.applications.pricing_run import build_players
+from econalign.applications.report import alpha_key, report_applications
+from econalign.config import validate_config
+from econalign.io import write_parquet
+from econalign.theory.preferences import HomoEconomicus, HomoMoralis
+
+from .fakes import HashAgent, KantianAgent, LetterBiasAgent, PriceLevelAgent
+
+FILES = [
+    "av.md",
+    "av.tex",
+    "av_cells.parquet",
+    "av_swerve.png",
+    "av_swerve.pdf",
+    "pricing.md",
+    "pricing.tex",
+    "pricing_metrics.parquet",
+    "pricing_firms.parquet",
+    "pricing_paths.png",
+    "pricing_paths.pdf",
+    "pricing_gain.png",
+    "pricing_gain.pdf",
+    "summary.json",
+]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    config = validate_config(
+        {
+            "av": {"framings": ["moral", "owner"], "paraphrases": 1},
+            "pricing": {
+                "alphas": [1.0, 3.2],
+                "periods": 6,
+                "metric_window": 3,
+                "reference_opponents": ["nash", "tit_for_tat"],
+                "temperature": 0.0,
+            },
+        }
+    )
+    av_agents = {
+        "base": (LetterBiasAgent(0.9), None),
+        "economicus": (KantianAgent(kappa=0.0), HomoEconomicus()),
+        "moralis": (KantianAgent(kappa=0.5), HomoMoralis(kappa=0.5)),
+    }
+    for name, (agent, preference) in av_agents.items():
+        scores = score_av(
+            agent, av_scenarios(config["av"]), agent=name, preference=preference, reference_kappa=0.5, batch_size=64
+        )
+        write_parquet(root / "av" / f"{name}.parquet", scores)
+    llm = {"base": HashAgent(), "economicus": PriceLevelAgent(slope=-10.0), "moralis": PriceLevelAgent(slope=10.0)}
+    pairings = pricing_pairings(list(av_agents), config["pricing"])
+    players = {**llm, **build_players(config["pricing"]["reference_opponents"], config, model=None, adapters=None)}
+    logs = simulate_many([PricingSetup.from_config(config, pairing) for pairing in pairings], players)
+    for pairing, log in logs.items():
+        write_parquet(root / "pricing" / f"{pairing}.parquet", log)
+    return config, root
+
+
+@pytest.fixture(scope="module")
+def reports(study):
+    config, root = study
+    first, second = root / "report1", root / "report2"
+    summary = report_applications(config, av_dir=root / "av", pricing_dir=root / "pricing", out=first)
+    report_applications(config, av_dir=root / "av", pricing_dir=root / "pricing", out=second)
+    return config, first, second, summary
+
+
+def test_report_writes_every_file_deterministically(reports):
+    config, first, second, _ = reports
+    for name in FILES:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert "tabular" in (first / "pricing.tex").read_text()
+    assert "humans" in (first / "av.md").read_text()
+    metrics = pl.read_parquet(first / "pricing_metrics.parquet")
+    assert metrics.height == len(pricing_pairings(["base", "economicus", "moralis"], config["pricing"])) * 2
+
+
+def test_summary_states_what_the_data_show(reports):
+    _, first, _, summary = reports
+    assert json.loads((first / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    av = summary["av"]
+    assert av["human_benchmark"]["share"] == 0.76
+    # The fake moralis agent swerves with n/k, the economicus fake never does, the base fake always picks A.
+    assert av["findings"]["moralis_swerves_more_as_ratio_grows"] == {"moralis": True}
+    assert av["findings"]["moralis_swerves_more_than_economicus"] is True
+    assert av["agents"]["moralis"]["agreement"]["own"] == 1.0
+    assert av["agents"]["economicus"]["swerve_share"] == 0.0
+    assert av["agents"]["base"]["share_choosing_A"] == 1.0
+    assert av["agents"]["base"]["swerve_share"] == pytest.approx(0.5)
+    pricing = summary["pricing"]
+    # The moralis fake prices at the top of the grid and the economicus fake at the bottom.
+    assert pricing["findings"]["moralis_above_economicus"] == {"1": True, "3.2": True, "all": True}
+    top = pricing["benchmarks"]["1"]["grid"][-1]
+    assert pricing["pairings"]["moralis__moralis"]["1"]["mean_price"] == pytest.approx(top)
+    assert pricing["findings"]["self_play"]["economicus"]["3.2"]["price_index"] < 0
+    assert set(pricing["findings"]["base_self_play"]) == {alpha_key(1.0), alpha_key(3.2)}
+    assert pricing["benchmarks"]["1"]["moralis_price"]["0.5"] == pytest.approx(1.7106, abs=1e-4)
