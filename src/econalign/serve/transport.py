@@ -1,0 +1,169 @@
+"""JSON over HTTP with bounded retries and exponential backoff (standard library only).
+
+Transient failures are retried: connection errors and timeouts, HTTP 408, 409, 429 and 5xx, and a 2xx
+reply whose body is not the expected JSON. Other HTTP errors (400, 401, 403, 404, ...) are raised at
+once. When the retries are spent, :class:`EndpointError` is raised: a failed request never becomes an
+answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class EndpointError(RuntimeError):
+    """A request that failed for good (non-retryable status, or retries exhausted).
+
+    Attributes:
+        status: The last HTTP status, or ``None`` for connection errors and malformed replies.
+        attempts: How many times the request was sent.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a request is retried.
+
+    The wait before retry ``i`` (1-based) is ``min(backoff_max, backoff_initial * backoff_factor ** (i - 1))``,
+    or the server's ``Retry-After`` when that is larger (still capped at ``backoff_max``).
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 = try once).
+        backoff_initial: Seconds before the first retry.
+        backoff_factor: Growth of the wait per retry.
+        backoff_max: Upper bound of any single wait, in seconds.
+        timeout: Seconds to wait for one response.
+    """
+
+    max_retries: int = 5
+    backoff_initial: float = 1.0
+    backoff_factor: float = 2.0
+    backoff_max: float = 60.0
+    timeout: float = 120.0
+
+    def wait(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to sleep before retry number ``retry`` (1-based).
+
+        Example:
+            >>> RetryPolicy(backoff_initial=1.0, backoff_factor=2.0, backoff_max=5.0).wait(3)
+            4.0
+        """
+        wait = self.backoff_initial * self.backoff_factor ** (retry - 1)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        return min(self.backoff_max, wait)
+
+
+def post_json(
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str] | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    validate: Callable[[Any], None] | None = None,
+    redact: tuple[str, ...] = (),
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """POST ``body`` as JSON and return the decoded JSON reply, retrying transient failures.
+
+    Args:
+        url: The endpoint.
+        body: The JSON request body.
+        headers: Extra headers (``Authorization`` ...); they are never included in error messages.
+        policy: Retry and timeout settings.
+        validate: Called on the decoded reply; raising ``ValueError``/``KeyError``/``TypeError`` marks the
+            reply as malformed (retried like a server error).
+        redact: Strings removed from error messages (the API key, should a server echo it).
+        sleep: The wait function (tests pass a fake).
+
+    Returns:
+        The decoded JSON object.
+
+    Raises:
+        EndpointError: For a non-retryable HTTP status, or when every attempt failed.
+    """
+    data = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    request_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
+    last: _Retryable | None = None
+    for attempt in range(policy.max_retries + 1):
+        if attempt:
+            sleep(policy.wait(attempt, last.retry_after if last else None))
+        try:
+            return _attempt(url, data, request_headers, policy.timeout, validate, redact)
+        except _Retryable as error:
+            last = error
+        except EndpointError as error:
+            error.attempts = attempt + 1
+            raise
+    assert last is not None
+    raise EndpointError(
+        f"{url}: failed after {policy.max_retries + 1} attempts; last error: {last}",
+        status=last.status,
+        attempts=policy.max_retries + 1,
+    )
+
+
+def _attempt(
+    url: str,
+    data: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    validate: Callable[[Any], None] | None,
+    redact: tuple[str, ...],
+) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as error:
+        detail = _redact(error.read().decode("utf-8", "replace")[:500], redact)
+        message = f"HTTP {error.code}: {detail}"
+        if error.code in RETRY_STATUS:
+            raise _Retryable(message, error.code, _retry_after(error.headers.get("Retry-After"))) from None
+        raise EndpointError(f"{url}: {message}", status=error.code) from None
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
+        raise _Retryable(f"connection error: {_redact(str(error), redact)}") from None
+    try:
+        reply = json.loads(raw)
+        if not isinstance(reply, dict):
+            raise TypeError(f"expected a JSON object, got {type(reply).__name__}")
+        if validate is not None:
+            validate(reply)
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise _Retryable(f"malformed reply ({type(error).__name__}: {_redact(str(error), redact)[:200]})") from None
+    return reply
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: ignore, use the exponential schedule
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
