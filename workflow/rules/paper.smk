@@ -1,13 +1,48 @@
+# The paper: collects the report rules' tables and figures, writes numbers.tex and RESULTS.md, builds the PDF
+# when a LaTeX engine is on PATH (report.latex: auto; with "require" main.pdf is an output and its absence fails).
+import os
+
+# The manuscript lives beside the Snakefile (paper/), so the rule also works with --directory elsewhere.
+PAPER_SOURCES = os.path.join(workflow.basedir, "paper")
+
+
 rule paper:
     input:
-        games="results/report_games/agreement.md",
-        applications="results/report_applications/pricing.md",
+        games=get_report_games(),
+        applications=rules.report_applications.output,
+        evaluations=get_evaluations(),
+        finetune=expand("results/finetune/{agent}/metrics.parquet", agent=AGENTS),
         model=BASE_MODEL,
+        manuscript=os.path.join(PAPER_SOURCES, "main.tex"),
+        bibliography=os.path.join(PAPER_SOURCES, "refs.bib"),
     output:
-        summary="results/paper/RESULTS.md",
+        summary=report(
+            "results/paper/RESULTS.md",
+            caption="../report/paper.rst",
+            category="5. Paper",
+            labels={"document": "RESULTS.md"},
+        ),
+        numbers="results/paper/numbers.tex",
+        provenance="results/paper/provenance.json",
+        **(
+            {
+                "pdf": report(
+                    "results/paper/main.pdf",
+                    caption="../report/paper.rst",
+                    category="5. Paper",
+                    labels={"document": "main.pdf"},
+                )
+            }
+            if config["report"]["latex"] == "require"
+            else {}
+        ),
     params:
-        config=lambda wildcards: stage_config("data", "finetune", "evaluate", "av", "pricing", "report"),
+        config=lambda wildcards: json.dumps(config, sort_keys=True),
+        sources=PAPER_SOURCES,
     log:
         "logs/paper/paper.log",
+    benchmark:
+        "benchmarks/paper/paper.tsv"
     shell:
-        "econalign paper --config-json {params.config:q} --results results --out results/paper > {log} 2>&1"
+        "econalign paper --config-json {params.config:q} --results results --paper {params.sources:q}"
+        " --out results/paper > {log} 2>&1"

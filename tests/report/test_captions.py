@@ -1,0 +1,30 @@
+"""The Snakemake report's texts render: Jinja with the config, then RST without warnings (as `--report` does)."""
+
+import types
+
+import jinja2
+import pytest
+from docutils.core import publish_parts
+
+from econalign.config import load_config
+
+
+def render(path, config):
+    snakemake = types.SimpleNamespace(config=config, wildcards={}, params={})
+    text = (
+        jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(path.read_text()).render(snakemake=snakemake)
+    )
+    return publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 2})
+
+
+@pytest.mark.parametrize("caption", ["workflow.rst", "paper.rst"])
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper-scale.yaml"])
+def test_report_texts_render_with_each_config(repo_root, caption, configfile):
+    config = load_config(repo_root / configfile)
+    parts = render(repo_root / "workflow/report" / caption, config)
+    assert config["model"]["spec"] in parts["html_body"]
+    if caption == "workflow.rst":
+        for agent in config["agents"]:
+            assert agent["name"] in parts["html_body"]
+        for category in ("Data", "Fine-tuning", "Games", "Applications", "Paper"):
+            assert category in parts["html_body"]

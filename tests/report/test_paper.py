@@ -1,0 +1,181 @@
+"""The paper assembly: stamped tables, figures with provenance, numbers.tex, RESULTS.md, byte-identical rebuilds."""
+
+import json
+import shutil
+
+import polars as pl
+import pytest
+
+from econalign import cli
+from econalign.config import load_config
+from econalign.io import sha256_file, write_parquet
+from econalign.report import latex
+from econalign.report.paper import assemble_paper
+from econalign.report.summary import manuscript_usage
+
+from .fixtures import MODEL_SHA
+
+
+def assemble(config, results, out, repo_root, **kwargs):
+    return assemble_paper(config, results=results, out=out, paper=repo_root / "paper", echo=lambda _: None, **kwargs)
+
+
+def snapshot(folder):
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "build" not in path.relative_to(folder).parts and path.name != "main.pdf"
+    }
+
+
+def test_rebuilding_from_a_fresh_copy_gives_identical_bytes(fixture_results, paper_config, repo_root, tmp_path):
+    first = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root)
+    before = snapshot(first.out)
+    clone = tmp_path / "clone" / "results"  # a clean clone elsewhere on disk, same inputs
+    shutil.copytree(fixture_results, clone, ignore=shutil.ignore_patterns("paper"))
+    log = clone / "finetune/moralis/metrics.parquet"  # throughput is wall-clock: it differs on every real run
+    write_parquet(log, pl.read_parquet(log).with_columns(pl.col("tokens_per_s") * 1.7))
+    second = assemble(paper_config, clone, clone / "paper", repo_root)
+    again = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root)
+    assert snapshot(second.out) == before
+    assert snapshot(again.out) == before
+    assert "tables/games_agreement.tex" in before and "figures/games_cooperation_vs_temptation.png" in before
+
+
+def test_tables_and_figures_carry_provenance(fixture_results, paper_config, repo_root):
+    out = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root).out
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["model_sha256"] == MODEL_SHA
+    assert record["seed"] == paper_config["seed"]
+    assert record["stage_seeds"] == {"synthesize/moralis/provenance.json": 1234}
+    assert record["inputs"]["report_games/agreement.tex"] == sha256_file(fixture_results / "report_games/agreement.tex")
+
+    tex = (out / "tables/games_agreement.tex").read_text()
+    assert tex.startswith("\\begin{tabular}{lrr}")
+    stamp = tex.splitlines()[-1]
+    assert stamp.startswith("% provenance: source report_games/agreement.tex; config " + record["config_hash"])
+    assert f"model sha256 {MODEL_SHA}" in stamp and "econalign " in stamp and f"seed {paper_config['seed']}" in stamp
+    markdown = (out / "tables/applications_av.md").read_text()
+    assert markdown.startswith("| agent | swerve |")
+    assert f"*Provenance: source report_applications/av.md; config {record['config_hash']}" in markdown
+
+    figure = json.loads((out / "figures/finetune_loss_moralis.provenance.json").read_text())
+    source = fixture_results / "finetune/moralis/loss.png"
+    assert figure["sources"] == {"finetune/moralis/loss.png": sha256_file(source)}
+    assert figure["config_hash"] == record["config_hash"] and figure["model_sha256"] == MODEL_SHA
+    assert (out / "figures/finetune_loss_moralis.png").read_bytes() == source.read_bytes()
+
+
+def test_a_table_with_its_own_float_is_reduced_to_its_body(fixture_results, paper_config, repo_root):
+    out = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root).out
+    tex = (out / "tables/applications_av.tex").read_text()
+    assert "\\begin{tabular}{lr}" in tex and "moralis & 0.80" in tex
+    for wrapper in ("\\begin{table}", "\\end{table}", "\\caption", "\\label"):
+        assert wrapper not in tex
+
+
+def test_numbers_tex_defines_every_macro_the_manuscript_uses(fixture_results, paper_config, repo_root):
+    out = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root).out
+    numbers = (out / "numbers.tex").read_text()
+    used = manuscript_usage((repo_root / "paper/main.tex").read_text()).macros
+    assert used, "the manuscript quotes no number"
+    for macro in used:
+        assert f"\\newcommand{{\\{macro}}}" in numbers
+    assert "\\newcommand{\\EAFinetuneMoralisFinalLoss}{0.50}" in numbers
+    assert "\\newcommand{\\EAEvaluateMoralisAgreementAllOwnAllChoiceEstimate}{0.88}" in numbers
+    assert (out / "main.tex").read_bytes() == (repo_root / "paper/main.tex").read_bytes()
+
+
+def test_results_md_states_missed_targets_numbers_tables_and_figures(fixture_results, paper_config, repo_root):
+    result = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root)
+    text = result.summary.read_text()
+    moralis_fit = "evaluate/moralis/agreement/all/own/all/choice/estimate"
+    assert "**3 of 6 targets missed:**" in text
+    assert f"`{moralis_fit}` (missed)" in text
+    assert "`evaluate/economicus/agreement/test_families/own/all/choice/estimate` (not measured)" in text
+    assert "| fit | `evaluate/economicus/agreement/all/own/all/choice/estimate` | 0.93 | >= 0.9 | met |" in text
+    assert "| `applications/pricing/findings/moralis_above_economicus/all` | no | = yes | **missed** |" in text
+    assert "![games_cooperation_vs_temptation](figures/games_cooperation_vs_temptation.png)" in text
+    assert "| base | 0.41 | 0.52 |" in text
+    assert "| `evaluate/moralis/agreement/all/own/all/choice/estimate` | 0.88 | `\\AgreeOwnMoralis` |" not in text
+    assert "| `evaluate/moralis/agreement/all/own/all/choice/estimate` | 0.88 |" in text  # a key number
+    assert f"- model weights sha256: `{MODEL_SHA}`" in text
+    assert "Not built: report.latex is off" in text
+    assert set(result.missed) == {
+        moralis_fit,
+        "evaluate/economicus/agreement/test_families/own/all/choice/estimate",
+        "applications/pricing/findings/moralis_above_economicus/all",
+    }
+
+
+def test_default_targets_are_checked_for_every_agent(fixture_results, repo_root):
+    config = load_config(overrides={"report": {"latex": "off"}})
+    result = assemble(config, fixture_results, fixture_results / "paper", repo_root)
+    checks = json.loads((result.out / "provenance.json").read_text())["targets"]
+    by_metric = {(c["metric"], c["requirement"]): c["status"] for c in checks}
+    own = "evaluate/{}/agreement/all/own/all/choice/estimate"
+    assert by_metric[(own.format("moralis"), "> evaluate/base/agreement/all/moralis_k50/all/choice/estimate")] == "met"
+    assert by_metric[(own.format("economicus"), ">= 0.8")] == "met"
+    assert by_metric[("applications/av/findings/moralis_swerves_more_than_economicus", "= yes")] == "met"
+    assert by_metric[("applications/pricing/findings/moralis_above_economicus/all", "= yes")] == "missed"
+
+
+def test_manuscript_results_the_run_lacks_are_listed(fixture_results, paper_config, repo_root):
+    (fixture_results / "report_games" / "agreement.tex").unlink()
+    (fixture_results / "report_games" / "agreement.md").unlink()
+    result = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root)
+    assert "games_agreement" in result.missing
+    assert "- `games_agreement`" in result.summary.read_text()
+
+
+def test_unplaced_results_go_to_the_appendix_and_stale_ones_are_removed(fixture_results, paper_config, repo_root):
+    out = fixture_results / "paper"
+    assemble(paper_config, fixture_results, out, repo_root)
+    appendix = (out / "appendix.tex").read_text()
+    assert "\\resultfigure{games_kappa_sweep}" in appendix
+    assert "games_agreement" not in appendix and "applications_pricing_paths" not in appendix  # placed in the text
+    (fixture_results / "report_games" / "kappa_sweep.png").unlink()
+    assemble(paper_config, fixture_results, out, repo_root)
+    assert not (out / "figures" / "games_kappa_sweep.png").exists()
+    assert not (out / "figures" / "games_kappa_sweep.provenance.json").exists()
+    assert "games_kappa_sweep" not in (out / "appendix.tex").read_text()
+
+
+def test_without_a_latex_engine_results_md_says_how_to_install_one(
+    fixture_results, paper_config, repo_root, monkeypatch
+):
+    monkeypatch.setattr(latex, "find_engine", lambda engines=latex.ENGINES: None)
+    result = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root, latex="auto")
+    assert not result.pdf.built
+    assert "apt-get install texlive-latex-recommended texlive-latex-extra" in result.summary.read_text()
+    with pytest.raises(RuntimeError, match="require"):
+        assemble(paper_config, fixture_results, fixture_results / "paper", repo_root, latex="require")
+
+
+def test_cli_runs_the_paper_subcommand(fixture_results, paper_config, repo_root):
+    status = cli.main(
+        [
+            "paper",
+            "--config-json",
+            json.dumps(paper_config),
+            "--results",
+            str(fixture_results),
+            "--out",
+            str(fixture_results / "paper"),
+            "--paper",
+            str(repo_root / "paper"),
+            "--latex",
+            "off",
+        ]
+    )
+    assert status == 0
+    assert (fixture_results / "paper" / "RESULTS.md").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(latex.find_engine() is None, reason="no LaTeX engine on PATH (see paper/README.md)")
+def test_the_manuscript_compiles_with_the_fixture_results(fixture_results, paper_config, repo_root):
+    result = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root, latex="require")
+    assert result.pdf.built, result.pdf.message
+    assert (result.out / "main.pdf").read_bytes().startswith(b"%PDF")
+    assert "built main.pdf with" in result.summary.read_text()

@@ -1,0 +1,205 @@
+"""The SDK: play() through the data templates and an agent's log-probabilities, align() through the DAG's stages."""
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import econalign as ea
+from econalign import sdk
+from econalign.data.templates import decision_line, render_item
+from econalign.theory.games import PrisonersDilemma
+
+
+class FakeAgent:
+    """Scores continuations by a fixed log-probability per label; records what it was asked."""
+
+    def __init__(self, by_label):
+        self.by_label = by_label
+        self.calls = []
+
+    def choice_logprobs(self, prompts, options):
+        self.calls.append((prompts, options))
+        return [np.array([self.by_label[option.removeprefix("Answer: ")] for option in options]) for _ in prompts]
+
+
+PD = PrisonersDilemma(T=5, R=3, P=1, S=0)
+
+
+def test_play_scores_each_decision_line_and_maps_labels_to_actions():
+    agent = FakeAgent({"A": np.log(0.2), "B": np.log(0.6)})
+    decision = ea.play(agent, PD, belief=0.3, order=[1, 0])
+    expected = render_item(
+        PD, belief=0.3, template="pair_plain", labels=["A", "B"], order=[1, 0], reasoning_first=False
+    )
+    assert agent.calls == [([expected.messages], [decision_line("A"), decision_line("B")])]
+    assert decision.prompt == expected.messages
+    # order [1, 0] shows D as option A and C as option B; B is the more likely letter.
+    assert (decision.action, decision.label) == ("C", "B")
+    assert decision.probabilities == pytest.approx({"D": 0.25, "C": 0.75})
+    assert decision.logprobs == pytest.approx({"D": np.log(0.2), "C": np.log(0.6)})
+
+
+def test_play_passes_the_belief_into_the_prompt():
+    agent = FakeAgent({"A": 0.0, "B": -1.0})
+    low, high, same = (ea.play(agent, PD, belief=b).prompt for b in (0.1, 0.9, None))
+    assert low != high and same not in (low, high)
+    assert ea.play(agent, PD).action == "C"  # default order: C is option A
+
+
+def test_aligned_agent_plays_and_delegates_scoring():
+    fake = FakeAgent({"A": -2.0, "B": -0.1})
+    agent = sdk.AlignedAgent(agent=fake, preference=ea.HomoMoralis(kappa=0.5))
+    assert agent.play(PD, belief=0.5).action == "D"
+    assert agent.choice_logprobs(["p"], ["Answer: A"])[0].tolist() == [-2.0]
+
+
+def test_games_and_preferences_are_the_theory_classes():
+    theory_games = importlib.import_module("econalign.theory.games")
+    preferences = importlib.import_module("econalign.theory.preferences")
+    assert ea.games.PrisonersDilemma is theory_games.PrisonersDilemma
+    assert sorted(ea.games.__all__) == sorted(theory_games.__all__)
+    assert ea.HomoMoralis is preferences.HomoMoralis and ea.HomoEconomicus is preferences.HomoEconomicus
+    assert ea.__version__
+
+
+def test_importing_econalign_does_not_import_jax():
+    code = "import sys, econalign as ea; ea.games; ea.HomoMoralis; print('jax' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_resolve_overrides_maps_keywords_to_config_paths():
+    assert sdk.resolve_overrides({"steps": 3}) == {"finetune": {"max_steps": 3}}
+    assert sdk.resolve_overrides({"learning_rate": 0.1, "seed": 2}) == {"finetune": {"learning_rate": 0.1}, "seed": 2}
+    assert sdk.resolve_overrides({"pricing__checkpoint_every": 4}) == {"pricing": {"checkpoint_every": 4}}
+    with pytest.raises(TypeError, match=r"defined in .*(finetune.*pricing|pricing.*finetune)"):
+        sdk.resolve_overrides({"checkpoint_every": 4})
+    with pytest.raises(TypeError, match="not a config key"):
+        sdk.resolve_overrides({"no_such_key": 1})
+
+
+def _stub(monkeypatch, module_name, **functions):
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        module = types.ModuleType(module_name)
+        monkeypatch.setitem(sys.modules, module_name, module)
+    for name, function in functions.items():
+        monkeypatch.setattr(module, name, function, raising=False)
+
+
+@pytest.fixture
+def stub_stages(monkeypatch):
+    """Replace the stages align() runs with recorders (the real ones need the model)."""
+    calls = []
+
+    def prepare_model(spec, out_dir):
+        calls.append(("prepare_model", spec))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "provenance.json").write_text(json.dumps({"model_sha256": "f" * 64}))
+        return out_dir
+
+    def synthesize(config, out_dir, *, agent):
+        calls.append(("synthesize", agent, [a["name"] for a in config["agents"]]))
+
+    def finetune(config, *, agent, model_dir, data_dir, out_dir, echo):
+        calls.append(("finetune", agent, config["finetune"]["max_steps"], data_dir.name))
+        (out_dir / "adapter").mkdir(parents=True)
+
+    def load_agent(model_dir, adapter=None, dtype="float32"):
+        calls.append(("load_agent", adapter))
+        return FakeAgent({"A": 0.0, "B": -3.0})
+
+    _stub(monkeypatch, "econalign.model.prepare", prepare_model=prepare_model)
+    _stub(monkeypatch, "econalign.data.synthesize", synthesize=synthesize)
+    _stub(monkeypatch, "econalign.train.finetune", finetune=finetune)
+    _stub(monkeypatch, "econalign.model.agent", load_agent=load_agent)
+    return calls
+
+
+def test_align_runs_the_stages_once_and_reuses_the_cache(stub_stages, tmp_path):
+    messages = []
+    first = ea.align(
+        "smollm2-135m-instruct", ea.HomoMoralis(kappa=0.5), home=tmp_path, steps=3, progress=messages.append
+    )
+    assert [call[0] for call in stub_stages] == ["prepare_model", "synthesize", "finetune", "load_agent"]
+    assert stub_stages[1] == ("synthesize", "moralis_k50", ["moralis_k50"])
+    assert stub_stages[2] == ("finetune", "moralis_k50", 3, "moralis_k50")
+    assert first.adapter.parent.parent.parent == tmp_path / "agents"
+    assert json.loads((first.adapter.parent.parent / "config.json").read_text())["finetune"]["max_steps"] == 3
+    assert any("fine-tuning" in message for message in messages)
+    assert first.play(PD, belief=0.5).action == "C"
+
+    stub_stages.clear()
+    again = ea.align(
+        "smollm2-135m-instruct", ea.HomoMoralis(kappa=0.5), home=tmp_path, steps=3, progress=messages.append
+    )
+    assert [call[0] for call in stub_stages] == ["load_agent"]
+    assert again.adapter == first.adapter
+    assert "reusing" in messages[-1]
+
+    stub_stages.clear()
+    other = ea.align("smollm2-135m-instruct", ea.HomoEconomicus(), home=tmp_path, steps=3, progress=None)
+    assert [call[0] for call in stub_stages] == ["synthesize", "finetune", "load_agent"]
+    assert other.adapter != first.adapter
+
+
+def test_align_keys_the_cache_by_the_training_config(stub_stages, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECONALIGN_HOME", str(tmp_path))
+    a = ea.align("smollm2-135m-instruct", ea.HomoMoralis(kappa=0.5), steps=3, progress=None)
+    b = ea.align("smollm2-135m-instruct", ea.HomoMoralis(kappa=0.5), steps=4, progress=None)
+    c = ea.align("smollm2-135m-instruct", ea.HomoMoralis(kappa=0.5), steps=3, pricing__periods=7, progress=None)
+    assert a.adapter.is_relative_to(tmp_path)
+    assert a.adapter != b.adapter
+    assert c.adapter == a.adapter  # pricing does not change the adapter
+
+
+def _sdk_snippet(text):
+    """The first ```python block under a heading that names the SDK."""
+    pattern = r"^#+ [^\n]*\bSDK\b[^\n]*\n(?:(?!#)[^\n]*\n)*?```python\n(.*?)```"
+    match = re.search(pattern, text, re.MULTILINE | re.DOTALL)
+    return match.group(1) if match else None
+
+
+def test_the_sdk_docs_hold_a_three_line_example(repo_root):
+    snippet = _sdk_snippet((repo_root / "docs/sdk.md").read_text())
+    assert snippet is not None
+    code = [line for line in snippet.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code) == 3 and code[0] == "import econalign as ea"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("document", ["README.md", "docs/sdk.md"])
+def test_the_documented_sdk_example_runs(repo_root, document, tmp_path, monkeypatch):
+    snippet = _sdk_snippet((repo_root / document).read_text())
+    if snippet is None:
+        pytest.skip(f"{document} has no SDK section yet")
+    real_align = sdk.align
+
+    def tiny_align(*args, **kwargs):
+        # A handful of steps on a tiny dataset: the same code path, in about a minute.
+        kwargs = {
+            "steps": 3,
+            "n_train": 24,
+            "n_validation": 8,
+            "n_test": 4,
+            "finetune__batch_size": 4,
+            "eval_items": 8,
+            **kwargs,
+        }
+        return real_align(*args, **kwargs)
+
+    monkeypatch.setenv("ECONALIGN_HOME", str(tmp_path))
+    monkeypatch.setattr(ea, "align", tiny_align)
+    namespace = {}
+    exec(compile(snippet, document, "exec"), namespace)
+    decision = namespace["agent"].play(PD, belief=0.5)
+    assert decision.action in PD.actions
+    assert sum(decision.probabilities.values()) == pytest.approx(1.0)
+    assert (namespace["agent"].adapter / "adapter_config.json").is_file()

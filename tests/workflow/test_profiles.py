@@ -1,0 +1,101 @@
+"""The scale-out profile and the paper-scale config plan the whole DAG.
+
+With snakemake-executor-plugin-slurm installed (``uv sync --extra cluster``) the SLURM profile is dry-run as it is.
+Without it, the profile's resources (default-resources, set-resources, global resources) are dry-run on the local
+executor through an equivalent profile that drops only the SLURM-specific keys, and a warning says so.
+"""
+
+import importlib.util
+import re
+import subprocess
+import sys
+import warnings
+
+import pytest
+import yaml
+
+from econalign.config import load_config
+
+SLURM_PLUGIN = importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None
+GPU_RULES = ("finetune", "evaluate", "av", "pricing")
+
+
+def load_profile(repo_root):
+    return yaml.safe_load((repo_root / "profiles/slurm/config.yaml").read_text())
+
+
+def dry_run_profile(repo_root, tmp_path):
+    """The profile folder to dry-run: the SLURM profile itself, or its local equivalent when the plugin is absent."""
+    if SLURM_PLUGIN:
+        return repo_root / "profiles/slurm"
+    warnings.warn(
+        "snakemake-executor-plugin-slurm is not installed (uv sync --extra cluster): dry-running the SLURM profile's "
+        "resources on the local executor instead",
+        stacklevel=2,
+    )
+    local = {key: value for key, value in load_profile(repo_root).items() if not key.startswith("slurm-")}
+    for key in ("executor", "jobs", "local-cores"):
+        local.pop(key, None)
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(local))
+    return folder
+
+
+def job_resources(stdout):
+    """Rule name -> resources line of every job in a dry run's printout."""
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", stdout):
+        match = re.match(r"(?:local)?rule (\w+):", block.strip())
+        resources = re.search(r"^\s*resources: (.*)$", block, re.MULTILINE)
+        if match and resources:
+            jobs.setdefault(match.group(1), resources.group(1))
+    return jobs
+
+
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper-scale.yaml"])
+def test_slurm_profile_dry_run_sends_gpu_rules_to_gpus(repo_root, tmp_path, configfile):
+    profile = dry_run_profile(repo_root, tmp_path)
+    command = [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(repo_root / "Snakefile"),
+        "--directory", str(tmp_path / "run"),
+        "--configfile", str(repo_root / configfile),
+        "--profile", str(profile),
+        "--dry-run",
+    ]  # fmt: skip
+    if not SLURM_PLUGIN:
+        command += ["--cores", "1"]
+    (tmp_path / "run").mkdir()
+    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = job_resources(result.stdout)
+    profile_yaml = load_profile(repo_root)
+    for rule in GPU_RULES:
+        wanted = profile_yaml["set-resources"][rule]
+        assert f"gpu={wanted['gpu']}" in jobs[rule], (rule, jobs[rule])
+        assert f"slurm_partition={wanted['slurm_partition']}" in jobs[rule]
+        assert f"mem_mb={wanted['mem_mb']}" in jobs[rule]
+    defaults = profile_yaml["default-resources"]
+    for rule in ("synthesize", "report_applications", "paper"):
+        assert "gpu=" not in jobs[rule]
+        assert f"slurm_partition={defaults['slurm_partition']}" in jobs[rule]
+
+
+def test_every_profile_entry_is_commented(repo_root):
+    lines = (repo_root / "profiles/slurm/config.yaml").read_text().splitlines()
+    entries = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    uncommented = [line for line in entries if " # " not in line]
+    assert entries and not uncommented, uncommented
+
+
+def test_paper_scale_config_validates_and_is_paper_sized(repo_root):
+    config = load_config(repo_root / "config/paper-scale.yaml")
+    default = load_config(repo_root / "config/config.yaml")
+    assert config["model"]["dtype"] == "bfloat16"
+    assert config["model"]["spec"] != default["model"]["spec"]
+    assert config["pricing"]["periods"] == 300
+    assert config["data"]["n_train"] > default["data"]["n_train"]
+    assert len(config["agents"]) > len(default["agents"])  # the kappa grid adds agents
+    mesh = config["finetune"]["mesh"]
+    assert mesh["data"] * mesh["fsdp"] == load_profile(repo_root)["set-resources"]["finetune"]["gpu"]
