@@ -76,7 +76,7 @@ def test_outputs_carry_seed_and_model_hash(dag_run):
 
 
 def test_scores_hold_a_probability_per_option(dag_run):
-    scores = pl.read_parquet(dag_run / "results" / "evaluate" / "moralis" / "scores.parquet")
+    scores = pl.read_parquet(dag_run / "results" / "evaluate" / "moralis" / "items.parquet")
     assert scores.height > 0
 
 
