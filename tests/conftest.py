@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -8,3 +9,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """The embedded model prepared once per session (or ECONALIGN_TEST_SMOLLM2, an already prepared dir)."""
+    existing = os.environ.get("ECONALIGN_TEST_SMOLLM2")
+    if existing:
+        return Path(existing)
+    from econalign.model.prepare import prepare_model
+
+    return prepare_model("smollm2-135m-instruct", tmp_path_factory.mktemp("smollm2"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_agent(smollm2_dir):
+    from econalign.model.agent import load_agent
+
+    return load_agent(smollm2_dir, progress=False)

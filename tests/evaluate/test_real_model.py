@@ -1,7 +1,6 @@
 """The embedded model on a few battery items, through the CLI's own path (slow: loads and compiles the model)."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,8 @@ from econalign.evaluate.battery import evaluate_agent
 
 
 @pytest.fixture(scope="module")
-def model_dir(repo_root, tmp_path_factory) -> Path:
-    existing = os.environ.get("ECONALIGN_TEST_SMOLLM2")
-    if existing:
-        return Path(existing)
-    prepared = repo_root / "results" / "prepare_model" / "base"
-    if (prepared / "model.safetensors").is_file():
-        return prepared
-    from econalign.model.prepare import prepare_model
-
-    return prepare_model("smollm2-135m-instruct", tmp_path_factory.mktemp("smollm2"))
+def model_dir(smollm2_dir) -> Path:
+    return smollm2_dir
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -33,24 +32,6 @@ def tiny_agents() -> dict:
     from econalign.model.agent import load_agent
 
     return {arch: load_agent(tiny_dir(arch), progress=False) for arch in TINY_ARCHS}
-
-
-@pytest.fixture(scope="session")
-def smollm2_dir(tmp_path_factory) -> Path:
-    """The embedded model prepared once per session (or ECONALIGN_TEST_SMOLLM2, an already prepared dir)."""
-    existing = os.environ.get("ECONALIGN_TEST_SMOLLM2")
-    if existing:
-        return Path(existing)
-    from econalign.model.prepare import prepare_model
-
-    return prepare_model("smollm2-135m-instruct", tmp_path_factory.mktemp("smollm2"))
-
-
-@pytest.fixture(scope="session")
-def smollm2_agent(smollm2_dir):
-    from econalign.model.agent import load_agent
-
-    return load_agent(smollm2_dir, progress=False)
 
 
 def _call(model, tokens, positions=None, mask=None, cache=None, logits_at=None, output_hidden_states=False):

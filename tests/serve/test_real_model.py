@@ -17,19 +17,10 @@ PROMPT = [{"role": "user", "content": QUESTION}]
 
 
 @pytest.fixture(scope="module")
-def agent(repo_root, tmp_path_factory):
-    pytest.importorskip("econalign.model.agent")
+def agent(smollm2_dir):
     from econalign.model.agent import load_agent
 
-    model_dir = repo_root / "results" / "prepare_model" / "base"
-    if not (model_dir / "model.safetensors").is_file():
-        from econalign.model.prepare import prepare_model
-
-        try:
-            model_dir = prepare_model("smollm2-135m-instruct", tmp_path_factory.mktemp("base"))
-        except (FileNotFoundError, ValueError) as error:
-            pytest.skip(f"the embedded model cannot be prepared here: {error}")
-    return load_agent(model_dir, progress=False)
+    return load_agent(smollm2_dir, progress=False)
 
 
 def client(server, method, **overrides):

@@ -179,7 +179,9 @@ def load_agent(
         The agent.
     """
     from econalign.model.params import load_llama
+    from econalign.model.runtime import enable_compilation_cache
 
+    enable_compilation_cache()
     model_dir = Path(model_dir)
     model = load_llama(model_dir, dtype=dtype)
     if adapter is not None:
