@@ -79,3 +79,20 @@ def test_load_config_reads_yaml(tmp_path):
 @pytest.mark.parametrize("name", ["config/config.yaml", ".test/config.yaml"])
 def test_shipped_configs_are_valid(name, repo_root):
     load_config(repo_root / name)
+
+
+def test_hosted_names_must_not_repeat_or_collide_with_agents():
+    hosted = {"name": "gpt4o", "model": "gpt-4o-2024-08-06"}
+    assert [h["name"] for h in validate_config({"hosted": [hosted]})["hosted"]] == ["gpt4o"]
+    with pytest.raises(ConfigError, match="duplicate names"):
+        validate_config({"hosted": [hosted, hosted]})
+    for name in ("base", "moralis"):
+        with pytest.raises(ConfigError, match="already used by local agents"):
+            validate_config({"hosted": [{**hosted, "name": name}]})
+
+
+def test_load_schema_returns_an_independent_copy():
+    schema = load_schema()
+    schema["properties"]["seed"]["default"] = 99
+    assert load_schema()["properties"]["seed"]["default"] == 0
+    assert validate_config({})["seed"] == 0

@@ -16,9 +16,9 @@ from econalign.applications.av import (
     theory_action,
 )
 from econalign.applications.av_prompts import FRAMINGS, PARAPHRASES, render_av_prompt
-from econalign.applications.stats import wilson_interval
 from econalign.config import validate_config
 from econalign.data.templates import decision_line
+from econalign.stats import wilson_bounds
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis
 
 from .fakes import KantianAgent, LetterBiasAgent
@@ -100,7 +100,7 @@ def test_kantian_agent_agrees_with_its_theory_and_cells_carry_wilson_intervals()
         )
         swerves = int((part["choice"] == "swerve").sum())
         assert (row["items"], row["swerves"]) == (part.height, swerves)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(swerves, part.height))
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_bounds(swerves, part.height))
         assert row["mean_p_swerve"] == pytest.approx(part["p_swerve"].mean())
 
 

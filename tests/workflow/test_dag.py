@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 
 def snakemake(repo_root, tmp_path, *args):
@@ -38,3 +39,64 @@ def test_bad_config_value_fails_before_any_job_naming_the_key(repo_root, tmp_pat
     assert result.returncode != 0
     assert "seed: -4 is less than the minimum of 0" in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
+
+
+def _job_counts(stdout):
+    # The dry-run's job table: one "rule count" row per rule.
+    counts = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_hosted_models_are_evaluated_beside_the_agents_but_not_in_the_applications(repo_root, tmp_path):
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    config["hosted"] = [
+        {"name": "gpt4o", "model": "gpt-4o-2024-08-06"},
+        {"name": "o3mini", "model": "o3-mini-2025-01-31", "logprobs": False, "temperature": None},
+    ]
+    configfile = tmp_path / "hosted.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = snakemake(repo_root, tmp_path, "--configfile", str(configfile))
+    assert result.returncode == 0, result.stderr
+    counts = _job_counts(result.stdout)
+    assert counts["evaluate_hosted"] == 2
+    assert counts["evaluate"] == 3  # base and the two agents: never a hosted name
+    assert counts["av"] == 3  # hosted models take no part in the applications
+    assert counts["paper"] == 1
+
+    # One hosted result is made by evaluate_hosted alone.
+    one = snakemake(repo_root, tmp_path, "--configfile", str(configfile), "--", "results/evaluate/o3mini/metrics.json")
+    assert one.returncode == 0, one.stderr
+    assert _job_counts(one.stdout).get("evaluate_hosted") == 1 and "evaluate" not in _job_counts(one.stdout)
+    # The game report reads every hosted model's results; the applications' report none.
+    table = snakemake(repo_root, tmp_path, "--configfile", str(configfile), "--", "results/report_games/agreement.md")
+    assert table.returncode == 0, table.stderr
+    assert _job_counts(table.stdout).get("evaluate_hosted") == 2
+    applications = snakemake(repo_root, tmp_path, "--configfile", str(configfile), "--", "report_applications")
+    assert applications.returncode == 0, applications.stderr
+    assert "evaluate_hosted" not in _job_counts(applications.stdout)
+
+
+def test_hosted_name_that_repeats_an_agent_fails_before_any_job(repo_root, tmp_path):
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    config["hosted"] = [{"name": "moralis", "model": "gpt-4o-2024-08-06"}]
+    configfile = tmp_path / "clash.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = snakemake(repo_root, tmp_path, "--configfile", str(configfile))
+    assert result.returncode != 0
+    assert "already used by local agents" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_planning_the_dag_imports_no_numerical_stack():
+    # The Snakefile imports these while planning; a heavy import here is paid by every snakemake call and dry-run.
+    code = (
+        "import sys\n"
+        "import econalign.config, econalign.evaluate.outputs, econalign.applications.pairings\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'scipy', 'jax', 'polars', 'matplotlib'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

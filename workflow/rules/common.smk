@@ -12,12 +12,20 @@ config.update(_resolved)
 
 AGENTS = [agent["name"] for agent in config["agents"]]
 EVALUATED = ["base", *AGENTS]
+# Hosted models (econalign.serve) are evaluated on the battery beside the local agents, never fine-tuned, and take
+# no part in the applications; validate_config has checked that their names differ from every agent's.
+HOSTED = [h["name"] for h in config.get("hosted", [])]
 SPLITS = ["train", "validation", "test_payoffs", "test_paraphrases", "test_labels", "test_families"]
 BASE_MODEL = "results/prepare_model/base"
 
 
 wildcard_constraints:
     agent="[a-z][a-z0-9_]*",
+
+
+def one_of(names):
+    """A wildcard constraint that matches exactly the given names (nothing at all when there are none)."""
+    return "|".join(names) or "(?!)"
 
 
 def stage_config(*sections):
@@ -50,7 +58,8 @@ def get_adapters():
 
 
 def get_evaluations():
-    return expand("results/evaluate/{agent}/metrics.json", agent=EVALUATED)
+    """Battery metrics of every local agent and hosted model (what the game report and the paper read)."""
+    return expand("results/evaluate/{agent}/metrics.json", agent=[*EVALUATED, *HOSTED])
 
 
 def get_final_output():

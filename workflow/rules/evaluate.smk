@@ -1,4 +1,5 @@
-# Game battery: every LLM agent and the reference rules on the same test items, then one rule per table/figure.
+# Game battery: every LLM agent, hosted model and the reference rules on the same test items, then one rule per
+# table/figure. `evaluate` and `evaluate_hosted` write the same paths: their wildcard constraints keep them apart.
 from econalign.evaluate.outputs import FIGURE_NAMES, TABLE_NAMES, report_outputs
 
 REPORT_GAMES = report_outputs(config)
@@ -19,6 +20,8 @@ rule evaluate:
     output:
         scores="results/evaluate/{agent}/items.parquet",
         metrics="results/evaluate/{agent}/metrics.json",
+    wildcard_constraints:
+        agent=one_of(EVALUATED),
     params:
         config=lambda wildcards: stage_config("data", "evaluate"),
         adapter=adapter_flag,
@@ -35,6 +38,30 @@ rule evaluate:
         "econalign evaluate --config-json {params.config:q} --agent {wildcards.agent} --model {input.model}"
         " {params.adapter} --data results/synthesize --out results/evaluate/{wildcards.agent}"
         " --cache-dir results/evaluate/.cache > {log} 2>&1"
+
+
+# A hosted model (config `hosted:`) through its OpenAI-compatible endpoint: no local model, no JAX. Responses are
+# cached under the entry's cache_dir (default cache/hosted), so a re-run sends no request it has sent before.
+rule evaluate_hosted:
+    input:
+        tests=expand("results/synthesize/{agent}/{split}.parquet", agent=AGENTS, split=TEST_SPLITS),
+    output:
+        scores="results/evaluate/{hosted}/items.parquet",
+        metrics="results/evaluate/{hosted}/metrics.json",
+    wildcard_constraints:
+        hosted=one_of(HOSTED),
+    params:
+        config=lambda wildcards: stage_config("data", "evaluate", "hosted"),
+    log:
+        "logs/evaluate/{hosted}.log",
+    benchmark:
+        "benchmarks/evaluate/{hosted}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    shell:
+        "econalign evaluate --config-json {params.config:q} --hosted {wildcards.hosted} --data results/synthesize"
+        " --out results/evaluate/{wildcards.hosted} > {log} 2>&1"
 
 
 rule evaluate_reference:
@@ -64,7 +91,7 @@ rule report_games_table:
     wildcard_constraints:
         table="|".join(TABLE_NAMES),
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "report"),
+        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
     log:
         "logs/report_games/{table}.log",
     shell:
@@ -76,7 +103,7 @@ rule report_games_table:
 rule report_games_figure:
     input:
         evaluations=get_evaluations(),
-        scores=expand("results/evaluate/{agent}/items.parquet", agent=EVALUATED),
+        scores=expand("results/evaluate/{agent}/items.parquet", agent=[*EVALUATED, *HOSTED]),
         reference=rules.evaluate_reference.output.scores,
     output:
         png=report(
@@ -89,7 +116,7 @@ rule report_games_figure:
     wildcard_constraints:
         figure="|".join(FIGURE_NAMES),
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "report"),
+        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
     log:
         "logs/report_games/{figure}.log",
     shell:
@@ -104,7 +131,7 @@ rule report_games:
     output:
         index="results/report_games/index.md",
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "report"),
+        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
     log:
         "logs/report_games/index.log",
     shell:

@@ -6,9 +6,7 @@ pay for polars, scipy or the theory stack.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from econalign._lazy import lazy_exports
 from econalign.applications.pairings import PAIRING_SEPARATOR, pricing_pairings, split_pairing
 
 _LAZY = {
@@ -27,14 +25,9 @@ _LAZY = {
     "firm_metrics": "econalign.applications.pricing_metrics",
     "pairing_table": "econalign.applications.pricing_metrics",
     "report_applications": "econalign.applications.report",
-    "logit_slope": "econalign.applications.stats",
-    "wilson_interval": "econalign.applications.stats",
 }
 
 __all__ = ["PAIRING_SEPARATOR", "pricing_pairings", "split_pairing", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

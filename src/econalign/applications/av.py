@@ -22,7 +22,7 @@ import polars as pl
 from scipy.special import logsumexp
 
 from econalign.applications.av_prompts import render_av_prompt
-from econalign.applications.stats import wilson_interval
+from econalign.stats import wilson_bounds
 from econalign.theory.games import AVDilemma
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis, preference_from_config
 from econalign.theory.solvers import predicted_action
@@ -269,7 +269,7 @@ def swerve_by_cell(
         )
         .sort(list(by))
     )
-    intervals = [wilson_interval(int(s), int(n)) for s, n in zip(grouped["swerves"], grouped["items"], strict=True)]
+    intervals = [wilson_bounds(int(s), int(n)) for s, n in zip(grouped["swerves"], grouped["items"], strict=True)]
     return grouped.with_columns(
         (pl.col("swerves") / pl.col("items")).alias("swerve_share"),
         pl.Series("ci_low", [low for low, _ in intervals], dtype=pl.Float64),

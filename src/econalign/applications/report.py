@@ -29,7 +29,7 @@ from econalign.applications.pricing_metrics import (
     market_from_config,
     pairing_table,
 )
-from econalign.applications.stats import logit_slope, wilson_interval
+from econalign.stats import logit_slope, wilson_bounds
 from econalign.theory.preferences import HomoMoralis
 
 __all__ = ["add_arguments", "alpha_key", "main", "report_applications", "summarize_av", "summarize_pricing"]
@@ -48,7 +48,7 @@ def alpha_key(alpha: float) -> str:
 
 
 def _share_record(swerves: int, items: int, mean_p: float) -> dict[str, Any]:
-    low, high = wilson_interval(swerves, items)
+    low, high = wilson_bounds(swerves, items)
     return {
         "items": items,
         "swerve_share": swerves / items if items else None,

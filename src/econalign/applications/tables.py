@@ -8,53 +8,22 @@ from typing import Any
 import polars as pl
 
 from econalign.applications.av import HUMAN_BENCHMARK
+from econalign.tables import latex_table, markdown_table
 
-__all__ = ["av_tables", "latex_table", "markdown_table", "pricing_tables"]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured markdown table.
-
-    Example:
-        >>> print(markdown_table(["a", "b"], [["1", "2"]]), end="")
-        | a | b |
-        | --- | --- |
-        | 1 | 2 |
-    """
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+__all__ = ["av_tables", "pricing_tables"]
 
 
-def _latex_escape(text: str) -> str:
-    for old, new in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
-        text = text.replace(old, new)
-    return text.replace("κ", r"$\kappa$").replace("α", r"$\alpha$").replace("Δ", r"$\Delta$")
+Table = tuple[Sequence[str], Sequence[Sequence[str]], str, str]
+"""Header, rows, caption and LaTeX label."""
 
 
-def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, caption: str, label: str) -> str:
-    r"""A booktabs LaTeX table (text is escaped; Greek letters become math).
-
-    Example:
-        >>> r"\toprule" in latex_table(["a"], [["1"]], caption="c", label="tab:x")
-        True
-    """
-    spec = "l" + "r" * (len(header) - 1)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        rf"\caption{{{_latex_escape(caption)}}}",
-        rf"\label{{{label}}}",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(_latex_escape(h) for h in header) + r" \\",
-        r"\midrule",
-        *[" & ".join(_latex_escape(cell) for cell in row) + r" \\" for row in rows],
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines) + "\n"
+def _tables(*tables: Table) -> tuple[str, str]:
+    # Markdown (each table followed by its "Table:" caption line) and LaTeX of tables shown together.
+    parts: list[str] = []
+    for header, rows, caption, _ in tables:
+        parts += [markdown_table(header, rows, align=False), f"Table: {caption}\n"]
+    latex = [latex_table(header, rows, caption=caption, label=label) for header, rows, caption, label in tables]
+    return "\n".join(parts), "\n".join(latex)
 
 
 def _share(share: float, low: float, high: float) -> str:
@@ -102,20 +71,7 @@ def av_tables(cells: pl.DataFrame, benchmark: pl.DataFrame, *, agents: Sequence[
         "rather than n pedestrians), over framings, paraphrases and letter orders; 95% Wilson intervals."
     )
     bench_caption = f"Human benchmark: {bench.citation}"
-    markdown = "\n".join(
-        [
-            markdown_table(header, rows),
-            f"Table: {caption}\n",
-            markdown_table(bench_header, bench_rows),
-            f"Table: {bench_caption}\n",
-        ]
-    )
-    latex = (
-        latex_table(header, rows, caption=caption, label="tab:av")
-        + "\n"
-        + latex_table(bench_header, bench_rows, caption=bench_caption, label="tab:av-benchmark")
-    )
-    return markdown, latex
+    return _tables((header, rows, caption, "tab:av"), (bench_header, bench_rows, bench_caption, "tab:av-benchmark"))
 
 
 def pricing_tables(
@@ -161,17 +117,6 @@ def pricing_tables(
         "profit gain Δ (Calvano et al. 2020), share of episodes whose prices settled, price wars per episode."
     )
     bench_caption = "Theory benchmark prices of the logit market at each currency scale α."
-    markdown = "\n".join(
-        [
-            markdown_table(header, rows),
-            f"Table: {caption}\n",
-            markdown_table(bench_header, bench_rows),
-            f"Table: {bench_caption}\n",
-        ]
+    return _tables(
+        (header, rows, caption, "tab:pricing"), (bench_header, bench_rows, bench_caption, "tab:pricing-benchmarks")
     )
-    latex = (
-        latex_table(header, rows, caption=caption, label="tab:pricing")
-        + "\n"
-        + latex_table(bench_header, bench_rows, caption=bench_caption, label="tab:pricing-benchmarks")
-    )
-    return markdown, latex

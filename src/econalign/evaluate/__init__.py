@@ -1,24 +1,36 @@
 """The game battery: agents and reference rules on the test splits, metrics with uncertainty, tables and figures.
 
 Figures and the ``report-games`` command live in ``econalign.evaluate.figures`` / ``.report`` (they import
-matplotlib) and are not re-exported here.
+matplotlib) and are not re-exported here. Names load lazily: the Snakefile imports
+``econalign.evaluate.outputs`` while planning the DAG, which must not pay for polars, scipy or the theory stack.
 """
 
-from econalign.evaluate.battery import build_battery as build_battery
-from econalign.evaluate.battery import evaluate_agent as evaluate_agent
-from econalign.evaluate.battery import evaluate_references as evaluate_references
-from econalign.evaluate.battery import evaluate_scorer as evaluate_scorer
-from econalign.evaluate.benchmarks import BENCHMARKS as BENCHMARKS
-from econalign.evaluate.benchmarks import Benchmark as Benchmark
-from econalign.evaluate.cache import ScoreCache as ScoreCache
-from econalign.evaluate.metrics import summarise as summarise
-from econalign.evaluate.per_item import item_results as item_results
-from econalign.evaluate.predictions import Theory as Theory
-from econalign.evaluate.predictions import theories_from_config as theories_from_config
-from econalign.evaluate.reference import reference_scorers as reference_scorers
-from econalign.evaluate.scoring import AgentScorer as AgentScorer
-from econalign.evaluate.scoring import Scorer as Scorer
-from econalign.evaluate.scoring import Scores as Scores
-from econalign.evaluate.stats import fit_linear_probability as fit_linear_probability
-from econalign.evaluate.stats import fit_logit as fit_logit
-from econalign.evaluate.stats import wilson_interval as wilson_interval
+from __future__ import annotations
+
+from econalign._lazy import lazy_exports
+
+_LAZY = {
+    "build_battery": "econalign.evaluate.battery",
+    "evaluate_agent": "econalign.evaluate.battery",
+    "evaluate_hosted": "econalign.evaluate.battery",
+    "evaluate_references": "econalign.evaluate.battery",
+    "evaluate_scorer": "econalign.evaluate.battery",
+    "BENCHMARKS": "econalign.evaluate.benchmarks",
+    "Benchmark": "econalign.evaluate.benchmarks",
+    "ScoreCache": "econalign.evaluate.cache",
+    "summarise": "econalign.evaluate.metrics",
+    "item_results": "econalign.evaluate.per_item",
+    "Theory": "econalign.evaluate.predictions",
+    "theories_from_config": "econalign.evaluate.predictions",
+    "reference_scorers": "econalign.evaluate.reference",
+    "AgentScorer": "econalign.evaluate.scoring",
+    "Scorer": "econalign.evaluate.scoring",
+    "Scores": "econalign.evaluate.scoring",
+    "fit_linear_probability": "econalign.stats",
+    "fit_logit": "econalign.stats",
+    "wilson_interval": "econalign.stats",
+}
+
+__all__ = [*_LAZY]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

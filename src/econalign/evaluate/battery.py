@@ -3,7 +3,8 @@
 The battery is the test splits of the synthesized datasets (the same items for every agent, ``evaluate.splits``,
 at most ``evaluate.max_items_per_split`` each) plus consistency probes (``econalign.evaluate.probes``). Outputs:
 
-* an LLM agent (``base`` or a configured agent, with its adapter): ``{out}/items.parquet``, one row per item
+* an LLM agent (``base`` or a configured agent, with its adapter; or ``--hosted NAME``, a model of the config's
+  ``hosted:`` list behind an OpenAI-compatible endpoint): ``{out}/items.parquet``, one row per item
   (columns in ``econalign.evaluate.items.add_theory_columns`` and ``econalign.evaluate.per_item.item_results``),
   and ``{out}/metrics.json`` (layout in ``econalign.evaluate.metrics.summarise``, plus ``mode``, ``data_check``,
   ``config_hash``, ``seed`` and ``provenance``);
@@ -12,7 +13,9 @@ at most ``evaluate.max_items_per_split`` each) plus consistency probes (``econal
   "rules": [...], ...}`` (``results/evaluate_reference`` in the workflow).
 
 Model scores are cached in ``--cache-dir`` (one parquet per model and adapter) by (model sha256, adapter hash, item
-id, prompt hash), so a re-run scores nothing twice.
+id, prompt hash), so a re-run scores nothing twice. Hosted models bypass this cache: their weights have no sha256,
+and the backend's response cache (``cache_dir`` of the hosted entry), keyed by the full request, already answers a
+re-run without a request.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ import polars as pl
 
 from econalign.cli import add_config_arguments, config_from_args
 from econalign.config import agent_spec
-from econalign.evaluate.cache import ScoreCache, adapter_hash
+from econalign.evaluate.cache import NO_ADAPTER, ScoreCache, adapter_hash
 from econalign.evaluate.items import add_theory_columns, answer_mismatches, load_battery, select_items
 from econalign.evaluate.metrics import summarise
 from econalign.evaluate.per_item import item_results
@@ -43,6 +46,7 @@ __all__ = [
     "add_arguments",
     "build_battery",
     "evaluate_agent",
+    "evaluate_hosted",
     "evaluate_references",
     "evaluate_scorer",
     "main",
@@ -114,7 +118,7 @@ def evaluate_scorer(
     data_dir: str | Path,
     out_dir: str | Path,
     own: str | None = None,
-    extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Score the battery with one scorer and write ``items.parquet`` and ``metrics.json``.
 
@@ -124,7 +128,8 @@ def evaluate_scorer(
         data_dir: ``results/synthesize``.
         out_dir: Output folder.
         own: The scorer's own theory, if any.
-        extra: Further provenance fields (model sha256, adapter hash).
+        extra: Further provenance fields (model sha256, adapter hash), or a function returning them, called after
+            scoring (so that counters such as a hosted agent's are final).
 
     Returns:
         The metrics written.
@@ -138,7 +143,7 @@ def evaluate_scorer(
     metrics["data_check"] = check
     metrics["config_hash"] = config_hash(config)
     metrics["seed"] = config["seed"]
-    metrics["provenance"] = provenance(config, **dict(extra or {}))
+    metrics["provenance"] = provenance(config, **dict((extra() if callable(extra) else extra) or {}))
     _write(Path(out_dir), items, metrics)
     log.info("%s evaluated in %.1f s", scorer.name, time.perf_counter() - start)
     return metrics
@@ -215,12 +220,54 @@ def evaluate_agent(
     )
 
 
+def evaluate_hosted(
+    config: Mapping[str, Any], *, name: str, data_dir: str | Path, out_dir: str | Path
+) -> dict[str, Any]:
+    """Evaluate a hosted model of the config's ``hosted:`` list; see ``evaluate_scorer``.
+
+    A model with log-probabilities is scored in ``evaluate.mode``; one without (``logprobs: false``) in sampled mode
+    (``AgentScorer``). Its provenance is the agent's ``describe()`` (settings, model id, request counters; no key).
+
+    Args:
+        config: The resolved configuration.
+        name: The hosted entry's ``name``.
+        data_dir: ``results/synthesize``.
+        out_dir: Output folder (``results/evaluate/{name}``).
+
+    Returns:
+        The metrics written.
+    """
+    from econalign.serve import hosted_entry, load_hosted_agent
+
+    settings = config["evaluate"]
+    model = load_hosted_agent(hosted_entry(config, name))
+    mode = settings["mode"] if model.supports_logprobs else "sampled"
+    scorer = AgentScorer(
+        model,
+        name=name,
+        cache=ScoreCache(None, model_sha256=model.model_id, adapter=NO_ADAPTER),  # in memory: see the module doc
+        mode=mode,
+        max_new_tokens=settings["max_new_tokens"],
+        temperature=settings["temperature"],
+        seed=config["seed"],
+        reasoning_first=config.get("data", {}).get("reasoning_first"),
+    )
+
+    def extra() -> dict[str, Any]:
+        return {"agent": name, "model_id": model.model_id, "hosted": model.describe()}
+
+    return evaluate_scorer(config, scorer, data_dir=data_dir, out_dir=out_dir, own=None, extra=extra)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``econalign evaluate``."""
     add_config_arguments(parser)
     parser.add_argument("--agent", default="base", help='"base" or a configured agent (default: base)')
     parser.add_argument("--model", metavar="DIR", help="base model directory (results/prepare_model/base)")
     parser.add_argument("--adapter", metavar="DIR", help="the agent's PEFT adapter directory")
+    parser.add_argument(
+        "--hosted", metavar="NAME", help="evaluate the config's hosted model NAME instead of --model/--adapter"
+    )
     parser.add_argument("--references", action="store_true", help="score the reference rules instead of a model")
     parser.add_argument("--data", metavar="DIR", required=True, help="synthesized datasets (results/synthesize)")
     parser.add_argument("--out", metavar="DIR", required=True, help="output folder")
@@ -236,8 +283,13 @@ def main(args: argparse.Namespace) -> int:
     if args.references:
         evaluate_references(config, data_dir=args.data, out_dir=args.out)
         return 0
+    if args.hosted:
+        if args.model or args.adapter:
+            raise SystemExit("econalign evaluate: --hosted replaces --model and --adapter")
+        evaluate_hosted(config, name=args.hosted, data_dir=args.data, out_dir=args.out)
+        return 0
     if not args.model:
-        raise SystemExit("econalign evaluate: --model is required unless --references is given")
+        raise SystemExit("econalign evaluate: --model is required unless --references or --hosted is given")
     cache_dir = args.cache_dir or Path(args.out).parent / ".cache"
     evaluate_agent(
         config,

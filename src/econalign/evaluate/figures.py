@@ -23,8 +23,8 @@ from econalign.evaluate.benchmarks import benchmarks_for
 from econalign.evaluate.collect import PROBE_PREFIX, Results, display_theory, grid_kappa
 from econalign.evaluate.items import parse_counts
 from econalign.evaluate.predictions import analyse
-from econalign.evaluate.stats import mean_interval
 from econalign.io import write_atomic
+from econalign.stats import mean_interval
 from econalign.theory import HomoMoralis, game_from_params
 
 __all__ = [

@@ -17,7 +17,7 @@ import polars as pl
 from econalign.evaluate.benchmarks import BENCHMARKS
 from econalign.evaluate.predictions import COVARIATES, Theory
 from econalign.evaluate.probes import PROBE_SPLITS, SOURCE_SPLIT
-from econalign.evaluate.stats import correlation, fit_linear_probability, fit_logit, mean_interval, wilson_interval
+from econalign.stats import correlation, fit_linear_probability, fit_logit, mean_interval, wilson_interval
 
 __all__ = ["ALL", "OWN", "consistency", "cooperation", "rate", "sensitivity", "summarise"]
 
@@ -207,9 +207,12 @@ def summarise(
         confidence: Coverage of every interval.
 
     Returns:
-        ``{"agent", "own_theory", "theories", "confidence", "n_items", "parse_failure", "cooperation",
-        "agreement", "utility_correlation", "regret", "sensitivity", "consistency", "benchmarks"}``, split first:
-        ``parse_failure[split]`` a Wilson rate; ``cooperation[split][family]`` (see ``cooperation``);
+        ``{"agent", "own_theory", "theories", "confidence", "n_items", "parse_failure", "unscorable",
+        "reply_failure", "cooperation", "agreement", "utility_correlation", "regret", "sensitivity", "consistency",
+        "benchmarks"}``, split first: ``parse_failure[split]`` and ``unscorable[split]`` Wilson rates of items
+        without an answer (a reply that did not parse; log-probabilities the agent could not give);
+        ``reply_failure[split]`` the mean share of sampled replies that did not parse (sampled mode; null estimate
+        otherwise); ``cooperation[split][family]`` (see ``cooperation``);
         ``agreement[split][theory][family]`` with ``choice`` (Wilson rate of argmax = the theory's answer, over
         items the theory answers) and ``prob`` (mean probability of that answer); ``utility_correlation[split]
         [theory]`` (Pearson/Spearman of the cooperation level with the theory's utility difference, two-option
@@ -231,6 +234,13 @@ def summarise(
         "parse_failure": {
             split: rate(group["parse_failed"].cast(pl.Float64), binary=True, confidence=confidence)
             for split, group in splits
+        },
+        "unscorable": {
+            split: rate(group["unscorable"].cast(pl.Float64), binary=True, confidence=confidence)
+            for split, group in splits
+        },
+        "reply_failure": {
+            split: rate(group["reply_failure"], binary=False, confidence=confidence) for split, group in splits
         },
         "cooperation": coop,
         "agreement": {

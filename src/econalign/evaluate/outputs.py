@@ -15,8 +15,16 @@ FIGURE_NAMES = ("cooperation_vs_temptation", "agreement_by_split", "kappa_sweep"
 
 
 def evaluated_agents(config: Mapping[str, Any]) -> list[str]:
-    """The LLM agents of a study in display order: ``base``, then every configured agent (κ grid included)."""
-    return ["base", *(agent["name"] for agent in config["agents"])]
+    """The LLM agents of a study in display order: ``base``, the configured agents, then the hosted models.
+
+    The configured agents include the κ grid; hosted models are the entries of ``hosted:``.
+
+    Example:
+        >>> evaluated_agents({"agents": [{"name": "moralis"}], "hosted": [{"name": "gpt4o"}]})
+        ['base', 'moralis', 'gpt4o']
+    """
+    hosted = [entry["name"] for entry in config.get("hosted", [])]
+    return ["base", *(agent["name"] for agent in config["agents"]), *hosted]
 
 
 def report_outputs(config: Mapping[str, Any]) -> dict[str, list[str]]:

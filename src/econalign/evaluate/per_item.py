@@ -49,9 +49,11 @@ def item_results(
     """Join a scorer's output to the battery and derive the per-item comparisons with every theory.
 
     Columns added to the battery: ``agent``, ``probs``, ``logprobs``, ``response``, ``parse_failed``,
-    ``choice_index`` / ``choice`` / ``choice_label`` (argmax option; null on a parse failure), ``tied`` (the argmax
-    was an exact tie, broken at random), ``coop_expected``
-    (probability-weighted cooperation level), ``coop_choice`` (level of the argmax), and per theory ``t``:
+    ``unscorable`` (the agent could not score the item: no choice), ``n_samples`` and ``reply_failure`` (sampled
+    mode: replies drawn, and the share that did not parse; null otherwise), ``choice_index`` / ``choice`` /
+    ``choice_label`` (argmax option; null on a parse failure or an unscorable item), ``tied`` (the argmax was an
+    exact tie, broken at random), ``coop_expected`` (probability-weighted cooperation level), ``coop_choice`` (level
+    of the argmax), and per theory ``t``:
     ``agree_<t>`` (argmax equals the theory's answer; null without answer or on a parse failure), ``p_pred_<t>``
     (probability of the theory's answer), ``udiff_<t>`` (two-option items: utility of the more cooperative option
     minus the other's, over the payoff range), ``regret_<t>`` (expected utility regret E_a~p[max u − u(a)] over the
@@ -72,6 +74,9 @@ def item_results(
         raise ValueError(f"scores cover {len(scores.probs)} items, the battery has {n}")
     ids = battery["id"].to_list()
     choices = argmax_choices(scores.probs, ids, seed=seed)
+    unscorable = np.zeros(n, dtype=bool) if scores.unscorable is None else np.asarray(scores.unscorable, dtype=bool)
+    n_samples = [None] * n if scores.n_samples is None else [int(v) for v in scores.n_samples]
+    reply_failure = [None] * n if scores.reply_failure is None else [float(v) for v in scores.reply_failure]
     actions = battery["actions"].to_list()
     labels = battery["labels"].to_list()
     levels = [np.asarray(v, dtype=np.float64) for v in battery["coop_levels"]]
@@ -82,6 +87,9 @@ def item_results(
         "logprobs": [None if v is None else [float(x) for x in v] for v in scores.logprobs],
         "response": list(scores.responses),
         "parse_failed": [bool(v) for v in scores.parse_failed],
+        "unscorable": [bool(v) for v in unscorable],
+        "n_samples": n_samples,
+        "reply_failure": reply_failure,
         "choice_index": [None if c < 0 else int(c) for c in choices],
         "choice": [None if c < 0 else actions[i][c] for i, c in enumerate(choices)],
         "choice_label": [None if c < 0 else labels[i][c] for i, c in enumerate(choices)],
@@ -120,6 +128,9 @@ def item_results(
         "logprobs": pl.List(pl.Float64),
         "response": pl.String,
         "parse_failed": pl.Boolean,
+        "unscorable": pl.Boolean,
+        "n_samples": pl.Int64,
+        "reply_failure": pl.Float64,
         "choice_index": pl.Int64,
         "choice": pl.String,
         "choice_label": pl.String,

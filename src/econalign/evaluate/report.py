@@ -19,8 +19,9 @@ from econalign.cli import add_config_arguments, config_from_args
 from econalign.evaluate.collect import load_results
 from econalign.evaluate.figures import FIGURES, kappa_curve, save_figure
 from econalign.evaluate.outputs import evaluated_agents, report_outputs
-from econalign.evaluate.tables import TABLES, latex_table, markdown_table
+from econalign.evaluate.tables import TABLES
 from econalign.io import write_text
+from econalign.tables import latex_table, markdown_table
 from econalign.theory import MIN_MARGIN
 
 __all__ = ["add_arguments", "main", "report_games", "write_index"]
@@ -63,8 +64,8 @@ def report_games(
     for name in tables:
         header, rows, caption = TABLES[name](results, decimals=decimals)
         written.append(write_text(out_dir / f"{name}.md", markdown_table(header, rows)))
-        written.append(write_text(out_dir / f"{name}.tex", latex_table(header, rows, caption=caption,
-                                                                      label=f"tab:games_{name}")))  # fmt: skip
+        latex = latex_table(header, rows, caption=caption, label=f"tab:games_{name}", small=True)
+        written.append(write_text(out_dir / f"{name}.tex", latex))
     for name in figures:
         if name == "cooperation_vs_temptation":
             figure = FIGURES[name](results, bins=int(report.get("temptation_bins", 5)))

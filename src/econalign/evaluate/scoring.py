@@ -27,22 +27,33 @@ __all__ = ["AgentScorer", "Scorer", "Scores", "argmax_choices", "softmax_options
 
 log = logging.getLogger(__name__)
 
+MODES = ("logprob", "reasoning", "sampled")
+
 
 @dataclasses.dataclass(frozen=True)
 class Scores:
     """What a scorer says about each item.
 
     Attributes:
-        probs: Option probabilities per item, presentation order; all NaN when the reply did not parse.
+        probs: Option probabilities per item, presentation order; all NaN when the item has no answer (a reply that
+            did not parse, an unscorable item, or no sampled reply that parsed).
         logprobs: Summed option log-probabilities per item (None where not scored by log-probability).
         responses: Generated replies (reasoning mode), else None per item.
-        parse_failed: Whether each item's reply failed the strict parser (always False in log-probability mode).
+        parse_failed: Whether each item's reply failed the strict parser (in sampled mode: every sampled reply failed;
+            always False in log-probability mode).
+        unscorable: Whether the agent could not score the item (NaN log-probabilities, e.g. a hosted reply without
+            the decision line); None: no item is.
+        n_samples: Replies sampled per item (sampled mode), else None.
+        reply_failure: Share of each item's sampled replies that did not parse (sampled mode), else None.
     """
 
     probs: list[np.ndarray]
     logprobs: list[np.ndarray | None]
     responses: list[str | None]
     parse_failed: np.ndarray
+    unscorable: np.ndarray | None = None
+    n_samples: np.ndarray | None = None
+    reply_failure: np.ndarray | None = None
 
     @classmethod
     def from_probs(cls, probs: Sequence[np.ndarray]) -> Scores:
@@ -113,16 +124,22 @@ class AgentScorer:
     """Scores battery items with a language-model agent, through a score cache.
 
     ``mode="logprob"`` scores each option's decision line ``decision_line(label)`` as a continuation of the prompt
-    and takes the softmax over options. ``mode="reasoning"`` generates a reply, parses it strictly with
+    and takes the softmax over options; an item whose log-probabilities hold a NaN is unscorable (counted, all NaN
+    probabilities, never softmaxed). ``mode="reasoning"`` generates a reply, parses it strictly with
     ``parse_decision`` and puts probability one on the parsed option; a reply that does not parse is a parse
-    failure (NaN probabilities), never mapped to an action. All uncached prompts go to the agent in one call.
+    failure (NaN probabilities), never mapped to an action. ``mode="sampled"`` (hosted models without
+    log-probabilities) calls ``agent.sample_choices``: the probabilities are the choice frequencies among the sampled
+    replies that parse, and the share that does not is the item's reply failure rate; an item none of whose replies
+    parse is a parse failure. All uncached prompts go to the agent in one call; sampled mode bypasses the score cache
+    (the hosted backend caches every response itself).
 
     Args:
         agent: An object with ``choice_logprobs(prompts, options)`` and ``generate(prompts, *, max_new_tokens,
-            temperature, seed)`` (``econalign.model.agent.Agent``).
+            temperature, seed)`` (``econalign.model.agent.Agent``), and for sampled mode ``sample_choices(prompts,
+            labels)`` (``econalign.serve.OpenAIChatAgent``).
         name: The agent's name in outputs.
         cache: The score cache for this agent's weights.
-        mode: ``"logprob"`` or ``"reasoning"``.
+        mode: ``"logprob"``, ``"reasoning"`` or ``"sampled"``.
         max_new_tokens: Generation budget in reasoning mode.
         temperature: Sampling temperature in reasoning mode (0 is greedy).
         seed: Generation seed.
@@ -141,8 +158,8 @@ class AgentScorer:
         seed: int = 0,
         reasoning_first: bool | None = None,
     ) -> None:
-        if mode not in ("logprob", "reasoning"):
-            raise ValueError(f"mode must be 'logprob' or 'reasoning', got {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.agent = agent
         self.name = name
         self.cache = cache
@@ -167,6 +184,8 @@ class AgentScorer:
         ids = battery["id"].to_list()
         prompts = [json.loads(text) for text in battery["messages"]]
         labels = battery["labels"].to_list()
+        if self.mode == "sampled":
+            return self._sample(prompts, labels)
         continuations = [[decision_line(label) for label in item_labels] for item_labels in labels]
         settings = self._settings()
         hashes = [prompt_hash(p, c, **settings) for p, c in zip(prompts, continuations, strict=True)]
@@ -201,11 +220,21 @@ class AgentScorer:
             entries = [self.cache.get(i, h) for i, h in zip(ids, hashes, strict=True)]
         if self.mode == "logprob":
             logprobs = [np.asarray(entry["logprobs"], dtype=np.float64) for entry in entries]
+            unscorable = np.array([bool(np.isnan(v).any()) for v in logprobs], dtype=bool)
+            if unscorable.any():
+                log.warning(
+                    "%s: %d of %d items unscorable (NaN log-probabilities)", self.name, unscorable.sum(), len(ids)
+                )
+            probs = [
+                np.full(v.shape, np.nan) if bad else softmax_options(v)
+                for v, bad in zip(logprobs, unscorable, strict=True)
+            ]
             return Scores(
-                probs=[softmax_options(v) for v in logprobs],
+                probs=probs,
                 logprobs=logprobs,
                 responses=[None] * len(ids),
                 parse_failed=np.zeros(len(ids), dtype=bool),
+                unscorable=unscorable,
             )
         probs, responses, failed = [], [], []
         for entry, item_labels in zip(entries, labels, strict=True):
@@ -218,3 +247,17 @@ class AgentScorer:
             responses.append(entry["response"])
             failed.append(choice is None)
         return Scores(probs, [None] * len(ids), responses, np.asarray(failed, dtype=bool))
+
+    def _sample(self, prompts: list[Any], labels: list[list[str]]) -> Scores:
+        log.info("%s: %d items to sample (sampled)", self.name, len(prompts))
+        results = self.agent.sample_choices(prompts, labels) if prompts else []
+        n_samples = np.array([result.n_samples for result in results], dtype=np.int64)
+        failure = np.array([result.parse_failure_rate for result in results], dtype=np.float64)
+        return Scores(
+            probs=[np.asarray(result.frequencies, dtype=np.float64) for result in results],
+            logprobs=[None] * len(prompts),
+            responses=[None] * len(prompts),
+            parse_failed=np.array([result.n_parsed == 0 for result in results], dtype=bool),
+            n_samples=n_samples,
+            reply_failure=failure,
+        )

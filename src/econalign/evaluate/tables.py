@@ -6,7 +6,7 @@ interval, ``0.83 [0.76, 0.88]``, and ``–`` where a number is undefined.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from econalign.evaluate.benchmarks import BENCHMARKS
@@ -17,8 +17,6 @@ __all__ = [
     "agreement_by_split_table",
     "agreement_table",
     "cooperation_table",
-    "latex_table",
-    "markdown_table",
     "sensitivity_table",
     "utility_table",
 ]
@@ -27,57 +25,6 @@ DASH = "–"
 
 Table = tuple[list[str], list[list[str]], str]
 """Header, rows and caption."""
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured markdown table (first column left-aligned, the rest right-aligned).
-
-    Example:
-        >>> print(markdown_table(["agent", "rate"], [["base", "0.5"]]), end="")
-        | agent | rate |
-        | :--- | ---: |
-        | base | 0.5 |
-    """
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join([":---"] + ["---:"] * (len(header) - 1)) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _latex_escape(text: str) -> str:
-    replacements = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "κ": r"$\kappa$",
-                    "–": "--", "†": r"$^\dagger$", "±": r"$\pm$", "Δ": r"$\Delta$"}  # fmt: skip
-    return "".join(replacements.get(ch, ch) for ch in text)
-
-
-def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, caption: str, label: str) -> str:
-    """A booktabs table environment (the document needs the booktabs package).
-
-    Args:
-        header: Column names.
-        rows: Cells (plain text; escaped here).
-        caption: Table caption.
-        label: LaTeX label, e.g. ``tab:agreement``.
-
-    Returns:
-        The LaTeX source.
-    """
-    spec = "l" * 1 + "r" * (len(header) - 1)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        rf"\caption{{{_latex_escape(caption)}}}",
-        rf"\label{{{label}}}",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(_latex_escape(h) for h in header) + r" \\",
-        r"\midrule",
-        *(" & ".join(_latex_escape(c) for c in row) + r" \\" for row in rows),
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _interval(entry: Mapping[str, Any] | None, decimals: int) -> str:

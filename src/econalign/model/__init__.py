@@ -6,8 +6,7 @@ for JAX and transformers until they use them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from econalign._lazy import lazy_exports
 
 _EXPORTS = {
     "Agent": "econalign.model.agent",
@@ -25,11 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'econalign.model' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

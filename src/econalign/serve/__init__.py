@@ -1,14 +1,29 @@
-"""Hosted and served models: an OpenAI-compatible client agent, a local server, a response cache."""
+"""Hosted and served models: an OpenAI-compatible client agent, a local server, a response cache.
 
-from econalign.serve.cache import ResponseCache as ResponseCache
-from econalign.serve.cache import request_key as request_key
-from econalign.serve.hosted import load_hosted_agent as load_hosted_agent
-from econalign.serve.openai_backend import OpenAIChatAgent as OpenAIChatAgent
-from econalign.serve.sampling import SampledChoices as SampledChoices
-from econalign.serve.scoring import OptionScore as OptionScore
-from econalign.serve.scoring import score_options as score_options
-from econalign.serve.settings import HostedSettings as HostedSettings
-from econalign.serve.settings import check_hosted_names as check_hosted_names
-from econalign.serve.settings import hosted_entry as hosted_entry
-from econalign.serve.transport import EndpointError as EndpointError
-from econalign.serve.transport import RetryPolicy as RetryPolicy
+Names load lazily: ``econalign.config`` calls ``check_hosted_names`` on every validation (also while Snakemake plans
+the DAG), which must not pay for polars and the HTTP client.
+"""
+
+from __future__ import annotations
+
+from econalign._lazy import lazy_exports
+
+_LAZY = {
+    "ResponseCache": "econalign.serve.cache",
+    "request_key": "econalign.serve.cache",
+    "load_hosted_agent": "econalign.serve.hosted",
+    "OpenAIChatAgent": "econalign.serve.openai_backend",
+    "SampledChoices": "econalign.serve.sampling",
+    "OptionScore": "econalign.serve.scoring",
+    "score_options": "econalign.serve.scoring",
+    "HostedSettings": "econalign.serve.settings",
+    "check_hosted_names": "econalign.serve.settings",
+    "hosted_entry": "econalign.serve.settings",
+    "EndpointError": "econalign.serve.transport",
+    "RetryPolicy": "econalign.serve.transport",
+}
+
+__all__ = list(_LAZY)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -5,8 +5,7 @@ Public names are re-exported lazily so that importing the package does not pay f
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from econalign._lazy import lazy_exports
 
 _EXPORTS = {
     "train": "econalign.train.loop",
@@ -29,11 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'econalign.train' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

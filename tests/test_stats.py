@@ -1,16 +1,19 @@
-"""Interval estimates and regressions against closed forms, hand computations and simulated data."""
+"""Interval estimates and regressions against closed forms, scipy, hand computations and simulated data."""
 
 import math
 
 import numpy as np
 import pytest
 from scipy import optimize, special, stats
+from scipy.stats import binomtest
 
-from econalign.evaluate.stats import (
+from econalign.stats import (
     correlation,
     fit_linear_probability,
     fit_logit,
+    logit_slope,
     mean_interval,
+    wilson_bounds,
     wilson_interval,
 )
 
@@ -156,3 +159,46 @@ def test_fractional_outcomes_without_a_finite_maximum_fall_back_to_firth():
     np.testing.assert_allclose(fit.coef, fit_logit(x, y, firth=True).coef)
     plain = fit_logit(x, y, firth=False)  # the quasi-likelihood keeps rising along the separating direction
     assert np.max(np.abs(plain.coef)) > 10 * np.max(np.abs(fit.coef))
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(0, 10), (3, 10), (10, 10), (76, 100), (1, 3)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95])
+def test_wilson_bounds_match_scipy(successes, trials, confidence):
+    expected = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
+    assert wilson_bounds(successes, trials, confidence=confidence) == pytest.approx((expected.low, expected.high))
+
+
+def test_wilson_bounds_edge_cases():
+    assert wilson_bounds(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        wilson_bounds(4, 3)
+
+
+def test_logit_slope_recovers_exact_probabilities():
+    x = np.linspace(-1, 3, 25)
+    fit = logit_slope(x, special.expit(-0.7 + 1.3 * x))
+    assert fit.intercept == pytest.approx(-0.7, abs=1e-7)
+    assert fit.slope == pytest.approx(1.3, abs=1e-7)
+    assert fit.slope_se == pytest.approx(0.0, abs=1e-6)
+
+
+def test_logit_slope_on_bernoulli_draws_covers_the_truth():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=4000)
+    y = (rng.random(4000) < special.expit(0.2 + 0.8 * x)).astype(float)
+    fit = logit_slope(x, y)
+    assert abs(fit.slope - 0.8) < 4 * fit.slope_se
+    assert 0 < fit.slope_se < 0.1
+
+
+def test_logit_slope_without_variation_in_x_is_nan():
+    assert np.isnan(logit_slope([1.0, 1.0, 1.0], [0.1, 0.5, 0.9]).slope)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import econalign.stats
+
+    result = doctest.testmod(econalign.stats, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
