@@ -3,9 +3,11 @@
 import importlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import pytest
 import econalign as ea
 from econalign import sdk
 from econalign.data.templates import decision_line, render_item
+from econalign.model import prepare
 from econalign.theory.games import PrisonersDilemma
 
 
@@ -180,30 +183,42 @@ def test_the_readme_and_the_sdk_docs_show_the_same_example(repo_root):
 
 
 @pytest.mark.slow
-def test_the_documented_sdk_example_runs(repo_root, tmp_path, monkeypatch):
+def test_the_documented_sdk_example_runs(repo_root, tmp_path, monkeypatch, smollm2_dir):
     document = "README.md"
     snippet = _sdk_snippet((repo_root / document).read_text())
     assert snippet is not None
     real_align = sdk.align
+    prepared = []
+
+    def copy_prepared(spec, folder):
+        # The session's prepared embedded model (conversion is tested on its own): same files, no second conversion.
+        prepared.append(spec)
+        shutil.copytree(smollm2_dir, folder, dirs_exist_ok=True)
+        return Path(folder)
 
     def tiny_align(*args, **kwargs):
-        # A handful of steps on a tiny dataset: the same code path, in about a minute.
+        # Two steps of two short examples on a tiny dataset: the same code path, in well under a minute (a step on
+        # full-length examples costs about 1 TFLOP, 10-20 s on two CPU cores).
         kwargs = {
-            "steps": 3,
+            "steps": 2,
             "n_train": 24,
             "n_validation": 8,
             "n_test": 4,
-            "finetune__batch_size": 4,
-            "eval_items": 8,
+            "finetune__batch_size": 2,
+            "finetune__max_target_tokens": 8,
+            "finetune__max_buckets": 1,
+            "eval_items": 4,
             **kwargs,
         }
         return real_align(*args, **kwargs)
 
     monkeypatch.setenv("ECONALIGN_HOME", str(tmp_path))
     monkeypatch.setattr(ea, "align", tiny_align)
+    monkeypatch.setattr(prepare, "prepare_model", copy_prepared)
     namespace = {}
     exec(compile(snippet, document, "exec"), namespace)
     decision = namespace["agent"].play(PD, belief=0.5)
     assert decision.action in PD.actions
     assert sum(decision.probabilities.values()) == pytest.approx(1.0)
     assert (namespace["agent"].adapter / "adapter_config.json").is_file()
+    assert prepared == ["smollm2-135m-instruct"]

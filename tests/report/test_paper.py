@@ -42,6 +42,14 @@ def test_rebuilding_from_a_fresh_copy_gives_identical_bytes(fixture_results, pap
     assert "tables/games_agreement.tex" in before and "figures/games_cooperation_vs_temptation.png" in before
 
 
+def test_the_battery_index_page_does_not_change_the_paper(fixture_results, paper_config, repo_root, tmp_path):
+    # report_games_index is no input of the paper rule: it may run before or after it.
+    without = snapshot(assemble(paper_config, fixture_results, tmp_path / "without", repo_root).out)
+    (fixture_results / "report_games" / "index.md").write_text("# Game battery\n\nevery table again\n")
+    with_index = snapshot(assemble(paper_config, fixture_results, tmp_path / "with", repo_root).out)
+    assert with_index == without
+
+
 def test_tables_and_figures_carry_provenance(fixture_results, paper_config, repo_root):
     out = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root).out
     record = json.loads((out / "provenance.json").read_text())

@@ -21,12 +21,19 @@ REBUILT_RULES = ["report_games", "report_applications", "paper"]
 
 def snakemake(repo_root: Path, workdir: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(repo_root / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(repo_root / ".test" / "config.yaml"),
-        "--cores", "2",
-        "--resources", "jax=1",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(repo_root / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(repo_root / ".test" / "config.yaml"),
+        "--cores",
+        "2",
+        "--resources",
+        "jax=1",
         *args,
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -100,3 +107,33 @@ def test_rebuilding_tables_is_byte_identical(repo_root, dag_run):
     after = {path: _digest(path) for path in tables}
     changed = [str(path.relative_to(dag_run)) for path in tables if before[path] != after[path]]
     assert changed == []
+
+
+def test_logged_scores_replay_through_the_agent(dag_run):
+    """Scores stored by evaluate, av and pricing equal the aligned agent's own score of the logged prompt."""
+    import numpy as np
+
+    from econalign.data.templates import decision_line
+    from econalign.model.agent import load_agent
+
+    results = dag_run / "results"
+    agent = load_agent(results / "prepare_model" / "base", adapter=results / "finetune" / "moralis" / "adapter",
+                       progress=False)  # fmt: skip
+
+    items = pl.read_parquet(results / "evaluate" / "moralis" / "items.parquet")
+    scored = items.filter(pl.col("split") == "test_payoffs").row(0, named=True)
+    row = pl.read_parquet(results / "synthesize" / "moralis" / "test_payoffs.parquet").filter(
+        pl.col("id") == scored["id"]
+    )
+    options = [decision_line(option["label"]) for option in json.loads(row["options"][0])]
+    direct = agent.choice_logprobs([json.loads(row["messages"][0])], options)[0]
+    np.testing.assert_allclose(scored["logprobs"], direct, atol=1e-4)
+
+    av = pl.read_parquet(results / "av" / "moralis.parquet").row(0, named=True)
+    av_options = json.loads(av["options"])
+    direct = agent.choice_logprobs(json.loads(av["messages"]), [decision_line(o["label"]) for o in av_options])
+    np.testing.assert_allclose(direct, [av["logprob_" + o["action"]] for o in av_options], atol=1e-4)
+
+    period = pl.read_parquet(results / "pricing" / "moralis__moralis.parquet").row(-1, named=True)
+    direct = agent.choice_logprobs(json.loads(period["prompt"]), [decision_line(x) for x in period["labels"]])
+    np.testing.assert_allclose(direct, period["logprobs"], atol=1e-4)
