@@ -4,6 +4,16 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_WORKERS = 2  # every worker loads the embedded model and runs JAX on all cores; more only add contention
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    # The end-to-end DAG is the longest file: scheduled first, it runs beside the rest instead of after it.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 @pytest.fixture(scope="session")

@@ -92,3 +92,9 @@ def test_sharded_checkpoint_and_bfloat16(tmp_path):
     np.testing.assert_allclose(
         np.asarray(half.layers[0].mlp.up_proj.kernel[...], np.float32), single["layers.0.mlp.up_proj.kernel"], rtol=1e-2
     )
+
+
+def test_exported_tensors_are_c_contiguous():
+    # safetensors serialises an array's memory as it lies: a transposed view would be written in the wrong layout.
+    tensors = to_hf_tensors(random_model(CONFIG))
+    assert all(array.flags["C_CONTIGUOUS"] for array in tensors.values())

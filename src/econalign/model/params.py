@@ -173,7 +173,7 @@ def to_hf_tensors(model: Llama) -> dict[str, np.ndarray]:
         model: The model.
 
     Returns:
-        HF tensor name -> numpy array (``[out, in]`` linear weights).
+        HF tensor name -> C-contiguous numpy array (``[out, in]`` linear weights).
     """
     base = nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam))
     out: dict[str, np.ndarray] = {}
@@ -181,7 +181,8 @@ def to_hf_tensors(model: Llama) -> dict[str, np.ndarray]:
         *module, leaf = (str(part) for part in path)
         value = np.asarray(var.get_value())
         if leaf == "kernel":
-            value = value.T
+            # C-ordered copies, not transposed views: safetensors writes an array's memory as it lies.
+            value = np.ascontiguousarray(value.T)
         name = ".".join([*module, "bias" if leaf == "bias" else "weight"])
         out[name if name.startswith("lm_head") else f"model.{name}"] = value
     return out

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 from flax import nnx
 
@@ -63,8 +62,7 @@ def save_checkpoint_dir(model: nnx.Module, base_dir: str | os.PathLike[str], out
 
     base, out = Path(base_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # to_hf_tensors returns transposed views; safetensors writes an array's memory as is, so make them C-ordered.
-    tensors = {name: np.ascontiguousarray(value) for name, value in sorted(to_hf_tensors(model).items())}
+    tensors = dict(sorted(to_hf_tensors(model).items()))
     write_atomic(out / "model.safetensors", save(tensors, metadata={"format": "pt"}))
     for name in _MODEL_SIDE_FILES:
         if (base / name).is_file():
