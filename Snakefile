@@ -1,11 +1,20 @@
 # econalign: synthesize -> prepare_model -> finetune -> evaluate -> applications -> report -> paper.
 # The Snakefile only wires stages together; each rule calls one `econalign` subcommand.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The working directory's config/config.yaml (the catalog convention), else the default study beside this
+# Snakefile, so that `--directory elsewhere` runs the default study too.
+DEFAULT_CONFIGFILE = "config/config.yaml"
+if not os.path.exists(DEFAULT_CONFIGFILE):
+    DEFAULT_CONFIGFILE = os.path.join(workflow.basedir, DEFAULT_CONFIGFILE)
+
+
+configfile: DEFAULT_CONFIGFILE
 
 
 report: "workflow/report/workflow.rst"

@@ -100,3 +100,16 @@ def test_planning_the_dag_imports_no_numerical_stack():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_without_a_configfile_the_working_directory_config_wins_over_the_default_study(repo_root, tmp_path):
+    default = snakemake(repo_root, tmp_path)  # an empty working directory: the study beside the Snakefile
+    assert default.returncode == 0, default.stderr
+    assert _job_counts(default.stdout)["finetune"] == 2
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    config["agents"].append({"name": "moralis_k90", "preference": "moralis", "kappa": 0.9})
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    own = snakemake(repo_root, tmp_path)
+    assert own.returncode == 0, own.stderr
+    assert _job_counts(own.stdout)["finetune"] == 3
