@@ -29,7 +29,7 @@ TABLE_SUFFIXES = (".tex", ".md")
 FIGURE_SUFFIXES = (".pdf", ".png")
 # A stage's index page inlines its other tables; it is a reading aid, not an asset, and the rule that writes it is
 # no input of the paper, so collecting it would make the paper depend on job order.
-_INDEX_STEMS = frozenset({"index"})
+_INDEX_PAGE = "index"
 _FLOAT_LINE = re.compile(r"^\s*(\\begin\{table\*?\}.*|\\end\{table\*?\}|\\centering|\\caption\{.*\}|\\label\{.*\})\s*$")
 
 
@@ -70,7 +70,7 @@ def find_assets(results: str | Path, *, agents: Iterable[str] = ()) -> list[Asse
     for stage, folder in STAGES:
         by_stem: dict[str, dict[str, Path]] = {}
         for path in sorted((results / folder).glob("*")):
-            if path.is_file() and path.suffix in TABLE_SUFFIXES + FIGURE_SUFFIXES and path.stem not in _INDEX_STEMS:
+            if path.is_file() and path.suffix in TABLE_SUFFIXES + FIGURE_SUFFIXES and path.stem != _INDEX_PAGE:
                 by_stem.setdefault(path.stem, {})[path.suffix] = path
         for stem, sources in sorted(by_stem.items()):
             for kind, suffixes in (("table", TABLE_SUFFIXES), ("figure", FIGURE_SUFFIXES)):
