@@ -19,3 +19,22 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 def test_cache_can_be_disabled(monkeypatch, value):
     monkeypatch.setenv(CACHE_ENV, value)
     assert compilation_cache_dir() is None
+
+
+def test_float32_models_ask_for_full_float32_products():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from econalign.model.runtime import set_matmul_precision
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((64, 64), np.float32), rng.standard_normal((64, 64), np.float32)
+    try:
+        assert set_matmul_precision("float32") == "highest"
+        assert jax.config.jax_default_matmul_precision == "highest"
+        np.testing.assert_allclose(np.asarray(jnp.asarray(a) @ jnp.asarray(b)), a @ b, rtol=1e-5, atol=1e-5)
+        assert set_matmul_precision("bfloat16") == "default"
+        assert jax.config.jax_default_matmul_precision is None
+    finally:
+        jax.config.update("jax_default_matmul_precision", None)
