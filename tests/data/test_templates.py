@@ -1,4 +1,5 @@
 import itertools
+import math
 import re
 
 import numpy as np
@@ -246,4 +247,78 @@ def test_target_refuses_an_answer_the_utilities_do_not_imply():
     with pytest.raises(ValueError):  # same type: C is not a best reply to itself for homo economicus
         render_target(
             PD, HomoEconomicus(), belief=None, labels=["A", "B"], order=[0, 1], answer="C", reasoning_first=False
+        )
+
+
+def test_counted_moralis_reasoning_matches_a_hand_computation():
+    # PD 5/3/1/0, the other cooperated 3 of 10 times, kappa = 0.5 (labels: A = C, B = D):
+    # mine A = 3*3 + 7*0 = 9, B = 3*5 + 7*1 = 22; same A = 10*3 = 30, B = 10*1 = 10;
+    # value A = 0.5*9 + 0.5*30 = 19.5, B = 0.5*22 + 0.5*10 = 16, so A (10x the per-game values 1.95 and 1.6).
+    target = render_target(
+        PD, HomoMoralis(kappa=0.5), belief=0.3, labels=["A", "B"], order=[0, 1], answer="C", reasoning_first=True,
+        numbers="counts",
+    )  # fmt: skip
+    assert target.splitlines() == [
+        "In their last 10 games the other picked A 3 times and B 7 times.",
+        "My points against those 10 games: A = 3*3 + 7*0 = 9 + 0 = 9; B = 3*5 + 7*1 = 15 + 7 = 22.",
+        "My points if the other picked the same as me all 10 times: A = 10*3 = 30; B = 10*1 = 10.",
+        "Value = 0.5*mine + 0.5*same: A = 0.5*9 + 0.5*30 = 19.5; B = 0.5*22 + 0.5*10 = 16.",
+        "A is best: 19.5 > 16.",
+        decision_line("A"),
+    ]
+
+
+_ARITHMETIC = re.compile(r"[A-Z] = ([0-9.*+= ]+?)(?=;\s|\.(?:\s|$))")
+
+
+@pytest.mark.parametrize("preference", [HomoEconomicus(), HomoMoralis(kappa=0.5), HomoMoralis(kappa=0.25)])
+def test_counted_arithmetic_is_right_and_ranks_as_the_theory(preference):
+    rng = np.random.default_rng(7)
+    checked = 0
+    for family in (PrisonersDilemma, StagHunt, Chicken):
+        for _ in range(40):
+            game = _random_game(family, rng)
+            belief = int(rng.integers(0, 11)) / 10
+            response = best_response(game, preference, np.array([belief, 1 - belief]))
+            if response.margin < 0.02:
+                continue
+            order = [int(a) for a in rng.permutation(2)]
+            target = render_target(
+                game, preference, belief=belief, labels=["X", "Y"], order=order, answer=response.action,
+                reasoning_first=True, numbers="counts",
+            )  # fmt: skip
+            chains = _ARITHMETIC.findall(target)
+            assert len(chains) == (2 if preference.name == "economicus" else 6), target
+            for chain in chains:  # every "a*b + c*d = e + f = g" holds
+                values = [_sum_of_products(part) for part in chain.split(" = ")]
+                assert np.allclose(values, values[0]), chain
+            assert parse_decision(target, ["X", "Y"], reasoning_first=True) == "XY"[order.index(response.index)]
+            checked += 1
+    assert checked > 60
+
+
+def _sum_of_products(text):
+    return sum(math.prod(float(factor) for factor in term.split("*")) for term in text.split(" + "))
+
+
+def _random_game(family, rng):
+    while True:
+        T, R, P, S = (int(v) for v in rng.integers(0, 11, size=4))
+        try:
+            return family(T=T, R=R, P=P, S=S)
+        except ValueError:
+            continue
+
+
+def test_unknown_number_style_is_refused():
+    with pytest.raises(ValueError, match="numbers"):
+        render_target(
+            PD,
+            HomoEconomicus(),
+            belief=0.3,
+            labels=["A", "B"],
+            order=[0, 1],
+            answer="D",
+            reasoning_first=True,
+            numbers="fractions",
         )

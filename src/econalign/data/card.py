@@ -48,7 +48,8 @@ CONVENTIONS: tuple[str, ...] = (
     "the stated-belief items. Test splits hold the same items for every agent and need an answer for all of them.",
     f"**Targets.** The decision line `{DECISION_PREFIX}<label>` comes first (last when `reasoning_first`), with the "
     "utility-implied reasoning: the belief as probabilities, each option's expected points, for homo moralis the "
-    "points if the other(s) chose the same and the kappa-weighted value, then the comparison.",
+    "points if the other(s) chose the same and the kappa-weighted value, then the comparison. With "
+    "`reasoning_numbers: counts`, 2x2 points are summed over the other's past games in whole numbers instead.",
 )
 """Conventions documented in every card (one paragraph each)."""
 

@@ -5,6 +5,9 @@ Every number comes from ``econalign.theory``: material payoffs from ``game.payof
 
 * stated belief: the belief as probabilities, each option's expected points (with the arithmetic for 2x2 games),
   for homo moralis the points if the other(s) chose the same and the kappa-weighted value, then the comparison;
+  with ``numbers="counts"`` the 2x2 arithmetic runs on whole numbers instead: each option's points summed over
+  the other's past games (``3*5 + 7*1 = 15 + 7 = 22``), which orders the options exactly as the expectation
+  does and asks only for times tables and additions of a small model;
 * same type: for each choice the other could make, each option's utility against it, then the one choice that is
   a best reply to itself (the symmetric equilibrium).
 
@@ -23,7 +26,9 @@ from econalign.data.templates import HISTORY, belief_counts, decision_line, form
 from econalign.theory.games import Game, MatrixGame
 from econalign.theory.preferences import Preference
 
-__all__ = ["reasoning_lines", "render_target"]
+__all__ = ["NUMBER_STYLES", "reasoning_lines", "render_target"]
+
+NUMBER_STYLES = ("probabilities", "counts")
 
 
 def render_target(
@@ -37,6 +42,7 @@ def render_target(
     reasoning_first: bool,
     reasoning: bool = True,
     history: int = HISTORY,
+    numbers: str = "probabilities",
 ) -> str:
     r"""The target reply: ``decision_line`` of the answer's label and the utility-implied reasoning.
 
@@ -50,6 +56,8 @@ def render_target(
         reasoning_first: Put the reasoning first and the decision line last.
         reasoning: Include the reasoning (False gives the decision line alone).
         history: Number of past games the belief's counts refer to.
+        numbers: ``"probabilities"`` (expected points per game) or ``"counts"`` (whole-number points summed over
+            the past games; 2x2 games with a stated belief).
 
     Returns:
         The target text, lines separated by ``\n``.
@@ -63,11 +71,19 @@ def render_target(
         The other picks A with chance 3/10 = 0.3 and B with chance 7/10 = 0.7.
         Expected points: A = 0.3*3 + 0.7*0 = 0.9; B = 0.3*5 + 0.7*1 = 2.2.
         B is best: 2.2 > 0.9.
+        >>> print(render_target(PrisonersDilemma(T=5, R=3, P=1, S=0), HomoEconomicus(), belief=0.3,
+        ...                     labels=["A", "B"], order=[0, 1], answer="D", reasoning_first=True, numbers="counts"))
+        In their last 10 games the other picked A 3 times and B 7 times.
+        My points against those 10 games: A = 3*3 + 7*0 = 9 + 0 = 9; B = 3*5 + 7*1 = 15 + 7 = 22.
+        B is best: 22 > 9.
+        Answer: B
     """
     label = dict(zip([game.actions[a] for a in order], labels, strict=True))[answer]
     if not reasoning:
         return decision_line(label)
-    lines = reasoning_lines(game, preference, belief=belief, labels=labels, order=order, answer=answer, history=history)
+    lines = reasoning_lines(
+        game, preference, belief=belief, labels=labels, order=order, answer=answer, history=history, numbers=numbers
+    )
     lines = [*lines, decision_line(label)] if reasoning_first else [decision_line(label), *lines]
     return "\n".join(lines)
 
@@ -81,15 +97,21 @@ def reasoning_lines(
     order: Sequence[int],
     answer: str,
     history: int = HISTORY,
+    numbers: str = "probabilities",
 ) -> list[str]:
     """The reasoning lines that derive ``answer`` from the agent's utilities (see ``render_target``).
 
     Raises:
-        ValueError: If the utilities do not single out ``answer`` (a tie, or a different best option).
+        ValueError: If the utilities do not single out ``answer`` (a tie, or a different best option), or
+            ``numbers`` is unknown.
     """
+    if numbers not in NUMBER_STYLES:
+        raise ValueError(f"numbers must be one of {NUMBER_STYLES}, not {numbers!r}")
     order = [int(a) for a in order]
     if belief is None:
         return _same_type_lines(game, preference, labels, order, answer)
+    if numbers == "counts" and isinstance(game, MatrixGame) and game.n_actions == 2 and game.n_players == 2:
+        return _count_lines(game, preference, belief, labels, order, answer, history)
     return _belief_lines(game, preference, belief, labels, order, answer, history)
 
 
@@ -164,6 +186,65 @@ def _belief_lines(
                 + "."
             )
     lines.append(_conclusion(game, labels, order, utilities, answer))
+    return lines
+
+
+def _count_lines(
+    game: Game,
+    preference: Preference,
+    belief: Any,
+    labels: Sequence[str],
+    order: list[int],
+    answer: str,
+    history: int,
+) -> list[str]:
+    counts = belief_counts(game, belief, history=history)
+    history = sum(counts)
+    times = join_phrases([f"{labels[i]} {counts[a]} times" for i, a in enumerate(order)])
+    lines = [f"In their last {history} games the other picked {times}."]
+    totals, cells = [], []
+    for a in order:
+        terms = [(counts[b], game.payoff(game.actions[a], game.actions[b])) for b in order]
+        products = [n * x for n, x in terms]
+        totals.append(sum(products))
+        cells.append(
+            " + ".join(f"{n}*{format_number(x)}" for n, x in terms)
+            + " = "
+            + " + ".join(format_number(p) for p in products)
+            + f" = {format_number(totals[-1])}"
+        )
+    lines.append(
+        f"My points against those {history} games: "
+        + "; ".join(f"{labels[i]} = {c}" for i, c in enumerate(cells))
+        + "."
+    )
+    y = game.strategy(belief)
+    utilities = [preference.utility(game, game.actions[a], y) for a in order]
+    values = totals
+    if _is_moralis(preference):
+        kappa = float(preference.kappa)
+        same = [history * game.payoff(game.actions[a], game.actions[a]) for a in order]
+        lines.append(
+            f"My points if the other picked the same as me all {history} times: "
+            + "; ".join(
+                f"{labels[i]} = {history}*{format_number(s / history)} = {format_number(s)}" for i, s in enumerate(same)
+            )
+            + "."
+        )
+        w_own, w_same = format_number(1 - kappa), format_number(kappa)
+        values = [(1 - kappa) * t + kappa * s for t, s in zip(totals, same, strict=True)]
+        lines.append(
+            f"Value = {w_own}*mine + {w_same}*same: "
+            + "; ".join(
+                f"{labels[i]} = {w_own}*{format_number(t)} + {w_same}*{format_number(s)} = {format_number(v)}"
+                for i, (t, s, v) in enumerate(zip(totals, same, values, strict=True))
+            )
+            + "."
+        )
+    for value, utility in zip(values, utilities, strict=True):
+        if not math.isclose(value, history * utility, rel_tol=1e-9, abs_tol=1e-9):
+            raise ValueError(f"counted value {value} is not {history} x the utility {utility}")
+    lines.append(_conclusion(game, labels, order, values, answer))
     return lines
 
 

@@ -190,7 +190,14 @@ def draw_training_items(
 
 
 def item_frame(
-    items: Sequence[Item], agent: str, preference: Preference, *, seed: int, reasoning: bool, reasoning_first: bool
+    items: Sequence[Item],
+    agent: str,
+    preference: Preference,
+    *,
+    seed: int,
+    reasoning: bool,
+    reasoning_first: bool,
+    numbers: str = "probabilities",
 ) -> pl.DataFrame:
     """Render items as one agent's rows (``DATASET_SCHEMA``), sorted by id.
 
@@ -201,6 +208,7 @@ def item_frame(
         seed: The split's seed (stored per row).
         reasoning: Targets include the utility-implied reasoning.
         reasoning_first: Reasoning before the decision line (prompt instruction and target).
+        numbers: The reasoning's arithmetic (``data.reasoning_numbers``).
 
     Returns:
         The split as a DataFrame.
@@ -218,7 +226,7 @@ def item_frame(
             label = item.labels[item.order.index(decision.index)]
             target = render_target(
                 game, preference, belief=belief, labels=item.labels, order=item.order, answer=decision.action,
-                reasoning_first=reasoning_first, reasoning=reasoning,
+                reasoning_first=reasoning_first, reasoning=reasoning, numbers=numbers,
             )  # fmt: skip
         rows.append(
             {
@@ -283,7 +291,7 @@ def _write_agent(config: dict[str, Any], folder: Path, agent: str, splits: dict[
     for split in SPLITS:
         frames[split] = item_frame(
             splits[split], agent, preference, seed=split_seed(seed, split, agent),
-            reasoning=data["reasoning"], reasoning_first=data["reasoning_first"],
+            reasoning=data["reasoning"], reasoning_first=data["reasoning_first"], numbers=data["reasoning_numbers"],
         )  # fmt: skip
         paths.append(write_parquet(folder / f"{split}.parquet", frames[split]))
     baselines = {split: split_baselines(frame) for split, frame in frames.items()}
