@@ -120,3 +120,27 @@ def test_prefix_groups_follow_shared_stems():
     prompts = [[*a, 5, i] for i in range(6)] + [[*b, i] for i in range(5)] + [[3] * 50]
     groups = sorted(plan_prefix_groups(prompts, BUCKETS), key=lambda g: g[0])
     assert groups == [([0, 1, 2, 3, 4, 5], 41), ([6, 7, 8, 9, 10], 70)]
+
+
+def test_prefix_passes_pad_short_prefixes_only_to_their_own_length(model, monkeypatch):
+    import econalign.model.scoring as scoring
+
+    rng = np.random.default_rng(3)
+    # Three groups with short shared stems (12 tokens) and one with a long one (40): each is shared by two prompts.
+    stems = [list(rng.integers(3, 64, n)) for n in (12, 12, 12, 40)]
+    prompts = [stem + list(rng.integers(3, 64, 3)) for stem in stems for _ in range(2)]
+    options = [[[5], [6, 7]] for _ in prompts]
+    shapes = []
+    original = scoring._prefix_kv
+
+    def recording(graphdef, state, tokens):
+        shapes.append(tokens.shape)
+        return original(graphdef, state, tokens)
+
+    monkeypatch.setattr(scoring, "_prefix_kv", recording)
+    buckets = Buckets(batch_size=4, small_batches=(1, 2), min_length=8, min_prefix=4, group_overhead=0)
+    got = score_continuations(model, prompts, options, buckets=buckets)
+    assert sum(rows * length for rows, length in shapes) < 4 * 40  # one batch of four padded to 40 would be 160
+    assert max(length for _, length in shapes) == 40
+    for g, want in zip(got, naive_scores(model, prompts, options), strict=True):
+        np.testing.assert_allclose(g, want, atol=2e-4)
