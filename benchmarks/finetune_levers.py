@@ -24,6 +24,17 @@ import numpy as np
 import polars as pl
 
 
+def cooperation_gap(row: dict) -> tuple[list[str], float] | None:
+    """A 2x2 row's actions in presentation order and the theory's u(C) - u(D) over the payoff range (else None)."""
+    actions = [option["action"] for option in json.loads(row["options"])]
+    if sorted(actions) != ["C", "D"]:
+        return None
+    utilities = json.loads(row["utilities"])
+    payoffs = list(json.loads(row["params"]).values())
+    spread = max(payoffs) - min(payoffs) or 1.0
+    return actions, (utilities["C"] - utilities["D"]) / spread
+
+
 def score(run_dir: Path, validation: Path) -> dict:
     choices = pl.read_parquet(run_dir / "validation_choices.parquet")
     rows = {row["id"]: row for row in pl.read_parquet(validation).to_dicts()}
@@ -32,15 +43,13 @@ def score(run_dir: Path, validation: Path) -> dict:
         row = rows[choice["id"]]
         scores = np.asarray(choice["option_logprobs"])
         agree.append(int(np.argmax(scores)) == choice["answer"])
-        actions = [option["action"] for option in json.loads(row["options"])]
-        if sorted(actions) != ["C", "D"]:
+        pair = cooperation_gap(row)
+        if pair is None:
             continue
-        utilities = json.loads(row["utilities"])
-        payoffs = list(json.loads(row["params"]).values())
-        spread = max(payoffs) - min(payoffs) or 1.0
+        actions, gap = pair
         c, d = actions.index("C"), actions.index("D")
         log_odds.append(scores[c] - scores[d])
-        gaps.append((utilities["C"] - utilities["D"]) / spread)
+        gaps.append(gap)
         chose_c.append(scores[c] > scores[d])
         theory_c.append(row["optimal_action"] == "C")
     metrics = pl.read_parquet(run_dir / "metrics.parquet")

@@ -32,7 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finetune_levers import score
+from finetune_levers import cooperation_gap, score
 
 from econalign.config import load_config
 from econalign.io import config_hash
@@ -64,13 +64,11 @@ def generated_scores(agent: Any, rows: list[dict[str, Any]], *, max_new_tokens: 
             agree.append(False)
             continue
         agree.append(labels[choice] == row["label_optimal"])
-        actions = [option["action"] for option in options]
-        if sorted(actions) == ["C", "D"]:
-            utilities = json.loads(row["utilities"])
-            payoffs = list(json.loads(row["params"]).values())
-            spread = max(payoffs) - min(payoffs) or 1.0
+        pair = cooperation_gap(row)
+        if pair is not None:
+            actions, gap = pair
             chose_c.append(actions[choice] == "C")
-            gaps.append((utilities["C"] - utilities["D"]) / spread)
+            gaps.append(gap)
     varied = len(set(chose_c)) > 1
     return {
         "agreement_generated": round(float(np.mean(agree)), 3),

@@ -38,3 +38,16 @@ def test_float32_models_ask_for_full_float32_products():
         assert jax.config.jax_default_matmul_precision is None
     finally:
         jax.config.update("jax_default_matmul_precision", None)
+
+
+def test_loading_a_float32_checkpoint_sets_full_float32_products(repo_root):
+    import jax
+
+    from econalign.model.params import load_llama
+
+    try:
+        jax.config.update("jax_default_matmul_precision", None)
+        load_llama(repo_root / "tests/data/tiny-llama", dtype="float32")
+        assert jax.config.jax_default_matmul_precision == "highest"
+    finally:
+        jax.config.update("jax_default_matmul_precision", None)

@@ -179,10 +179,9 @@ def load_agent(
         The agent.
     """
     from econalign.model.params import load_llama
-    from econalign.model.runtime import enable_compilation_cache, set_matmul_precision
+    from econalign.model.runtime import enable_compilation_cache
 
     enable_compilation_cache()
-    set_matmul_precision(dtype)
     model_dir = Path(model_dir)
     model = load_llama(model_dir, dtype=dtype)
     if adapter is not None:

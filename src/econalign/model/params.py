@@ -81,7 +81,9 @@ def load_llama(model_dir: str | Path, *, dtype: str = "float32") -> Llama:
 
     Args:
         model_dir: Directory with ``config.json`` and ``model.safetensors`` or a sharded index.
-        dtype: Parameter and activation dtype (``"float32"`` or ``"bfloat16"``).
+        dtype: Parameter and activation dtype (``"float32"`` or ``"bfloat16"``); it also sets the process's
+            matmul precision (:func:`econalign.model.runtime.set_matmul_precision`), so that float32 means float32
+            products on GPUs too.
 
     Returns:
         The model with the checkpoint's weights.
@@ -89,6 +91,9 @@ def load_llama(model_dir: str | Path, *, dtype: str = "float32") -> Llama:
     Raises:
         CheckpointError: Missing, unexpected or mis-shaped tensors (all listed).
     """
+    from econalign.model.runtime import set_matmul_precision
+
+    set_matmul_precision(dtype)
     model_dir = Path(model_dir)
     config = LlamaConfig.from_hf_config(json.loads((model_dir / "config.json").read_text()), dtype=dtype)
     return load_into(config, dict(iter_safetensors(model_dir)), source=str(model_dir))

@@ -75,7 +75,7 @@ def finetune(
     from econalign.config import agent_spec
     from econalign.io import config_hash
     from econalign.model.params import load_llama
-    from econalign.model.runtime import enable_compilation_cache, set_matmul_precision
+    from econalign.model.runtime import enable_compilation_cache
     from econalign.model.tokenizer import load_tokenizer
     from econalign.train import export, sharding
     from econalign.train.examples import encode_rows, encode_validation, read_split
@@ -84,7 +84,6 @@ def finetune(
 
     sharding.initialize()
     enable_compilation_cache()
-    set_matmul_precision(config["model"]["dtype"])
     agent_spec(config, agent)
     settings = config["finetune"]
     seed = run_seed(config, agent)
