@@ -13,6 +13,7 @@ from conftest import TINY_ARCHS, forward, random_model, tiny_dir
 from flax import nnx
 
 from econalign.model.llama import (
+    DecodeBuffer,
     KVCache,
     Llama,
     LlamaConfig,
@@ -144,18 +145,37 @@ def _random_model(**overrides) -> Llama:
 
 
 @pytest.mark.parametrize("shared", [False, True])
-def test_cached_prefix_continues_exactly(shared):
+@pytest.mark.parametrize("split", [6, 9])  # 4 new tokens join the cached keys; 1 joins the score blocks
+def test_cached_prefix_continues_exactly(shared, split):
     model = _random_model(attention_bias=True)
     tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, 50)
     full = forward(model, tokens).logits
-    prefix_tokens = tokens[:1, :6] if shared else tokens[:, :6]
+    prefix_tokens = tokens[:1, :split] if shared else tokens[:, :split]
     if shared:  # one prefix for every row, broadcast over the batch
-        tokens = tokens.at[:, :6].set(tokens[0, :6])
+        tokens = tokens.at[:, :split].set(tokens[0, :split])
         full = forward(model, tokens).logits
     prefix = forward(model, prefix_tokens).kv
-    assert isinstance(prefix, KVCache) and prefix.k.shape == (2, prefix_tokens.shape[0], 2, 6, 8)
-    rest = forward(model, tokens[:, 6:], cache=prefix).logits
-    np.testing.assert_allclose(np.asarray(rest), np.asarray(full[:, 6:]), atol=1e-5)
+    assert isinstance(prefix, KVCache) and prefix.k.shape == (2, prefix_tokens.shape[0], 2, split, 8)
+    rest = forward(model, tokens[:, split:], cache=prefix).logits
+    np.testing.assert_allclose(np.asarray(rest), np.asarray(full[:, split:]), atol=1e-5)
+
+
+def test_decode_buffer_written_in_place_continues_exactly():
+    model = _random_model(attention_bias=True)
+    tokens = jax.random.randint(jax.random.key(5), (3, 10), 0, 50)
+    full = forward(model, tokens).logits
+    prefix = forward(model, tokens[:, :6]).kv
+    pad = [(0, 0), (0, 0), (0, 6), (0, 0)]  # 12 slots: two stay empty
+    buffer = DecodeBuffer(*(tuple(jnp.pad(layer, pad) for layer in part) for part in prefix))
+    for slot in range(6, 10):
+        visible = jnp.broadcast_to(jnp.arange(12) <= slot, (3, 1, 12))
+        position = jnp.full((3, 1), slot, jnp.int32)
+        out = model(tokens[:, slot : slot + 1], position, mask=visible, cache=buffer, write_at=jnp.int32(slot))
+        np.testing.assert_allclose(np.asarray(out.logits[:, 0]), np.asarray(full[:, slot]), atol=1e-5)
+        buffer = out.kv
+        assert isinstance(buffer, DecodeBuffer) and buffer.k[0].shape == (3, 2, 12, 8)
+    with pytest.raises(ValueError, match="write_at needs"):
+        model(tokens[:, :1], mask=visible, cache=prefix, write_at=jnp.int32(0))
 
 
 def test_packed_segments_equal_separate_sequences():

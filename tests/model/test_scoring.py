@@ -122,6 +122,33 @@ def test_prefix_groups_follow_shared_stems():
     assert groups == [([0, 1, 2, 3, 4, 5], 41), ([6, 7, 8, 9, 10], 70)]
 
 
+def test_suffix_batches_attend_only_over_the_cache_slots_their_prefixes_need(model, monkeypatch):
+    import econalign.model.scoring as scoring
+
+    rng = np.random.default_rng(4)
+    # Short stems (12 tokens) with short suffixes and one long stem (40) with long suffixes: the suffix batches
+    # separate, and the short-prefix batch must not attend over the long prefix's 40 slots.
+    stems = [list(rng.integers(3, 64, n)) for n in (12, 12, 40)]
+    tails = (3, 3, 14)
+    prompts = [
+        stem + list(rng.integers(3, 64, tail)) for stem, tail in zip(stems, tails, strict=True) for _ in range(2)
+    ]
+    options = [[[5], [6, 7]] for _ in prompts]
+    slots = []
+    original = scoring._target_logprobs
+
+    def recording(graphdef, state, tokens, positions, suffix_mask, logits_at, targets, cache, cache_valid):
+        slots.append(cache_valid.shape[1])
+        return original(graphdef, state, tokens, positions, suffix_mask, logits_at, targets, cache, cache_valid)
+
+    monkeypatch.setattr(scoring, "_target_logprobs", recording)
+    buckets = Buckets(batch_size=4, small_batches=(1, 2), min_length=8, min_prefix=4, group_overhead=0)
+    got = score_continuations(model, prompts, options, buckets=buckets)
+    assert sorted(slots) == [16, 40]  # ladder_up(12) and ladder_up(40)
+    for g, want in zip(got, naive_scores(model, prompts, options), strict=True):
+        np.testing.assert_allclose(g, want, atol=2e-4)
+
+
 def test_prefix_passes_pad_short_prefixes_only_to_their_own_length(model, monkeypatch):
     import econalign.model.scoring as scoring
 

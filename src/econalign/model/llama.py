@@ -23,8 +23,10 @@ Forward::
   keys are the cache's, the rest this call's tokens. Default: every cache slot plus causal attention within
   the call. Build common masks with :func:`causal_mask` and :func:`segment_mask`.
 * ``cache`` a :class:`KVCache` ``[L, Bc, K, S_cache, H]`` read (never written) by this call, with ``Bc`` equal
-  to ``B`` or 1 (one shared prefix broadcast over the batch, as in prompt-prefix reuse). Generation keeps a
-  fixed-size buffer and writes ``out.kv`` into it with ``jax.lax.dynamic_update_slice``.
+  to ``B`` or 1 (one shared prefix broadcast over the batch, as in prompt-prefix reuse).
+* ``write_at`` (decoding): the cache is a :class:`DecodeBuffer` of fixed-size per-layer buffers; the call writes
+  its keys and values into them at slot ``write_at``, attends over the buffers only (``mask`` ``[B, T, S]``)
+  and returns the updated buffers as ``out.kv``. Donated to a jitted step, the buffers are updated in place.
 * ``logits_at`` ``[B, P]`` int32 indices into ``T``: the LM head runs only there (scoring a few option tokens,
   or the training loss on answer tokens), which saves the ``[B, T, V]`` logits.
 * ``output_hidden_states=True`` also returns the embedding output and each layer's output (the last normed).
@@ -249,18 +251,34 @@ class KVCache(NamedTuple):
     v: Array
 
 
+class DecodeBuffer(NamedTuple):
+    """Fixed-size key/value buffers written in place while decoding, one array per layer.
+
+    Separate arrays, not one ``[L, ...]`` stack: XLA:CPU copied a stacked buffer twice per step when the step
+    both read its layers and wrote the new slot, while a layer's own buffer written first and then read is
+    updated in place.
+
+    Attributes:
+        k: Per layer ``[B, K, S, H]``.
+        v: Per layer ``[B, K, S, H]``.
+    """
+
+    k: tuple[Array, ...]
+    v: tuple[Array, ...]
+
+
 class ModelOutput(NamedTuple):
     """What :class:`Llama` returns.
 
     Attributes:
         logits: ``[B, P, V]`` float32 at ``logits_at`` (or ``[B, T, V]``).
-        kv: The call's keys and values, ``[L, B, K, T, H]`` each.
+        kv: The call's keys and values, ``[L, B, K, T, H]`` each (with ``write_at``: the updated buffers).
         hidden_states: With ``output_hidden_states``: embedding output, then each block's output (the last one
             after the final norm, as HF reports it), each ``[B, T, D]``; else ``None``.
     """
 
     logits: Array
-    kv: KVCache
+    kv: KVCache | DecodeBuffer
     hidden_states: tuple[Array, ...] | None = None
 
 
@@ -384,9 +402,19 @@ class Attention(nnx.Module):
         self.num_heads, self.num_kv_heads, self.head_dim = n, k, h
 
     def __call__(
-        self, x: Array, cos: Array, sin: Array, mask: Array, cache: tuple[Array, Array] | None
+        self,
+        x: Array,
+        cos: Array,
+        sin: Array,
+        mask: Array,
+        cache: tuple[Array, Array] | None,
+        write_at: Array | None = None,
     ) -> tuple[Array, tuple[Array, Array]]:
-        """Attend; returns the output ``[B, T, D]`` and this call's ``(k, v)``, each ``[B, K, T, H]``."""
+        """Attend; returns the output ``[B, T, D]`` and this call's ``(k, v)``, each ``[B, K, T, H]``.
+
+        With ``write_at``, ``cache`` is this layer's decode buffer pair ``[B, K, S, H]``: ``(k, v)`` are written
+        at that slot, attention runs over the buffers, and the updated buffers are returned instead.
+        """
         b, t, _ = x.shape
         n, kh, h = self.num_heads, self.num_kv_heads, self.head_dim
         g = n // kh
@@ -398,14 +426,25 @@ class Attention(nnx.Module):
         q = q.reshape(b, t, kh, g, h).transpose(0, 2, 3, 1, 4).reshape(b, kh, g * t, h)  # [B, K, G*T, H]
         q = q * jnp.asarray(h**-0.5, q.dtype)
         k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, K, T, H]
-        scores = q @ k.swapaxes(-1, -2)  # [B, K, G*T, T]
-        if cache is not None:
+        if write_at is not None:
+            k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), write_at, axis=2)
+            v = jax.lax.dynamic_update_slice_in_dim(cache[1], v.astype(cache[1].dtype), write_at, axis=2)
+            cache = None  # [B, K, S, H]: the buffers are now this call's keys and values
+        # With a cache, either the cached keys are joined to this call's keys (a copy of [B, K, S, H]) or the
+        # two score blocks are joined (a copy of [B, K, G*T, S], then a split of the probabilities): join keys
+        # for long calls (scoring suffixes), scores for short ones (decoding) and for a cache shared by the batch.
+        join_keys = cache is not None and cache[0].shape[0] == b and g * t >= h
+        keys, values = k, v
+        if join_keys:
+            keys, values = jnp.concatenate([cache[0], k], axis=2), jnp.concatenate([cache[1], v], axis=2)
+        scores = q @ keys.swapaxes(-1, -2)  # [B, K, G*T, T], or [B, K, G*T, S] when keys were joined
+        if cache is not None and not join_keys:
             scores = jnp.concatenate([_with_cache(q, cache[0].swapaxes(-1, -2)), scores], axis=-1)  # [B, K, G*T, S]
         scores = scores.reshape(b, kh, g, t, -1).astype(jnp.float32)  # [B, K, G, T, S]
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kh, g * t, -1)  # [B, K, G*T, S]
-        if cache is None:
-            out = probs @ v  # [B, K, G*T, H]
+        if cache is None or join_keys:
+            out = probs @ values  # [B, K, G*T, H]
         else:
             s_cache = cache[1].shape[-2]
             out = probs[..., s_cache:] @ v + _with_cache(probs[..., :s_cache], cache[1])
@@ -448,10 +487,16 @@ class DecoderLayer(nnx.Module):
         self.mlp = MLP(config, rngs=rngs)
 
     def __call__(
-        self, x: Array, cos: Array, sin: Array, mask: Array, cache: tuple[Array, Array] | None
+        self,
+        x: Array,
+        cos: Array,
+        sin: Array,
+        mask: Array,
+        cache: tuple[Array, Array] | None,
+        write_at: Array | None = None,
     ) -> tuple[Array, tuple[Array, Array]]:
-        """Run the block; returns ``[B, T, D]`` and this call's ``(k, v)``, each ``[B, K, T, H]``."""
-        attn, kv = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache)
+        """Run the block; returns ``[B, T, D]`` and the attention's ``(k, v)`` (see :class:`Attention`)."""
+        attn, kv = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, write_at)
         x = x + attn
         return x + self.mlp(self.post_attention_layernorm(x)), kv
 
@@ -481,7 +526,8 @@ class Llama(nnx.Module):
         positions: Array | None = None,
         *,
         mask: Array | None = None,
-        cache: KVCache | None = None,
+        cache: KVCache | DecodeBuffer | None = None,
+        write_at: Array | None = None,
         logits_at: Array | None = None,
         output_hidden_states: bool = False,
     ) -> ModelOutput:
@@ -491,7 +537,10 @@ class Llama(nnx.Module):
             tokens: ``[B, T]`` token ids.
             positions: ``[B, T]`` RoPE positions (default: ``arange(T)`` after the cache).
             mask: ``[B, T, S_cache + T]`` bool attention mask (default: all cache slots, causal within the call).
-            cache: Keys and values of earlier tokens, ``[L, Bc, K, S_cache, H]`` with ``Bc`` in ``{1, B}``.
+            cache: Keys and values of earlier tokens, ``[L, Bc, K, S_cache, H]`` with ``Bc`` in ``{1, B}``; or,
+                with ``write_at``, a :class:`DecodeBuffer`.
+            write_at: Slot of the decode buffers where this call's keys and values go; ``mask`` is then
+                ``[B, T, S]`` over the buffer slots (the written ones included).
             logits_at: ``[B, P]`` indices into ``T`` where the LM head runs (default: every position).
             output_hidden_states: Also return the embedding output and every block's output.
 
@@ -499,7 +548,12 @@ class Llama(nnx.Module):
             A :class:`ModelOutput`.
         """
         b, t = tokens.shape
-        s_cache = 0 if cache is None else cache.k.shape[3]
+        if write_at is not None:
+            if not isinstance(cache, DecodeBuffer) or mask is None or positions is None:
+                raise ValueError("write_at needs a DecodeBuffer cache, positions and a mask over its slots")
+            if mask.shape != (b, t, cache.k[0].shape[2]):
+                raise ValueError(f"mask has shape {mask.shape}, expected {(b, t, cache.k[0].shape[2])}")
+        s_cache = 0 if cache is None or write_at is not None else cache.k.shape[3]
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32) + s_cache, (b, t))
         if mask is None:
@@ -507,7 +561,7 @@ class Llama(nnx.Module):
             mask = jnp.broadcast_to(
                 jnp.concatenate([jnp.ones((t, s_cache), dtype=bool), causal], axis=1), (b, t, s_cache + t)
             )
-        if mask.shape != (b, t, s_cache + t):
+        if write_at is None and mask.shape != (b, t, s_cache + t):
             raise ValueError(f"mask has shape {mask.shape}, expected {(b, t, s_cache + t)}")
         cos, sin = rope_tables(positions, rope_inv_freq(self.config))
         with jax.named_scope("embed"):
@@ -517,7 +571,7 @@ class Llama(nnx.Module):
         for i, layer in enumerate(self.layers):
             layer_cache = None if cache is None else (cache.k[i], cache.v[i])
             with jax.named_scope(f"layer_{i}"):
-                x, (k, v) = layer(x, cos, sin, mask, layer_cache)
+                x, (k, v) = layer(x, cos, sin, mask, layer_cache, write_at)
             keys.append(k)
             values.append(v)
             hidden.append(x)
@@ -528,5 +582,9 @@ class Llama(nnx.Module):
             logits = self.embed_tokens.attend(x) if self.config.tie_word_embeddings else self.lm_head(x)
         if output_hidden_states:
             hidden[-1] = self.norm(hidden[-1])
-        kv = KVCache(jnp.stack(keys), jnp.stack(values))  # [L, B, K, T, H]
+        kv: KVCache | DecodeBuffer = (
+            DecodeBuffer(tuple(keys), tuple(values))
+            if write_at is not None
+            else KVCache(jnp.stack(keys), jnp.stack(values))  # [L, B, K, T, H]
+        )
         return ModelOutput(logits.astype(jnp.float32), kv, tuple(hidden) if output_hidden_states else None)

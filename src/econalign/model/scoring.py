@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,6 +32,7 @@ from flax import nnx
 
 from econalign.model.buckets import Buckets, ladder_up, plan_batches
 from econalign.model.llama import KVCache, Llama, LlamaConfig
+from econalign.model.staging import graph_jit
 
 # Incremented when a jitted function is traced (compiled): tests assert that warm calls do not recompile.
 TRACE_COUNTS: collections.Counter[str] = collections.Counter()
@@ -151,14 +151,14 @@ def full_mask(suffix_mask: jax.Array, cache_valid: jax.Array) -> jax.Array:
     return jnp.concatenate([prefix, suffix_mask], axis=-1)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@graph_jit()
 def _prefix_kv(graphdef: Any, state: Any, tokens: jax.Array) -> KVCache:
     TRACE_COUNTS["prefix"] += 1
     model = nnx.merge(graphdef, state)
     return model(tokens, logits_at=jnp.zeros((tokens.shape[0], 1), jnp.int32)).kv
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@graph_jit()
 def _target_logprobs(
     graphdef: Any,
     state: Any,
@@ -217,16 +217,19 @@ def score_continuations(
     results = [np.zeros(len(opts), dtype=np.float64) for opts in options]
 
     def run(rows: list[int], cache_rows: tuple[np.ndarray, ...] | None, cache_of: dict[int, int]) -> None:
-        slots = 0 if cache_rows is None else cache_rows[0].shape[3]
         for members, allocated, length in plan_batches([len(layouts[i].tokens) for i in rows], buckets):
             batch = [rows[k] for k in members]
             arrays = _batch_arrays([layouts[i] for i in batch], allocated, length, width)
+            # Each batch attends over the slots its longest prefix needs: on the battery most prefixes hold
+            # ~50 tokens while one long group sets the cache length, and attention over masked slots is not free.
+            longest_prefix = int(prefix_of[batch].max())
+            slots = buckets.length_up(longest_prefix) if cache_rows is not None and longest_prefix else 0
             cache_valid = np.zeros((allocated, slots), dtype=bool)
             cache_valid[: len(batch)] = np.arange(slots)[None, :] < prefix_of[batch][:, None]
             cache = None
-            if cache_rows is not None:
+            if slots:
                 index = np.array([cache_of.get(int(group_of[i]), 0) for i in batch] + [0] * (allocated - len(batch)))
-                cache = KVCache(*(jnp.asarray(np.take(part, index, axis=1)) for part in cache_rows))
+                cache = KVCache(*(jnp.asarray(np.take(part[..., :slots, :], index, axis=1)) for part in cache_rows))
             logprobs = _target_logprobs(graphdef, state, *arrays, cache, jnp.asarray(cache_valid))
             logprobs = np.asarray(logprobs, dtype=np.float64)
             for row, i in enumerate(batch):
@@ -239,7 +242,6 @@ def score_continuations(
     if not groups:
         run(ungrouped, None, {})
         return results
-    # One cache length for the whole call: attention over masked slots is cheap, extra shapes are not.
     slots = buckets.length_up(max(prefix for _, prefix in groups))
     wave_size = buckets.batch_size * 4  # bounds the memory of prefix caches (~4 MB per 96-slot prefix of 135M)
     for start in range(0, len(groups), wave_size):

@@ -70,7 +70,9 @@ def _jitted() -> Any:
     import jax
     from flax import nnx
 
-    @functools.partial(jax.jit, static_argnums=0)
+    from econalign.model.staging import graph_jit
+
+    @graph_jit()
     def run(graphdef: Any, state: Any, tokens: Any, last: Any) -> Any:
         model = nnx.merge(graphdef, state)
         logits = model(tokens, logits_at=last).logits[:, 0, :]  # [B, V]
