@@ -10,7 +10,9 @@ Prints one JSON object and writes it to benchmarks/results/finetune.json:
 * ``peer``: the same keys measured with HF transformers + PEFT in a separate interpreter that has torch
   (``--peer-python`` or ``ECONALIGN_PEER_PYTHON``; see benchmarks/peer_finetune.py): fixed shapes, and a standard
   loop on the same tokenised examples (padding to the batch maximum, full-vocabulary logits at every position).
-* ``speedup``: ours / peer for each measurement.
+* ``speedup``: ours / peer for each measurement (ours and the peer's alternate, shape by shape).
+* ``load_average_1min``: the machine's 1-minute load average, lowest and highest seen between measurements (about
+  2 is the benchmark alone on two cores; more means other jobs shared the machine).
 
 Usage: ``uv run python benchmarks/finetune.py --model results/prepare_model/base --data results/synthesize/economicus
 --peer-python /tmp/peftref/bin/python``.
@@ -190,22 +192,30 @@ def main() -> None:
         print(json.dumps(training_set(args.model, args.data, args.steps, args.tokens_out)))
         return
     me = [str(Path(__file__).resolve()), "--model", args.model, "--data", args.data, "--steps", str(args.steps)]
+    peer = [str(HERE / "peer_finetune.py"), "--model", args.model, "--steps", str(args.steps)]
     result: dict = {"fixed_shapes": {}, "device": "cpu", "cpu_count": os.cpu_count()}
+    if args.peer_python:
+        result["peer"] = {"fixed_shapes": {}}
+    loads = [os.getloadavg()[0]]
+    # Ours and the peer alternate, measurement by measurement: a change in the machine's load during the run
+    # then hits both sides of a ratio alike (an earlier run that measured all of ours first was biased by it).
     with tempfile.TemporaryDirectory() as tmp:
         tokens = str(Path(tmp) / "tokens.json")
         for rows, length in SHAPES:
-            result["fixed_shapes"][f"{rows}x{length}"] = run_part([*me, "--part", "fixed", "--length", str(length)])
-        result["training_set"] = run_part([*me, "--part", "training_set", "--tokens-out", tokens])
-        if args.peer_python:
-            peer = [str(HERE / "peer_finetune.py"), "--model", args.model, "--steps", str(args.steps)]
-            result["peer"] = {"fixed_shapes": {}}
-            for rows, length in SHAPES:
-                key = f"{rows}x{length}"
+            key = f"{rows}x{length}"
+            result["fixed_shapes"][key] = run_part([*me, "--part", "fixed", "--length", str(length)])
+            if args.peer_python:
                 result["peer"]["fixed_shapes"][key] = run_part(
                     [*peer, "--rows", str(rows), "--length", str(length)], args.peer_python
                 )
+            loads.append(os.getloadavg()[0])
+        result["training_set"] = run_part([*me, "--part", "training_set", "--tokens-out", tokens])
+        if args.peer_python:
             result["peer"]["training_set"] = run_part([*peer, "--tokens", tokens], args.peer_python)
             result["speedup"] = speedups(result, result["peer"])
+        loads.append(os.getloadavg()[0])
+    # The benchmark itself keeps about 2 cores busy; well above that, other jobs shared the machine.
+    result["load_average_1min"] = {"min": round(min(loads), 2), "max": round(max(loads), 2)}
     text = json.dumps(result, indent=2, sort_keys=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n")

@@ -22,7 +22,10 @@ Prints one JSON object and writes it to benchmarks/results/scoring.json:
 
 Usage: ``uv run python benchmarks/scoring.py [--model results/prepare_model/base] [--peer-python PY]``. Without
 ``--model`` the embedded model is prepared into a temporary folder. The machine is shared and noisy: every
-timing is the best of several repeats, and ours and the peer's alternate.
+timing is the best of several repeats. All of ours runs first, then the peer's (one process each), so
+``load_average_1min`` records the machine's 1-minute load average before ours, between the two and after the
+peer: about 2 is the benchmark alone on two cores, more means other jobs shared the machine and the ratios are
+suspect.
 """
 
 from __future__ import annotations
@@ -286,7 +289,9 @@ def main() -> None:
         from econalign.model.prepare import prepare_model
 
         model_dir = prepare_model("smollm2-135m-instruct", Path(tempfile.mkdtemp(prefix="econalign-bench-model-")))
+    loads = [os.getloadavg()[0]]
     result, prompts, options, _, scores = ours(model_dir, args.repeats, args.limit)
+    loads.append(os.getloadavg()[0])
     result["threads"] = os.cpu_count()
     if args.peer_python:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
@@ -307,6 +312,8 @@ def main() -> None:
             },
             "battery": round(result["battery"]["prompts_per_s"] / other["battery"]["prompts_per_s"], 2),
         }
+        loads.append(os.getloadavg()[0])
+    result["load_average_1min"] = [round(load, 2) for load in loads]
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
