@@ -145,7 +145,7 @@ def _random_model(**overrides) -> Llama:
 
 
 @pytest.mark.parametrize("shared", [False, True])
-@pytest.mark.parametrize("split", [6, 9])  # 4 new tokens join the cached keys; 1 joins the score blocks
+@pytest.mark.parametrize("split", [6, 9])  # several new tokens after the cache, and one
 def test_cached_prefix_continues_exactly(shared, split):
     model = _random_model(attention_bias=True)
     tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, 50)

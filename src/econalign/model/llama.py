@@ -430,16 +430,16 @@ class Attention(nnx.Module):
             k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), write_at, axis=2)
             v = jax.lax.dynamic_update_slice_in_dim(cache[1], v.astype(cache[1].dtype), write_at, axis=2)
             cache = None  # [B, K, S, H]: the buffers are now this call's keys and values
-        # With a cache, either the cached keys are joined to this call's keys (a copy of [B, K, S, H]) or the
-        # two score blocks are joined (a copy of [B, K, G*T, S], then a split of the probabilities): join keys
-        # for long calls (scoring suffixes), scores for short ones (decoding) and for a cache shared by the batch.
-        join_keys = cache is not None and cache[0].shape[0] == b and g * t >= h
+        # A per-row cache is joined to this call's keys (a copy of [B, K, S, H]); a cache shared by the batch
+        # is not materialised B times: its score block is computed separately and joined to this call's.
+        join_keys = cache is not None and cache[0].shape[0] == b
         keys, values = k, v
         if join_keys:
             keys, values = jnp.concatenate([cache[0], k], axis=2), jnp.concatenate([cache[1], v], axis=2)
         scores = q @ keys.swapaxes(-1, -2)  # [B, K, G*T, T], or [B, K, G*T, S] when keys were joined
         if cache is not None and not join_keys:
-            scores = jnp.concatenate([_with_cache(q, cache[0].swapaxes(-1, -2)), scores], axis=-1)  # [B, K, G*T, S]
+            cached_scores = _with_shared_cache(q, cache[0].swapaxes(-1, -2))  # [B, K, G*T, S_cache]
+            scores = jnp.concatenate([cached_scores, scores], axis=-1)  # [B, K, G*T, S]
         scores = scores.reshape(b, kh, g, t, -1).astype(jnp.float32)  # [B, K, G, T, S]
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kh, g * t, -1)  # [B, K, G*T, S]
@@ -447,19 +447,19 @@ class Attention(nnx.Module):
             out = probs @ values  # [B, K, G*T, H]
         else:
             s_cache = cache[1].shape[-2]
-            out = probs[..., s_cache:] @ v + _with_cache(probs[..., :s_cache], cache[1])
+            out = probs[..., s_cache:] @ v + _with_shared_cache(probs[..., :s_cache], cache[1])
         out = out.reshape(b, kh, g, t, h).transpose(0, 3, 1, 2, 4).reshape(b, t, n * h)  # [B, T, N*H]
         return self.o_proj(out), (k, v)
 
 
-def _with_cache(x: Array, cached: Array) -> Array:
-    """``x @ cached`` for x ``[B, K, M, A]`` and a cache ``[Bc, K, A, C]``, ``Bc`` in ``{1, B}``."""
+def _with_shared_cache(x: Array, cached: Array) -> Array:
+    """``x @ cached[0]`` for every row of x ``[B, K, M, A]``, with one cache ``[1, K, A, C]`` for the batch.
+
+    The batch is folded into the rows instead of materialising the cache B times.
+    """
     b, kh, m, a = x.shape
-    if cached.shape[0] == 1 and b != 1:
-        # One shared prefix: fold the batch into the rows instead of materialising the cache B times.
-        rows = x.transpose(1, 0, 2, 3).reshape(kh, b * m, a) @ cached[0]  # [K, B*M, C]
-        return rows.reshape(kh, b, m, -1).transpose(1, 0, 2, 3)
-    return x @ cached
+    rows = x.transpose(1, 0, 2, 3).reshape(kh, b * m, a) @ cached[0]  # [K, B*M, C]
+    return rows.reshape(kh, b, m, -1).transpose(1, 0, 2, 3)
 
 
 class MLP(nnx.Module):
