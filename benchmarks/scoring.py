@@ -4,7 +4,7 @@ Prints one JSON object and writes it to benchmarks/results/scoring.json:
 
 * ``fixed_shapes``: ``{"16x128": {...}, "8x256": {...}}``: one jitted forward of random tokens with the LM head
   at the last position only (the work of scoring one next token): ``batch_s`` (best of ``--repeats`` after
-  compilation), ``prompts_per_s``, ``compile_s``.
+  compilation), ``prompts_per_s``, ``compile_s`` (first call minus the best, as for the battery).
 * ``battery``: ``Agent.choice_logprobs`` on game prompts: the test splits in ``results/synthesize/*/`` when
   present, else a small synthesis run in a temporary folder, else hand-made 2x2 prompts sharing a system prompt
   and rules text. Options are the decision lines (``"Answer: A"``). ``prompts_per_s``, ``batch_s`` (the whole
@@ -21,10 +21,11 @@ Prints one JSON object and writes it to benchmarks/results/scoring.json:
 * ``speedup``: ours / peer prompts per second.
 
 Usage: ``uv run python benchmarks/scoring.py [--model results/prepare_model/base] [--peer-python PY]``. Without
-``--model`` the embedded model is prepared into a temporary folder. The machine is shared and noisy: every
-timing is the best of several repeats. All of ours runs first, then the peer's (one process each), so
-``load_average_1min`` records the machine's 1-minute load average before ours, between the two and after the
-peer: about 2 is the benchmark alone on two cores, more means other jobs shared the machine and the ratios are
+``--model`` the embedded model is prepared into a temporary folder. The machine is shared and noisy, so the two
+sides take turns: after one warm-up call of every measurement on each side, every repeat runs each measurement on
+ours and then on the peer's (a long-lived process answering over a pipe, idle while ours runs), and each timing is
+the best of ``--repeats``. ``load_average_1min`` records the lowest and highest 1-minute load average seen between
+repeats: about 2 is the benchmark alone on two cores, more means other jobs shared the machine and the ratios are
 suspect.
 """
 
@@ -66,15 +67,6 @@ def peak_rss_mb() -> float:
 
 def log(message: str) -> None:
     print(f"[scoring benchmark {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 # ---------------------------------------------------------------- battery items (token ids shared with the peer)
@@ -144,132 +136,168 @@ def _handmade(limit: int) -> tuple[list, list, str]:
     return messages, options, "hand-made 2x2 prompts"
 
 
-# ---------------------------------------------------------------- ours
+# ---------------------------------------------------------------- the two sides
+#
+# Each side is a set of named measurements (``fixed/16x128``, ``fixed/8x256``, ``battery``): ``run(name)`` does the
+# work once and returns seconds. Ours runs in this process; the peer's in a long-lived subprocess that answers one
+# JSON line per request, so the two sides can take turns, measurement by measurement, on a shared machine.
 
 
-def ours(model_dir: Path, repeats: int, limit: int) -> tuple[dict, list, list, str, list]:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    from flax import nnx
+def fixed_key(rows: int, length: int) -> str:
+    return f"fixed/{rows}x{length}"
 
-    from econalign.model.agent import load_agent
 
-    agent = load_agent(model_dir, progress=False)
-    graphdef, state = nnx.split(agent.model)
+class Ours:
+    """econalign's Agent: the fixed-shape forward (LM head at the last position) and the battery."""
 
-    @jax.jit
-    def last_logits(state, tokens):
-        model = nnx.merge(graphdef, state)
-        return model(tokens, logits_at=jnp.full((tokens.shape[0], 1), tokens.shape[1] - 1)).logits
+    def __init__(self, model_dir: Path, limit: int):
+        import jax
+        import jax.numpy as jnp
+        import numpy as np
+        from flax import nnx
 
-    result: dict = {"fixed_shapes": {}}
-    rng = np.random.default_rng(0)
-    for rows, length in SHAPES:
-        tokens = jnp.asarray(rng.integers(0, agent.config.vocab_size, (rows, length)), jnp.int32)
+        from econalign.model.agent import load_agent
+        from econalign.model.scoring import score_continuations
+
+        agent = load_agent(model_dir, progress=False)
+        graphdef, state = nnx.split(agent.model)
+
+        @jax.jit
+        def last_logits(state, tokens):
+            model = nnx.merge(graphdef, state)
+            return model(tokens, logits_at=jnp.full((tokens.shape[0], 1), tokens.shape[1] - 1)).logits
+
+        rng = np.random.default_rng(0)
+        self._runs = {}
+        for rows, length in SHAPES:
+            tokens = jnp.asarray(rng.integers(0, agent.config.vocab_size, (rows, length)), jnp.int32)
+            self._runs[fixed_key(rows, length)] = lambda t=tokens: last_logits(state, t).block_until_ready()
+        self.prompts, self.options, self.source = battery_items(agent.tokenizer, limit)
+        self.scores: list[list[float]] = []
+
+        def battery() -> None:
+            scores = score_continuations(agent.model, self.prompts, self.options, buckets=agent.buckets)
+            self.scores = [s.tolist() for s in scores]
+
+        self._runs["battery"] = battery
+        self.device = str(jax.devices()[0])
+
+    def run(self, name: str) -> float:
         start = time.perf_counter()
-        compiled = last_logits.lower(state, tokens).compile()
-        compile_s = time.perf_counter() - start
-        batch_s = best_of(lambda compiled=compiled, tokens=tokens: compiled(state, tokens).block_until_ready(), repeats)
-        result["fixed_shapes"][f"{rows}x{length}"] = {
-            "batch_s": round(batch_s, 3),
-            "prompts_per_s": round(rows / batch_s, 2),
-            "compile_s": round(compile_s, 1),
-        }
-        log(f"ours {rows}x{length}: {result['fixed_shapes'][f'{rows}x{length}']}")
-    from econalign.model.scoring import score_continuations
-
-    prompts, options, source = battery_items(agent.tokenizer, limit)
-
-    def run():
-        return score_continuations(agent.model, prompts, options, buckets=agent.buckets)
-
-    start = time.perf_counter()
-    scores = run()
-    first = time.perf_counter() - start
-    log(f"ours battery warm-up: {first:.1f} s")
-    battery_s = best_of(run, repeats)
-    log(f"ours battery: {battery_s:.1f} s")
-    result["battery"] = {
-        "source": source,
-        "n_prompts": len(prompts),
-        "n_options": sum(map(len, options)),
-        "prompt_tokens_mean": round(sum(map(len, prompts)) / len(prompts), 1),
-        "batch_s": round(battery_s, 2),
-        "prompts_per_s": round(len(prompts) / battery_s, 2),
-        "compile_s": round(max(first - battery_s, 0.0), 1),
-    }
-    result["peak_rss_mb"] = peak_rss_mb()
-    result["device"] = str(jax.devices()[0])
-    return result, prompts, options, source, [s.tolist() for s in scores]
+        self._runs[name]()
+        return time.perf_counter() - start
 
 
-# ---------------------------------------------------------------- peer (standard library + torch + transformers only)
+class Peer:
+    """HF transformers + torch in another interpreter (``--peer`` mode of this script), driven over a pipe."""
+
+    def __init__(self, python: str, model_dir: Path, prompts: list, options: list):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump({"prompts": prompts, "options": options}, handle)
+        self._process = subprocess.Popen(
+            [python, __file__, "--peer", str(model_dir), handle.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.info = self._ask({"op": "info"})
+
+    def _ask(self, request: dict) -> dict:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the peer process exited (code {self._process.wait()}); see its stderr above")
+        return json.loads(line)
+
+    def run(self, name: str) -> float:
+        return self._ask({"op": "run", "name": name})["seconds"]
+
+    def scores(self) -> list[list[float]]:
+        return self._ask({"op": "scores"})["scores"]
+
+    def close(self) -> dict:
+        """End the peer process; returns its peak memory (``peak_rss_mb``)."""
+        answer = self._ask({"op": "quit"})
+        self._process.wait()
+        return answer
 
 
-def peer(model_dir: str, items_path: str, repeats: int) -> dict:
+def peer_serve(model_dir: str, items_path: str) -> None:
+    """The peer's side: standard library, torch and transformers only; one JSON request and answer per line."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     vocab = model.config.vocab_size
-    result: dict = {"fixed_shapes": {}, "threads": torch.get_num_threads()}
     generator = torch.Generator().manual_seed(0)
+    runs = {}
+    for rows, length in SHAPES:
+        tokens = torch.randint(0, vocab, (rows, length), generator=generator)
+        runs[fixed_key(rows, length)] = lambda tokens=tokens: model(tokens, logits_to_keep=1)
+    items = json.loads(Path(items_path).read_text())
+    prompts, options = items["prompts"], items["options"]
+    scores = [[0.0] * len(opts) for opts in options]
+
+    def battery() -> None:
+        """The standard way: one sequence per (prompt, option), sorted by length, batches of 16, left-padded."""
+        pairs = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
+        pairs.sort(key=lambda ij: len(prompts[ij[0]]) + len(options[ij[0]][ij[1]]))
+        for start in range(0, len(pairs), 16):
+            batch = pairs[start : start + 16]
+            seqs = [prompts[i] + options[i][j] for i, j in batch]
+            width = max(map(len, seqs))
+            keep = max(len(options[i][j]) for i, j in batch) + 1
+            ids = torch.tensor([[0] * (width - len(s)) + s for s in seqs])
+            mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, keep, V]: positions width-keep .. width-1
+            for row, (i, j) in enumerate(batch):
+                option = options[i][j]
+                n = len(option)
+                # Token k of the option sits at width - n + k and is predicted from the position before it.
+                rows_ = torch.arange(keep - 1 - n, keep - 1)
+                scores[i][j] = float(logprobs[row, rows_, torch.tensor(option)].double().sum())
+
+    runs["battery"] = battery
     with torch.inference_mode():
-        for rows, length in SHAPES:
-            tokens = torch.randint(0, vocab, (rows, length), generator=generator)
-            start = time.perf_counter()
-            model(tokens, logits_to_keep=1)
-            warm = time.perf_counter() - start
-            batch_s = best_of(lambda tokens=tokens: model(tokens, logits_to_keep=1), repeats)
-            result["fixed_shapes"][f"{rows}x{length}"] = {
-                "batch_s": round(batch_s, 3),
-                "prompts_per_s": round(rows / batch_s, 2),
-                "compile_s": round(max(warm - batch_s, 0.0), 1),
-            }
-        items = json.loads(Path(items_path).read_text())
-        prompts, options = items["prompts"], items["options"]
-
-        def run() -> list[list[float]]:
-            pairs = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
-            pairs.sort(key=lambda ij: len(prompts[ij[0]]) + len(options[ij[0]][ij[1]]))
-            scores = [[0.0] * len(opts) for opts in options]
-            for start in range(0, len(pairs), 16):
-                batch = pairs[start : start + 16]
-                seqs = [prompts[i] + options[i][j] for i, j in batch]
-                width = max(map(len, seqs))
-                keep = max(len(options[i][j]) for i, j in batch) + 1
-                ids = torch.tensor([[0] * (width - len(s)) + s for s in seqs])
-                mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
-                logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, keep, V]: positions width-keep .. width-1
-                for row, (i, j) in enumerate(batch):
-                    option = options[i][j]
-                    n = len(option)
-                    # Token k of the option sits at width - n + k and is predicted from the position before it.
-                    rows_ = torch.arange(keep - 1 - n, keep - 1)
-                    scores[i][j] = float(logprobs[row, rows_, torch.tensor(option)].double().sum())
-            return scores
-
-        start = time.perf_counter()
-        scores = run()
-        first = time.perf_counter() - start
-        battery_s = best_of(run, repeats)
-    result["battery"] = {
-        "n_prompts": len(prompts),
-        "batch_s": round(battery_s, 2),
-        "prompts_per_s": round(len(prompts) / battery_s, 2),
-        "compile_s": round(max(first - battery_s, 0.0), 1),
-    }
-    result["scores"] = scores
-    result["peak_rss_mb"] = peak_rss_mb()
-    result["device"] = "cpu"
-    return result
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request["op"] == "info":
+                answer: dict = {"threads": torch.get_num_threads(), "device": "cpu"}
+            elif request["op"] == "run":
+                start = time.perf_counter()
+                runs[request["name"]]()
+                answer = {"seconds": time.perf_counter() - start}
+            elif request["op"] == "scores":
+                answer = {"scores": scores}
+            else:
+                print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
+                return
+            print(json.dumps(answer), flush=True)
 
 
 # ---------------------------------------------------------------- main
+
+
+def summarise(first: dict[str, float], times: dict[str, list[float]], rows: dict[str, int]) -> dict:
+    """``fixed_shapes`` and ``battery`` entries from the first call and the timed repeats of each measurement."""
+    result: dict = {"fixed_shapes": {}}
+    for name, seconds in times.items():
+        best = min(seconds)
+        entry = {
+            "batch_s": round(best, 3 if name.startswith("fixed/") else 2),
+            "prompts_per_s": round(rows[name] / best, 2),
+            "compile_s": round(max(first[name] - best, 0.0), 1),
+        }
+        if name.startswith("fixed/"):
+            result["fixed_shapes"][name.removeprefix("fixed/")] = entry
+        else:
+            result["battery"] = {"n_prompts": rows[name], **entry}
+    return result
 
 
 def main() -> None:
@@ -282,29 +310,48 @@ def main() -> None:
     parser.add_argument("--peer", nargs=2, metavar=("MODEL", "ITEMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
-        print(json.dumps(peer(args.peer[0], args.peer[1], args.repeats)))
+        peer_serve(args.peer[0], args.peer[1])
         return
     model_dir = args.model
     if model_dir is None:
         from econalign.model.prepare import prepare_model
 
         model_dir = prepare_model("smollm2-135m-instruct", Path(tempfile.mkdtemp(prefix="econalign-bench-model-")))
-    loads = [os.getloadavg()[0]]
-    result, prompts, options, _, scores = ours(model_dir, args.repeats, args.limit)
-    loads.append(os.getloadavg()[0])
-    result["threads"] = os.cpu_count()
+    ours = Ours(model_dir, args.limit)
+    sides: dict[str, Ours | Peer] = {"ours": ours}
     if args.peer_python:
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump({"prompts": prompts, "options": options}, handle)
-        command = [args.peer_python, __file__, "--peer", str(model_dir), handle.name, "--repeats", str(args.repeats)]
-        done = subprocess.run(command, check=True, capture_output=True, text=True)
-        other = json.loads(done.stdout.strip().splitlines()[-1])
-        peer_scores = other.pop("scores")
-        result["peer"] = other
+        sides["peer"] = Peer(args.peer_python, model_dir, ours.prompts, ours.options)
+    names = [fixed_key(rows, length) for rows, length in SHAPES] + ["battery"]
+    rows = {fixed_key(r, length): r for r, length in SHAPES} | {"battery": len(ours.prompts)}
+    loads = [os.getloadavg()[0]]
+    first = {side: {name: sides[side].run(name) for name in names} for side in sides}  # compilation, warm-up
+    times: dict[str, dict[str, list[float]]] = {side: {name: [] for name in names} for side in sides}
+    for repeat in range(args.repeats):
+        for name in names:
+            for side in sides:
+                times[side][name].append(sides[side].run(name))
+            timings = ", ".join(f"{side} {times[side][name][-1]:.2f} s" for side in sides)
+            log(f"repeat {repeat + 1}/{args.repeats} {name}: {timings}")
+        loads.append(os.getloadavg()[0])
+    result = summarise(first["ours"], times["ours"], rows)
+    result["battery"].update(
+        source=ours.source,
+        n_options=sum(map(len, ours.options)),
+        prompt_tokens_mean=round(sum(map(len, ours.prompts)) / len(ours.prompts), 1),
+    )
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["device"] = ours.device
+    result["threads"] = os.cpu_count()
+    if "peer" in sides:
+        peer = sides["peer"]
+        assert isinstance(peer, Peer)
+        peer_scores = peer.scores()
+        other = summarise(first["peer"], times["peer"], rows) | peer.info
         diff = max(
-            abs(a - b) for row, ref in zip(scores, peer_scores, strict=True) for a, b in zip(row, ref, strict=True)
+            abs(a - b) for row, ref in zip(ours.scores, peer_scores, strict=True) for a, b in zip(row, ref, strict=True)
         )
         result["battery"]["max_abs_diff_vs_peer"] = round(diff, 6)
+        result["peer"] = other | peer.close()
         result["speedup"] = {
             **{
                 f"fixed_shapes/{key}": round(value["prompts_per_s"] / other["fixed_shapes"][key]["prompts_per_s"], 2)
@@ -312,8 +359,7 @@ def main() -> None:
             },
             "battery": round(result["battery"]["prompts_per_s"] / other["battery"]["prompts_per_s"], 2),
         }
-        loads.append(os.getloadavg()[0])
-    result["load_average_1min"] = [round(load, 2) for load in loads]
+    result["load_average_1min"] = [round(min(loads), 2), round(max(loads), 2)]
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
