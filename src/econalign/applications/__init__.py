@@ -9,7 +9,7 @@ from __future__ import annotations
 from econalign._lazy import lazy_exports
 from econalign.applications.pairings import PAIRING_SEPARATOR, pricing_pairings, split_pairing
 
-_LAZY = {
+_EXPORTS = {
     "HUMAN_BENCHMARK": "econalign.applications.av",
     "av_scenarios": "econalign.applications.av",
     "score_av": "econalign.applications.av",
@@ -27,7 +27,7 @@ _LAZY = {
     "report_applications": "econalign.applications.report",
 }
 
-__all__ = ["PAIRING_SEPARATOR", "pricing_pairings", "split_pairing", *_LAZY]
+__all__ = ["PAIRING_SEPARATOR", "pricing_pairings", "split_pairing", *_EXPORTS]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from econalign._lazy import lazy_exports
 
-_LAZY = {
+_EXPORTS = {
     "build_battery": "econalign.evaluate.battery",
     "evaluate_agent": "econalign.evaluate.battery",
     "evaluate_hosted": "econalign.evaluate.battery",
@@ -31,6 +31,6 @@ _LAZY = {
     "wilson_interval": "econalign.stats",
 }
 
-__all__ = [*_LAZY]
+__all__ = [*_EXPORTS]
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

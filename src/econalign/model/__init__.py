@@ -12,6 +12,7 @@ _EXPORTS = {
     "Agent": "econalign.model.agent",
     "load_agent": "econalign.model.agent",
     "Buckets": "econalign.model.buckets",
+    "DecodeBuffer": "econalign.model.llama",
     "KVCache": "econalign.model.llama",
     "Llama": "econalign.model.llama",
     "LlamaConfig": "econalign.model.llama",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from econalign._lazy import lazy_exports
 
-_LAZY = {
+_EXPORTS = {
     "ResponseCache": "econalign.serve.cache",
     "request_key": "econalign.serve.cache",
     "load_hosted_agent": "econalign.serve.hosted",
@@ -23,7 +23,7 @@ _LAZY = {
     "RetryPolicy": "econalign.serve.transport",
 }
 
-__all__ = list(_LAZY)
+__all__ = list(_EXPORTS)
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
