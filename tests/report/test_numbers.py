@@ -63,12 +63,22 @@ def test_collect_numbers_reads_every_source_and_skips_timings(fixture_results, p
     assert numbers["finetune/moralis/final/val_accuracy"] == 0.75  # last non-null value
     assert numbers["applications/pricing/findings/self_play/moralis/1/profit_gain"] == 0.734
     assert numbers["config/seed"] == paper_config["seed"]
-    assert numbers["agents/moralis/kappa"] == 0.5
+    assert numbers["agents/moralis/kappa"] == "0.5"  # settings as written, not rounded
+    assert numbers["config/finetune/learning_rate"] == f"{paper_config['finetune']['learning_rate']:g}"
     assert numbers["benchmarks/prisoners_dilemma/cooperation_level/humans"] == pytest.approx(0.37)
     assert "finetune/moralis/final/tokens_per_s" not in numbers
     assert "evaluate/moralis/scoring_seconds" not in numbers
     assert "config/evaluate/max_items_per_split" in numbers  # a count, not a timing
     assert list(numbers) == sorted(numbers)
+
+
+def test_small_settings_are_not_rounded_to_zero(tmp_path):
+    config = {"seed": 3, "finetune": {"learning_rate": 5e-4, "adam_eps": 1e-8, "epochs": 1}, "agents": []}
+    numbers = collect_numbers(tmp_path, config=config)
+    assert numbers["config/finetune/learning_rate"] == "0.0005"
+    assert numbers["config/finetune/adam_eps"] == "1e-08"
+    assert numbers["config/finetune/epochs"] == 1
+    assert r"\newcommand{\EAConfigFinetuneLearningRate}{0.0005}" in numbers_tex(numbers)
 
 
 def test_collect_numbers_tolerates_missing_stages(tmp_path):

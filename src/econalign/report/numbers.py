@@ -175,11 +175,19 @@ def collect_numbers(
         if path.is_file():
             numbers.update(flatten(_read_json(path), prefix))
     if config is not None:
-        numbers.update(flatten({key: value for key, value in config.items() if key != "agents"}, "config"))
+        settings = flatten({key: value for key, value in config.items() if key != "agents"}, "config")
         agents_by_name = {agent["name"]: agent for agent in config.get("agents", [])}
-        numbers.update(flatten(agents_by_name, "agents"))
+        numbers.update(_as_given(settings | flatten(agents_by_name, "agents")))
     numbers.update(_benchmark_numbers())
     return {path: value for path, value in sorted(numbers.items()) if not _TIMING.search(path)}
+
+
+def _as_given(settings: Mapping[str, Number]) -> dict[str, Number]:
+    """Settings are quoted as written, not rounded like results: a learning rate of 5e-4 must not print as 0.00."""
+    return {
+        path: f"{value:g}" if isinstance(value, float) and not isinstance(value, bool) else value
+        for path, value in settings.items()
+    }
 
 
 def _read_json(path: Path) -> Any:
