@@ -72,6 +72,10 @@ def write_fixture_results(results: Path) -> None:
     )
     (games / "cooperation_vs_temptation.png").write_bytes(tiny_png(200))
     (games / "kappa_sweep.png").write_bytes(tiny_png(150))  # a figure the manuscript does not place
+    # A table and a figure of one name, as report-games writes them; the manuscript places the figure only.
+    (games / "agreement_by_split.md").write_text("| split | base |\n| --- | --- |\n| test_labels | 0.47 |\n")
+    (games / "agreement_by_split.tex").write_text("\\begin{tabular}{lr}\ntest labels & 0.47 \\\\\n\\end{tabular}\n")
+    (games / "agreement_by_split.png").write_bytes(tiny_png(120))
     apps = results / "report_applications"
     apps.mkdir(parents=True)
     (apps / "av.md").write_text("| agent | swerve |\n| --- | --- |\n| moralis | 0.80 |\n")

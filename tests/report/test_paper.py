@@ -141,12 +141,27 @@ def test_unplaced_results_go_to_the_appendix_and_stale_ones_are_removed(fixture_
     assemble(paper_config, fixture_results, out, repo_root)
     appendix = (out / "appendix.tex").read_text()
     assert "\\resultfigure{games_kappa_sweep}" in appendix
-    assert "games_agreement" not in appendix and "applications_pricing_paths" not in appendix  # placed in the text
+    assert "{games_agreement}" not in appendix and "{applications_pricing_paths}" not in appendix  # placed in the text
     (fixture_results / "report_games" / "kappa_sweep.png").unlink()
     assemble(paper_config, fixture_results, out, repo_root)
     assert not (out / "figures" / "games_kappa_sweep.png").exists()
     assert not (out / "figures" / "games_kappa_sweep.provenance.json").exists()
     assert "games_kappa_sweep" not in (out / "appendix.tex").read_text()
+
+
+def test_a_table_and_a_figure_of_one_name_are_both_kept(fixture_results, paper_config, repo_root):
+    out = fixture_results / "paper"
+    result = assemble(paper_config, fixture_results, out, repo_root)
+    assert (out / "figures" / "games_agreement_by_split.png").is_file()  # placed by the manuscript
+    assert (out / "tables" / "games_agreement_by_split.md").is_file()  # not removed as stale
+    assert "test labels & 0.47" in (out / "tables" / "games_agreement_by_split.tex").read_text()
+    appendix = (out / "appendix.tex").read_text()
+    assert "\\resulttable{games_agreement_by_split}" in appendix
+    assert "\\resultfigure{games_agreement_by_split}" not in appendix
+    assert "| test_labels | 0.47 |" in result.summary.read_text()
+    assets = json.loads((out / "provenance.json").read_text())["assets"]
+    assert {"tables/games_agreement_by_split", "figures/games_agreement_by_split"} <= set(assets)
+    assert "games_agreement_by_split" not in result.missing
 
 
 def test_without_a_latex_engine_results_md_says_how_to_install_one(

@@ -50,6 +50,11 @@ class Asset:
     sources: Mapping[str, Path]
 
     @property
+    def key(self) -> str:
+        """``tables/NAME`` or ``figures/NAME``: a table and a figure may share a name (a stage writes both)."""
+        return f"{self.kind}s/{self.name}"
+
+    @property
     def png(self) -> Path | None:
         """The PNG source of a figure, if any."""
         return self.sources.get(".png")
@@ -113,7 +118,7 @@ def write_assets(
         record: The paper's provenance record.
 
     Returns:
-        For each asset name, its written files by suffix, relative to ``out``.
+        For each asset's :attr:`Asset.key`, its written files by suffix, relative to ``out``.
     """
     out, results = Path(out), Path(results)
     written: dict[str, dict[str, str]] = {}
@@ -139,7 +144,7 @@ def write_assets(
             side = out / "figures" / f"{asset.name}.provenance.json"
             write_json(side, {**stamp, "figure": asset.name, "sources": sha})
             files[".provenance.json"] = side.relative_to(out).as_posix()
-        written[asset.name] = files
+        written[asset.key] = files
     return written
 
 

@@ -47,6 +47,16 @@ class Usage:
     tables: tuple[str, ...]
     figures: tuple[str, ...]
 
+    @property
+    def placed(self) -> set[str]:
+        """The :attr:`econalign.report.assets.Asset.key` of every table and figure the manuscript places."""
+        return {f"tables/{name}" for name in self.tables} | {f"figures/{name}" for name in self.figures}
+
+    def missing(self, assets: Iterable[Asset]) -> list[str]:
+        """Names the manuscript places that none of ``assets`` provides, sorted."""
+        found = {asset.key for asset in assets}
+        return sorted({key.split("/", 1)[1] for key in self.placed - found})
+
 
 def manuscript_usage(tex: str) -> Usage:
     r"""Scan LaTeX source for number macros, ``\resulttable{name}`` and ``\resultfigure{name}``.
@@ -202,7 +212,7 @@ def results_markdown(
         numbers: Numbers by path.
         usage: What the manuscript quotes and places.
         assets: Tables and figures found.
-        written: Files written per asset, relative to ``out``.
+        written: Files written per asset key (``tables/NAME``, ``figures/NAME``), relative to ``out``.
         checks: Target checks.
         record: The paper's provenance record.
         pdf: The PDF build result.
@@ -227,16 +237,14 @@ def results_markdown(
     lines += _targets_section(checks, decimals)
     lines += ["", "## Key numbers", "", "The numbers the manuscript quotes.", ""]
     lines += _numbers_section(numbers, usage, decimals)
-    placed = set(usage.tables) | set(usage.figures)
-    names = {asset.name for asset in assets}
     for stage, title in STAGE_TITLES.items():
         stage_assets = [asset for asset in assets if asset.stage == stage]
         lines += ["", f"## {title}", ""]
         if not stage_assets:
             lines.append(f"No {title.lower()} tables or figures were found.")
         for asset in stage_assets:
-            lines += _asset_section(asset, written.get(asset.name, {}), out)
-    missing = sorted(name for name in placed if name not in names)
+            lines += _asset_section(asset, written.get(asset.key, {}), out)
+    missing = usage.missing(assets)
     lines += ["", "## Missing from the paper", ""]
     if missing:
         lines.append("The manuscript places these results, but the run did not produce them (marked in the PDF):")
