@@ -7,7 +7,7 @@ from econalign.applications.av import av_scenarios, score_av
 from econalign.applications.duopoly import PricingSetup, simulate_many
 from econalign.applications.pairings import pricing_pairings
 from econalign.applications.pricing_run import build_players
-from econalign.applications.report import alpha_key, report_applications
+from econalign.applications.report import alpha_key, report_applications, summarize_av
 from econalign.config import validate_config
 from econalign.io import write_parquet
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis
@@ -93,6 +93,10 @@ def test_summary_states_what_the_data_show(reports):
     # The fake moralis agent swerves with n/k, the economicus fake never does, the base fake always picks A.
     assert av["findings"]["moralis_swerves_more_as_ratio_grows"] == {"moralis": True}
     assert av["findings"]["moralis_swerves_more_than_economicus"] is True
+    gap = av["findings"]["moralis_minus_economicus_p_swerve"]
+    moralis_p, economicus_p = av["agents"]["moralis"]["mean_p_swerve"], av["agents"]["economicus"]["mean_p_swerve"]
+    assert gap["gap"] == pytest.approx(moralis_p - economicus_p)  # same scenarios on both sides
+    assert gap["n"] == av["agents"]["moralis"]["items"] and gap["gap"] > 1.96 * gap["se"] > 0
     assert av["agents"]["moralis"]["agreement"]["own"] == 1.0
     assert av["agents"]["economicus"]["swerve_share"] == 0.0
     assert av["agents"]["base"]["share_choosing_A"] == 1.0
@@ -105,3 +109,22 @@ def test_summary_states_what_the_data_show(reports):
     assert pricing["findings"]["self_play"]["economicus"]["3.2"]["price_index"] < 0
     assert set(pricing["findings"]["base_self_play"]) == {alpha_key(1.0), alpha_key(3.2)}
     assert pricing["benchmarks"]["1"]["moralis_price"]["0.5"] == pytest.approx(1.7106, abs=1e-4)
+
+
+def test_a_gap_within_noise_is_not_a_finding(study):
+    config, root = study
+    scores = pl.concat([pl.read_parquet(root / "av" / f"{agent}.parquet") for agent in ("economicus", "moralis")])
+    economicus = scores.filter(pl.col("agent") == "economicus").sort("id").with_columns(pl.lit(0.5).alias("p_swerve"))
+    # moralis = economicus +- 0.2 per scenario, 0.01 higher on average: a higher mean, but not a finding.
+    jitter = pl.Series([0.21 if i % 2 == 0 else -0.19 for i in range(economicus.height)])
+    noisy = economicus.with_columns(
+        pl.lit("moralis").alias("agent"),
+        pl.lit("moralis").alias("preference"),
+        pl.lit(0.5).alias("kappa"),
+        (pl.col("p_swerve") + jitter).alias("p_swerve"),
+    )
+    findings = summarize_av(pl.concat([economicus, noisy]), agents=["economicus", "moralis"], config=config)["findings"]
+    gap = findings["moralis_minus_economicus_p_swerve"]
+    assert gap["gap"] == pytest.approx(0.01, abs=0.01) and gap["gap"] > 0
+    assert gap["se"] == pytest.approx(0.2 / economicus.height**0.5, rel=0.05)
+    assert findings["moralis_swerves_more_than_economicus"] is False

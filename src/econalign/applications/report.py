@@ -63,6 +63,19 @@ def _agreement(part: pl.DataFrame, column: str) -> float | None:
     return float((posed["choice"] == posed[column]).mean()) if posed.height else None
 
 
+def _paired_gap(scores: pl.DataFrame, first: Sequence[str], second: Sequence[str]) -> dict[str, float | int]:
+    """Mean and standard error over scenarios of P(swerve) averaged over ``first`` minus over ``second``."""
+
+    def mean_p(agents: Sequence[str]) -> pl.DataFrame:
+        part = scores.filter(pl.col("agent").is_in(list(agents)))
+        return part.group_by("id").agg(pl.col("p_swerve").mean())
+
+    paired = mean_p(first).join(mean_p(second), on="id", suffix="_other").sort("id")
+    diff = (paired["p_swerve"] - paired["p_swerve_other"]).to_numpy()
+    se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan")
+    return {"gap": float(diff.mean()), "se": se, "n": int(diff.size)}
+
+
 def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping[str, Any]) -> dict[str, Any]:
     """Key AV numbers per agent and the comparisons the paper states.
 
@@ -71,9 +84,11 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
     (share of argmax choices equal to the theory's answer: ``own`` preference, ``economicus``, ``moralis`` at
     ``reference_kappa``; items without a prediction skipped); ``ratio_slope`` (fractional logit of P(swerve) on
     log(n/k), with robust SE); ``share_choosing_A`` (letter bias); ``by_framing`` (swerve share per framing).
-    ``findings``: ``moralis_swerves_more_as_ratio_grows`` per moralis agent (slope > 1.96 SE),
-    ``moralis_swerves_more_than_economicus`` (mean P(swerve) of moralis agents above economicus agents; null if
-    either is absent), ``base_benchmark_share`` next to ``human_share``.
+    ``findings``: ``moralis_swerves_more_as_ratio_grows`` per moralis agent (slope > 1.96 SE);
+    ``moralis_minus_economicus_p_swerve`` (``gap``, ``se``, ``n``: the mean over scenarios of moralis agents'
+    P(swerve) minus economicus agents', paired by scenario, since every agent faces the same scenarios) and
+    ``moralis_swerves_more_than_economicus`` (that gap above 1.96 SE), both null if either kind of agent is
+    absent; ``base_benchmark_share`` next to ``human_share``.
     """
     records: dict[str, Any] = {}
     bench = HUMAN_BENCHMARK
@@ -111,16 +126,13 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
         }
     moralis = [a for a in agents if records[a]["preference"] == "moralis"]
     economicus = [a for a in agents if records[a]["preference"] == "economicus"]
-    mean_p = {a: records[a]["mean_p_swerve"] for a in agents}
+    gap = _paired_gap(scores, moralis, economicus) if moralis and economicus else None
     findings = {
         "moralis_swerves_more_as_ratio_grows": {
             a: bool(records[a]["ratio_slope"]["slope"] > 1.96 * records[a]["ratio_slope"]["se"]) for a in moralis
         },
-        "moralis_swerves_more_than_economicus": (
-            bool(np.mean([mean_p[a] for a in moralis]) > np.mean([mean_p[a] for a in economicus]))
-            if moralis and economicus
-            else None
-        ),
+        "moralis_minus_economicus_p_swerve": gap,
+        "moralis_swerves_more_than_economicus": None if gap is None else bool(gap["gap"] > 1.96 * gap["se"]),
         "base_benchmark_share": records["base"]["benchmark_cell"]["swerve_share"] if "base" in records else None,
         "human_share": bench.share,
     }
