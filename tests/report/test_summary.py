@@ -40,3 +40,27 @@ def test_check_targets_reports_met_missed_and_not_measured():
     assert checks[0].requirement == ">= 0.8 and <= 1.0"
     assert checks[1].requirement == "> base" and checks[1].description == "beats base"
     assert checks[1].value == 0.2
+
+
+def test_estimates_with_intervals_must_lie_apart():
+    def estimate(path, value, low, high):
+        return {f"{path}/estimate": value, f"{path}/low": low, f"{path}/high": high}
+
+    numbers = {
+        **estimate("tuned", 0.57, 0.51, 0.64),  # above base's estimate, inside its interval
+        **estimate("base", 0.50, 0.44, 0.56),
+        **estimate("far", 0.70, 0.60, 0.80),
+        **estimate("low", 0.30, 0.20, 0.40),
+        "plain": 0.45,
+    }
+    targets = [
+        {"metric": "tuned/estimate", "above": "base/estimate"},
+        {"metric": "far/estimate", "above": "base/estimate"},
+        {"metric": "low/estimate", "below": "base/estimate"},
+        {"metric": "tuned/estimate", "below": "far/estimate"},
+        {"metric": "tuned/estimate", "above": "plain"},  # no interval on the reference: the numbers decide
+    ]
+    checks = check_targets(targets, numbers)
+    assert [c.status for c in checks] == ["missed", "met", "met", "missed", "met"]
+    assert checks[0].requirement == "> base/estimate (intervals apart)"
+    assert checks[4].requirement == "> plain"

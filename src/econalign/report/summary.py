@@ -136,12 +136,17 @@ def check_targets(targets: Iterable[Mapping[str, Any]], numbers: Mapping[str, Nu
 
     Returns:
         One check per target, in order. A target whose number (or reference number) is absent, or not numeric
-        where a bound needs a number, is ``not measured``.
+        where a bound needs a number, is ``not measured``. ``above``/``below`` between two estimates that carry
+        confidence intervals (``.../estimate`` with ``.../low`` and ``.../high``) hold only when the intervals lie
+        apart; otherwise the numbers themselves are compared.
 
     Example:
         >>> targets = [{"metric": "a", "min": 0.5}, {"metric": "b"}, {"metric": "c", "equals": True}]
         >>> [c.status for c in check_targets(targets, {"a": 0.4, "c": True})]
         ['missed', 'not measured', 'met']
+        >>> ci = {"x/estimate": 0.57, "x/low": 0.51, "x/high": 0.64, "y/estimate": 0.5, "y/low": 0.44, "y/high": 0.56}
+        >>> check_targets([{"metric": "x/estimate", "above": "y/estimate"}], ci)[0].status
+        'missed'
     """
     checks = []
     for target in targets:
@@ -149,22 +154,48 @@ def check_targets(targets: Iterable[Mapping[str, Any]], numbers: Mapping[str, Nu
         if "equals" in target:
             checks.append(_check_equals(target, numbers))
             continue
-        conditions: list[tuple[str, float | None, Any]] = []
-        for key, symbol in (("min", ">="), ("max", "<=")):
-            if key in target:
-                conditions.append((f"{symbol} {target[key]}", float(target[key]), symbol))
-        for key, symbol in (("above", ">"), ("below", "<")):
-            if key in target:
-                conditions.append((f"{symbol} {target[key]}", _numeric(numbers.get(target[key])), symbol))
         value = numbers.get(metric)
         numeric = _numeric(value)
+        conditions: list[tuple[str, float | None, bool]] = []  # requirement, bound, whether it holds
+        for key, symbol in (("min", ">="), ("max", "<=")):
+            if key in target:
+                bound = float(target[key])
+                holds = numeric is not None and _holds(numeric, symbol, bound)
+                conditions.append((f"{symbol} {target[key]}", bound, holds))
+        for key, symbol in (("above", ">"), ("below", "<")):
+            if key in target:
+                reference = target[key]
+                bound = _numeric(numbers.get(reference))
+                apart = _interval_gap(numbers, metric, reference, above=key == "above")
+                if apart is None:
+                    holds = numeric is not None and bound is not None and _holds(numeric, symbol, bound)
+                    conditions.append((f"{symbol} {reference}", bound, holds))
+                else:
+                    conditions.append((f"{symbol} {reference} (intervals apart)", bound, apart))
         if numeric is None or not conditions or any(bound is None for _, bound, _ in conditions):
             status = "not measured"
         else:
-            status = "met" if all(_holds(numeric, symbol, bound) for _, bound, symbol in conditions) else "missed"
+            status = "met" if all(holds for _, _, holds in conditions) else "missed"
         requirement = " and ".join(text for text, _, _ in conditions) or "(no condition)"
         checks.append(TargetCheck(metric, target.get("description", ""), requirement, value, status))
     return checks
+
+
+def _interval_gap(numbers: Mapping[str, Number], metric: str, reference: str, *, above: bool) -> bool | None:
+    """Whether two estimates' confidence intervals lie apart in the stated direction; None if either lacks one.
+
+    Estimates end in ``/estimate`` with siblings ``/low`` and ``/high`` (as in ``metrics.json``); comparing point
+    estimates would call a difference inside the sampling noise "met".
+    """
+    if not (metric.endswith("/estimate") and reference.endswith("/estimate")):
+        return None
+    bounds = []
+    for path, side in ((metric, "low" if above else "high"), (reference, "high" if above else "low")):
+        bounds.append(_numeric(numbers.get(path.removesuffix("estimate") + side)))
+    if None in bounds:
+        return None
+    mine, theirs = bounds
+    return mine > theirs if above else mine < theirs
 
 
 def _check_equals(target: Mapping[str, Any], numbers: Mapping[str, Number]) -> TargetCheck:
