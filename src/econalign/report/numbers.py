@@ -185,7 +185,7 @@ def collect_numbers(
 def _as_given(settings: Mapping[str, Number]) -> dict[str, Number]:
     """Settings are quoted as written, not rounded like results: a learning rate of 5e-4 must not print as 0.00."""
     return {
-        path: f"{value:g}" if isinstance(value, float) and not isinstance(value, bool) else value
+        path: f"{value:g}" if isinstance(value, float) else value
         for path, value in settings.items()
     }
 
