@@ -24,8 +24,10 @@ rule finetune:
     threads: workflow.cores
     resources:
         jax=1,
-        # LoRA on SmolLM2-135M peaks near 5 GB at the default lengths; full fine-tuning near 14 GB.
-        mem_mb=lambda wildcards: 16000 if config["finetune"]["method"] == "full" else 8000,
+        # LoRA on SmolLM2-135M at the default lengths peaked at 6.3 GB (economicus) and 8.8 GB (moralis, whose
+        # answers are twice as long) in the full default run (benchmarks/finetune/*.tsv, max_rss); full
+        # fine-tuning adds the weights' gradients and AdamW moments.
+        mem_mb=lambda wildcards: 16000 if config["finetune"]["method"] == "full" else 12000,
         runtime=60,
     shell:
         # A killed job restarted by Snakemake resumes from results/finetune/{agent}/checkpoint.
