@@ -158,7 +158,9 @@ def test_a_table_and_a_figure_of_one_name_are_both_kept(fixture_results, paper_c
     appendix = (out / "appendix.tex").read_text()
     assert "\\resulttable{games_agreement_by_split}" in appendix
     assert "\\resultfigure{games_agreement_by_split}" not in appendix
-    assert "| test_labels | 0.47 |" in result.summary.read_text()
+    summary = result.summary.read_text()
+    assert "| test_labels | 0.47 |" in summary
+    assert "### `games_agreement_by_split` (table)" in summary and "### `games_agreement_by_split` (figure)" in summary
     assets = json.loads((out / "provenance.json").read_text())["assets"]
     assert {"tables/games_agreement_by_split", "figures/games_agreement_by_split"} <= set(assets)
     assert "games_agreement_by_split" not in result.missing

@@ -184,10 +184,7 @@ def collect_numbers(
 
 def _as_given(settings: Mapping[str, Number]) -> dict[str, Number]:
     """Settings are quoted as written, not rounded like results: a learning rate of 5e-4 must not print as 0.00."""
-    return {
-        path: f"{value:g}" if isinstance(value, float) else value
-        for path, value in settings.items()
-    }
+    return {path: f"{value:g}" if isinstance(value, float) else value for path, value in settings.items()}
 
 
 def _read_json(path: Path) -> Any:

@@ -320,7 +320,7 @@ def _numbers_section(numbers: Mapping[str, Number], usage: Usage, decimals: int)
 
 
 def _asset_section(asset: Asset, files: Mapping[str, str], out: Path) -> list[str]:
-    lines = [f"### `{asset.name}`", ""]
+    lines = [f"### `{asset.name}` ({asset.kind})", ""]
     if asset.kind == "table":
         if ".md" in files:
             lines.append((out / files[".md"]).read_text(encoding="utf-8").rstrip("\n"))
