@@ -5,11 +5,13 @@ Prints one JSON object and writes it to benchmarks/results/scoring.json:
 * ``fixed_shapes``: ``{"16x128": {...}, "8x256": {...}}``: one jitted forward of random tokens with the LM head
   at the last position only (the work of scoring one next token): ``batch_s`` (best of ``--repeats`` after
   compilation), ``prompts_per_s``, ``compile_s`` (first call minus the best, as for the battery).
-* ``battery``: ``Agent.choice_logprobs`` on game prompts: the test splits in ``results/synthesize/*/`` when
-  present, else a small synthesis run in a temporary folder, else hand-made 2x2 prompts sharing a system prompt
-  and rules text. Options are the decision lines (``"Answer: A"``). ``prompts_per_s``, ``batch_s`` (the whole
-  battery, best of ``--repeats`` after a warm-up call), ``compile_s`` (warm-up call minus a warm call),
-  ``n_prompts``, ``n_options``, ``prompt_tokens_mean``, ``max_abs_diff_vs_peer`` (when a peer ran).
+* ``battery``: ``Agent.choice_logprobs`` on the evaluation battery of the default study, the items and options
+  ``econalign evaluate`` scores (``build_battery`` on ``config/config.yaml``: test splits and consistency probes;
+  the datasets from ``results/synthesize`` when present, else synthesized into a temporary folder; hand-made 2x2
+  prompts only if that fails). ``--limit N`` scores a seeded sample of N items instead. Options are the decision
+  lines (``"Answer: A"``). ``prompts_per_s``, ``batch_s`` (the whole battery, best of ``--repeats`` after a
+  warm-up call), ``compile_s`` (warm-up call minus a warm call), ``source``, ``n_prompts``, ``n_options``,
+  ``prompt_tokens_mean``, ``max_abs_diff_vs_peer`` (when a peer ran).
 * ``peak_rss_mb``, ``device``, ``threads``.
 * ``peer``: the same keys measured with HF transformers + torch (float32), run by an interpreter that has
   torch (``--peer-python PATH`` or ``ECONALIGN_PEER_PYTHON``; e.g. a venv made with
@@ -72,7 +74,7 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- battery items (token ids shared with the peer)
 
 
-def battery_items(tokenizer, limit: int) -> tuple[list[list[int]], list[list[list[int]]], str]:
+def battery_items(tokenizer, limit: int | None) -> tuple[list[list[int]], list[list[list[int]]], str]:
     """Prompt and option token ids of the battery, and where the items came from."""
     from econalign.model.tokenizer import encode_continuations, encode_prompts
 
@@ -84,42 +86,51 @@ def battery_items(tokenizer, limit: int) -> tuple[list[list[int]], list[list[lis
     return prompt_ids, option_ids, source
 
 
-def _synthesized(limit: int) -> tuple[list, list, str]:
+def _synthesized(limit: int | None) -> tuple[list, list, str]:
+    """The evaluation battery of the default study, built as ``econalign evaluate`` builds it.
+
+    ``config/config.yaml`` resolved, its datasets read from ``results/synthesize`` when the workflow has made them,
+    else synthesized into a temporary folder; ``build_battery`` then selects the test items and adds the
+    consistency probes, and the options are the decision lines ``AgentScorer`` scores. ``limit`` keeps a seeded
+    sample of that many items (in battery order), so every split stays represented.
+    """
     try:
-        import polars as pl
-
+        from econalign.config import load_config
         from econalign.data.templates import decision_line
+        from econalign.evaluate.battery import build_battery
 
-        files = sorted(ROOT.glob("results/synthesize/*/test_*.parquet"))
+        config = load_config(ROOT / "config" / "config.yaml")
+        data_dir = ROOT / "results" / "synthesize"
         source = "results/synthesize"
-        if not files:
-            from econalign.config import validate_config
+        if not all((data_dir / agent["name"] / "train.parquet").is_file() for agent in config["agents"]):
             from econalign.data.synthesize import synthesize
 
-            folder = Path(tempfile.mkdtemp(prefix="econalign-bench-"))
-            synthesize(validate_config({"seed": 0, "data": {"n_train": 40, "n_validation": 10, "n_test": 60}}), folder)
-            files = sorted(folder.glob("*/test_*.parquet"))
-            source = "synthesize (temporary, n_test=60)"
-        files = [f for f in files if f.parent == files[0].parent]  # one agent: the test items are shared
-        frame = pl.concat([pl.read_parquet(f, columns=["messages", "options"]) for f in files])
-        messages = [json.loads(m) for m in frame["messages"]][:limit]
-        options = [[decision_line(o["label"]) for o in json.loads(opts)] for opts in frame["options"]][:limit]
+            data_dir = Path(tempfile.mkdtemp(prefix="econalign-bench-"))
+            synthesize(config, data_dir)
+            source = "synthesize (temporary)"
+        battery, _, _ = build_battery(config, data_dir)
+        source = f"evaluation battery of config/config.yaml ({source}, {battery.height} items)"
+        if limit is not None and limit < battery.height:
+            battery = battery.with_row_index("_order").sample(n=limit, seed=0).sort("_order")
+            source += f", seeded sample of {limit}"
+        messages = [json.loads(m) for m in battery["messages"]]
+        options = [[decision_line(label) for label in labels] for labels in battery["labels"]]
         return messages, options, source
     except Exception as error:  # any failure falls back to hand-made prompts
         print(
-            f"synthesized battery unavailable ({type(error).__name__}: {error}); using hand-made prompts",
+            f"evaluation battery unavailable ({type(error).__name__}: {error}); using hand-made prompts",
             file=sys.stderr,
         )
         return [], [], ""
 
 
-def _handmade(limit: int) -> tuple[list, list, str]:
+def _handmade(limit: int | None) -> tuple[list, list, str]:
     import numpy as np
 
     rng = np.random.default_rng(0)
     games = ["prisoner's dilemma", "stag hunt", "game of chicken", "coordination game"]
     messages, options = [], []
-    for i in range(limit):
+    for i in range(120 if limit is None else limit):
         t, r, p, s = (int(x) for x in rng.integers(0, 11, 4))
         q = int(rng.integers(1, 10))
         labels = ("A", "B") if i % 2 == 0 else ("B", "A")
@@ -150,7 +161,7 @@ def fixed_key(rows: int, length: int) -> str:
 class Ours:
     """econalign's Agent: the fixed-shape forward (LM head at the last position) and the battery."""
 
-    def __init__(self, model_dir: Path, limit: int):
+    def __init__(self, model_dir: Path, limit: int | None):
         import jax
         import jax.numpy as jnp
         import numpy as np
@@ -182,7 +193,7 @@ class Ours:
         self._runs["battery"] = battery
         self.device = str(jax.devices()[0])
 
-    def run(self, name: str) -> float:
+    def run(self, name: str, *, warmup: bool = False) -> float:
         start = time.perf_counter()
         self._runs[name]()
         return time.perf_counter() - start
@@ -211,8 +222,9 @@ class Peer:
             raise RuntimeError(f"the peer process exited (code {self._process.wait()}); see its stderr above")
         return json.loads(line)
 
-    def run(self, name: str) -> float:
-        return self._ask({"op": "run", "name": name})["seconds"]
+    def run(self, name: str, *, warmup: bool = False) -> float:
+        """Seconds of one measurement; a warm-up of the battery scores its first batch only (torch compiles nothing)."""
+        return self._ask({"op": "run", "name": name, "warmup": warmup})["seconds"]
 
     def scores(self) -> list[list[float]]:
         return self._ask({"op": "scores"})["scores"]
@@ -241,11 +253,11 @@ def peer_serve(model_dir: str, items_path: str) -> None:
     prompts, options = items["prompts"], items["options"]
     scores = [[0.0] * len(opts) for opts in options]
 
-    def battery() -> None:
+    def battery(warmup: bool = False) -> None:
         """The standard way: one sequence per (prompt, option), sorted by length, batches of 16, left-padded."""
         pairs = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
         pairs.sort(key=lambda ij: len(prompts[ij[0]]) + len(options[ij[0]][ij[1]]))
-        for start in range(0, len(pairs), 16):
+        for start in range(0, 16 if warmup else len(pairs), 16):
             batch = pairs[start : start + 16]
             seqs = [prompts[i] + options[i][j] for i, j in batch]
             width = max(map(len, seqs))
@@ -270,7 +282,10 @@ def peer_serve(model_dir: str, items_path: str) -> None:
                 answer: dict = {"threads": torch.get_num_threads(), "device": "cpu"}
             elif request["op"] == "run":
                 start = time.perf_counter()
-                runs[request["name"]]()
+                if request["name"] == "battery":
+                    battery(warmup=request.get("warmup", False))
+                else:
+                    runs[request["name"]]()
                 answer = {"seconds": time.perf_counter() - start}
             elif request["op"] == "scores":
                 answer = {"scores": scores}
@@ -291,8 +306,9 @@ def summarise(first: dict[str, float], times: dict[str, list[float]], rows: dict
         entry = {
             "batch_s": round(best, 3 if name.startswith("fixed/") else 2),
             "prompts_per_s": round(rows[name] / best, 2),
-            "compile_s": round(max(first[name] - best, 0.0), 1),
         }
+        if name in first:
+            entry["compile_s"] = round(max(first[name] - best, 0.0), 1)
         if name.startswith("fixed/"):
             result["fixed_shapes"][name.removeprefix("fixed/")] = entry
         else:
@@ -305,7 +321,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="prepared model directory (default: prepare the embedded model)")
     parser.add_argument("--peer-python", default=os.environ.get("ECONALIGN_PEER_PYTHON"))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=120, help="most battery prompts")
+    parser.add_argument("--limit", type=int, help="score a seeded sample of this many battery items (default: all)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scoring.json")
     parser.add_argument("--peer", nargs=2, metavar=("MODEL", "ITEMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -324,7 +340,7 @@ def main() -> None:
     names = [fixed_key(rows, length) for rows, length in SHAPES] + ["battery"]
     rows = {fixed_key(r, length): r for r, length in SHAPES} | {"battery": len(ours.prompts)}
     loads = [os.getloadavg()[0]]
-    first = {side: {name: sides[side].run(name) for name in names} for side in sides}  # compilation, warm-up
+    first = {side: {name: sides[side].run(name, warmup=True) for name in names} for side in sides}
     times: dict[str, dict[str, list[float]]] = {side: {name: [] for name in names} for side in sides}
     for repeat in range(args.repeats):
         for name in names:
@@ -346,7 +362,9 @@ def main() -> None:
         peer = sides["peer"]
         assert isinstance(peer, Peer)
         peer_scores = peer.scores()
-        other = summarise(first["peer"], times["peer"], rows) | peer.info
+        # The peer's battery warm-up scored one batch: no compile time to report.
+        peer_first = {name: seconds for name, seconds in first["peer"].items() if name != "battery"}
+        other = summarise(peer_first, times["peer"], rows) | peer.info
         diff = max(
             abs(a - b) for row, ref in zip(ours.scores, peer_scores, strict=True) for a, b in zip(row, ref, strict=True)
         )
