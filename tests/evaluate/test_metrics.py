@@ -174,3 +174,47 @@ def test_benchmarks_sit_beside_the_agent_rates(references):
     pd = [row for row in rows if row["family"] == "prisoners_dilemma"]
     assert {row["population"] for row in pd} == {"humans", "gpt-3.5"}
     assert all(row["agent_choice"]["estimate"] == 1.0 for row in pd)
+
+
+def _agree_frame(ids, values, theory="economicus"):
+    return pl.DataFrame({"id": ids, f"agree_{theory}": values}, schema={"id": pl.String, f"agree_{theory}": pl.Boolean})
+
+
+def test_paired_gain_is_the_paired_t_interval():
+    from scipy import stats
+
+    from econalign.evaluate.metrics import paired_gain
+
+    rng = np.random.default_rng(3)
+    n = 60
+    ids = [f"item{i:03d}" for i in range(n)]
+    base = rng.random(n) < 0.5
+    mine = np.where(rng.random(n) < 0.7, True, base)  # agrees more often, correlated with base
+    mine_values = [None if i in (4, 17) else bool(v) for i, v in enumerate(mine)]  # two failures: left out
+    order = rng.permutation(n)  # the other agent's rows in another order: pairing is by id
+    gain = paired_gain(
+        _agree_frame(ids, mine_values),
+        _agree_frame([ids[i] for i in order], [bool(base[i]) for i in order]),
+        "economicus",
+        confidence=0.9,
+    )
+    keep = np.array([v is not None for v in mine_values])
+    diff = mine[keep].astype(float) - base[keep].astype(float)
+    test = stats.ttest_rel(mine[keep].astype(float), base[keep].astype(float))
+    half_width = stats.t.ppf(0.95, keep.sum() - 1) * gain["se"]
+    assert gain["n"] == keep.sum() == n - 2
+    assert gain["estimate"] == pytest.approx(diff.mean())
+    assert gain["estimate"] / gain["se"] == pytest.approx(test.statistic)
+    assert (gain["low"], gain["high"]) == pytest.approx((diff.mean() - half_width, diff.mean() + half_width))
+    assert gain["significant"] is (gain["low"] > 0) and gain["significant"]
+
+
+def test_paired_gain_without_a_difference_is_not_significant():
+    from econalign.evaluate.metrics import paired_gain
+
+    ids = [str(i) for i in range(10)]
+    same = _agree_frame(ids, [i % 2 == 0 for i in range(10)])
+    gain = paired_gain(same, same, "economicus", confidence=0.95)
+    assert gain["estimate"] == gain["low"] == gain["high"] == 0.0 and gain["significant"] is False
+    lone = paired_gain(same.head(1), same, "economicus", confidence=0.95)
+    assert lone["n"] == 1 and lone["low"] is None and lone["significant"] is None

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+import polars as pl
 import pytest
 
 from econalign.cli import main
@@ -92,3 +94,53 @@ def test_cli_builds_one_table(results_dir, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cooperation.md", "cooperation.tex"]
     text = (tmp_path / "cooperation.md").read_text()
     assert "humans (Brookins & DeBacker (2024), Economics Bulletin)" in text and "| 0.37 |" in text
+
+
+def _write_evaluation(root, agent, own, ids, splits, agree):
+    from econalign.io import write_json, write_parquet
+
+    folder = root / agent
+    frame = pl.DataFrame(
+        {"id": ids, "split": splits, "agent": [agent] * len(ids), "agree_economicus": agree},
+        schema={"id": pl.String, "split": pl.String, "agent": pl.String, "agree_economicus": pl.Boolean},
+    )
+    write_parquet(folder / "items.parquet", frame)
+    write_json(folder / "metrics.json", {"own_theory": own, "confidence": 0.95, "theories": ["economicus"]})
+
+
+def test_games_summary_pairs_each_agent_with_base_by_item(tmp_path):
+    from scipy import stats
+
+    from econalign.evaluate.report import games_summary
+
+    splits = ["test_payoffs"] * 20 + ["test_families"] * 20 + ["probe_labels"] * 6
+    ids = [f"i{k:02d}" for k in range(len(splits))]
+    base = [k % 2 == 0 for k in range(len(splits))]
+    aligned = [k % 5 != 0 for k in range(len(splits))]
+    _write_evaluation(tmp_path, "base", None, ids, splits, base)
+    _write_evaluation(tmp_path, "economicus", "economicus", ids[::-1], splits[::-1], aligned[::-1])
+    summary = games_summary(load_config(), tmp_path)  # moralis has no results: left out
+    assert list(summary["gain_over_base"]) == ["economicus"]
+    gains = summary["gain_over_base"]["economicus"]
+    assert list(gains) == ["all", "test_payoffs", "test_families"]
+    for split, rows in (("all", slice(0, 40)), ("test_payoffs", slice(0, 20)), ("test_families", slice(20, 40))):
+        mine, theirs = (np.array(values[rows], dtype=float) for values in (aligned, base))
+        assert gains[split]["n"] == len(mine)  # the probes stay out of "all"
+        assert gains[split]["estimate"] == pytest.approx((mine - theirs).mean())
+        assert gains[split]["estimate"] / gains[split]["se"] == pytest.approx(stats.ttest_rel(mine, theirs).statistic)
+    assert gains["all"]["significant"] is True
+
+
+def test_cli_writes_the_summary_byte_identically(results_dir, tmp_path):
+    root, _ = results_dir
+    outputs = []
+    for out in ("a", "b"):
+        args = ["report-games", "--config-json", json.dumps(OVERRIDES), "--evaluations", str(root / "evaluate"),
+                "--out", str(tmp_path / out), "--summary"]  # fmt: skip
+        assert main(args) == 0
+        assert sorted(p.name for p in (tmp_path / out).iterdir()) == ["summary.json"]
+        outputs.append((tmp_path / out / "summary.json").read_bytes())
+    assert outputs[0] == outputs[1]
+    summary = json.loads(outputs[0])
+    assert set(summary["gain_over_base"]) == {"economicus", "moralis", "moralis_k50"}
+    assert summary["seed"] == 0 and summary["confidence"] == 0.95

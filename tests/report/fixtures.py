@@ -71,6 +71,14 @@ def write_fixture_results(results: Path) -> None:
         "base & 0.41 & 0.52 \\\\\n\\bottomrule\n\\end{tabular}\n"
     )
     (games / "cooperation_vs_temptation.png").write_bytes(tiny_png(200))
+    gain = {"method": "paired t", "se": 0.04, "n": 120}
+    gains = {
+        "moralis": {split: {**gain, "estimate": 0.3, "low": 0.22, "high": 0.38, "significant": True}
+                    for split in ("all", "test_families")},
+        "economicus": {split: {**gain, "estimate": 0.02, "low": -0.06, "high": 0.1, "significant": False}
+                       for split in ("all", "test_families")},
+    }  # fmt: skip
+    (games / "summary.json").write_text(json.dumps({"gain_over_base": gains, "seed": 0, "confidence": 0.95}))
     (games / "kappa_sweep.png").write_bytes(tiny_png(150))  # a figure the manuscript does not place
     # A table and a figure of one name, as report-games writes them; the manuscript places the figure only.
     (games / "agreement_by_split.md").write_text("| split | base |\n| --- | --- |\n| test_labels | 0.47 |\n")

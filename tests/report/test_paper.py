@@ -122,7 +122,10 @@ def test_default_targets_are_checked_for_every_agent(fixture_results, repo_root)
     checks = json.loads((result.out / "provenance.json").read_text())["targets"]
     by_metric = {(c["metric"], c["requirement"]): c["status"] for c in checks}
     own = "evaluate/{}/agreement/all/own/all/choice/estimate"
-    assert by_metric[(own.format("moralis"), "> evaluate/base/agreement/all/moralis_k50/all/choice/estimate")] == "met"
+    gain = "games/gain_over_base/{}/{}/significant"
+    assert by_metric[(gain.format("moralis", "all"), "= yes")] == "met"  # paired with base, interval above 0
+    assert by_metric[(gain.format("economicus", "all"), "= yes")] == "missed"
+    assert by_metric[(gain.format("moralis", "test_families"), "= yes")] == "met"
     assert by_metric[(own.format("economicus"), ">= 0.8")] == "met"
     assert by_metric[("applications/av/findings/moralis_swerves_more_than_economicus", "= yes")] == "met"
     assert by_metric[("applications/pricing/findings/moralis_above_economicus/all", "= yes")] == "missed"

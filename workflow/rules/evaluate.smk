@@ -125,6 +125,21 @@ rule report_games_figure:
         " > {log} 2>&1"
 
 
+rule report_games_summary:
+    input:
+        evaluations=expand("results/evaluate/{agent}/metrics.json", agent=EVALUATED),
+        scores=expand("results/evaluate/{agent}/items.parquet", agent=EVALUATED),
+    output:
+        "results/report_games/summary.json",
+    params:
+        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
+    log:
+        "logs/report_games/summary.log",
+    shell:
+        "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
+        " --out results/report_games --summary > {log} 2>&1"
+
+
 rule report_games:
     input:
         get_report_games(),

@@ -9,6 +9,7 @@ PAPER_SOURCES = os.path.join(workflow.basedir, "paper")
 rule paper:
     input:
         games=get_report_games(),
+        comparisons=rules.report_games_summary.output,
         applications=rules.report_applications.output,
         evaluations=get_evaluations(),
         finetune=expand("results/finetune/{agent}/metrics.parquet", agent=AGENTS),

@@ -19,7 +19,7 @@ from econalign.evaluate.predictions import COVARIATES, Theory
 from econalign.evaluate.probes import PROBE_SPLITS, SOURCE_SPLIT
 from econalign.stats import correlation, fit_linear_probability, fit_logit, mean_interval, wilson_interval
 
-__all__ = ["ALL", "OWN", "consistency", "cooperation", "rate", "sensitivity", "summarise"]
+__all__ = ["ALL", "OWN", "consistency", "cooperation", "paired_gain", "rate", "sensitivity", "summarise"]
 
 ALL = "all"
 OWN = "own"
@@ -46,6 +46,44 @@ def rate(values: Any, *, binary: bool, confidence: float) -> dict[str, Any]:
     # Every rate here lies in [0, 1] (levels, probabilities, regrets over the payoff range): clip the t interval.
     low, high = (None if v is None else min(max(v, 0.0), 1.0) for v in (m["low"], m["high"]))
     return {"estimate": m["mean"], "low": low, "high": high, "n": m["n"], "method": "t"}
+
+
+def paired_gain(mine: pl.DataFrame, other: pl.DataFrame, theory: str, *, confidence: float) -> dict[str, Any]:
+    """How much more often one agent's choice agrees with a theory than another's, on the same items.
+
+    Both agents answer the same battery, so the comparison is paired by item (``id``): the per-item difference of
+    the agreement indicators ``agree_<theory>`` (1, 0; items where either has none, such as a parse failure, are
+    left out) and its mean with a Student-t interval: the paired t-test, as an interval. This is sharper than
+    asking whether two separate intervals lie apart, which needs a far larger difference than the noise does.
+
+    Args:
+        mine: Per-item rows of the agent (``id``, ``agree_<theory>``).
+        other: Per-item rows of the agent compared with (``base``), on the same items.
+        theory: Theory name.
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"estimate", "low", "high", "se", "n", "method": "paired t", "significant"}``; ``significant`` is true when
+        the interval lies above 0 (None with fewer than two paired items).
+    """
+    column = f"agree_{theory}"
+    paired = (
+        mine.select("id", pl.col(column).cast(pl.Float64))
+        .join(other.select("id", pl.col(column).cast(pl.Float64).alias("other")), on="id")
+        .drop_nulls()
+        .sort("id")
+    )
+    m = mean_interval((paired[column] - paired["other"]).to_numpy(), confidence=confidence)
+    significant = None if m["low"] is None else bool(m["low"] > 0)
+    return {
+        "estimate": m["mean"],
+        "low": m["low"],
+        "high": m["high"],
+        "se": m["se"],
+        "n": m["n"],
+        "method": "paired t",
+        "significant": significant,
+    }
 
 
 def _pooled(items: pl.DataFrame) -> pl.DataFrame:

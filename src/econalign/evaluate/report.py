@@ -1,8 +1,9 @@
-"""``econalign report-games``: tables (markdown + LaTeX) and figures (PNG + PDF) of the game battery.
+"""``econalign report-games``: tables (markdown + LaTeX), figures (PNG + PDF) and comparisons of the game battery.
 
 Each table and figure is one function of the battery's outputs (``results/evaluate/{agent}/`` and
 ``results/evaluate_reference/``), so a workflow rule can build just one of them: restyling a figure re-runs that
-rule only, never the scoring.
+rule only, never the scoring. ``--summary`` writes ``summary.json``, the comparisons between agents that need
+more than one agent's items (``games_summary``); the paper's numbers and targets read it as ``games/...``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import numpy as np
 from econalign.cli import add_config_arguments, config_from_args
 from econalign.evaluate.collect import load_results
 from econalign.evaluate.figures import FIGURES, kappa_curve, save_figure
+from econalign.evaluate.metrics import ALL, paired_gain
 from econalign.evaluate.outputs import evaluated_agents, report_outputs
 from econalign.evaluate.tables import TABLES
-from econalign.io import write_text
+from econalign.io import config_hash, write_json, write_text
 from econalign.tables import latex_table, markdown_table
 from econalign.theory import MIN_MARGIN
 
-__all__ = ["add_arguments", "main", "report_games", "write_index"]
+__all__ = ["add_arguments", "games_summary", "main", "report_games", "write_index"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,48 @@ def report_games(
     return written
 
 
+def games_summary(config: Mapping[str, Any], evaluations: str | Path) -> dict[str, Any]:
+    """Comparisons across agents, paired by item: each aligned agent's agreement with its own theory against base's.
+
+    Args:
+        config: The resolved configuration.
+        evaluations: ``results/evaluate`` (``base`` and every aligned agent).
+
+    Returns:
+        ``{"gain_over_base": {agent: {split: paired_gain}}, "confidence", "seed", "config_hash"}``: for every
+        configured agent with a theory and results, per test split and pooled (``all``, consistency probes left
+        out), the agent's agreement with its theory minus base's agreement with that theory on the same items
+        (``econalign.evaluate.metrics.paired_gain``; ``significant`` when its interval lies above 0).
+    """
+    agents = [agent["name"] for agent in config["agents"]]
+    results = load_results(evaluations, None, ["base", *agents])
+    if "base" not in results.agents:
+        raise FileNotFoundError(f"{Path(evaluations) / 'base'} holds no metrics.json: evaluate the base model first")
+    confidence = float(config["evaluate"]["confidence"])
+    items = results.items
+    gains: dict[str, Any] = {}
+    for agent in results.agents:
+        theory = results.metrics[agent].get("own_theory")
+        if agent == "base" or theory is None:
+            continue
+        gains[agent] = {}
+        for split in [ALL, *results.test_splits]:
+            splits = results.test_splits if split == ALL else [split]
+            rows = items.filter(items["split"].is_in(splits))
+            gains[agent][split] = paired_gain(
+                rows.filter(rows["agent"] == agent),
+                rows.filter(rows["agent"] == "base"),
+                theory,
+                confidence=confidence,
+            )
+    return {
+        "gain_over_base": gains,
+        "confidence": confidence,
+        "seed": config["seed"],
+        "config_hash": config_hash(config),
+    }
+
+
 def write_index(config: Mapping[str, Any], out_dir: str | Path) -> Path:
     """Write ``index.md``: every table of the study inlined and every figure linked, in ``report_outputs`` order.
 
@@ -112,6 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tables", nargs="*", metavar="NAME", help=f"tables to write (default all: {list(TABLES)})")
     parser.add_argument("--figures", nargs="*", metavar="NAME", help=f"figures to write (default: {list(FIGURES)})")
     parser.add_argument("--index", action="store_true", help="only write index.md from the existing tables/figures")
+    parser.add_argument(
+        "--summary", action="store_true", help="only write summary.json (agents compared with base, paired by item)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -120,6 +167,10 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.index:
         write_index(config, args.out)
+        return 0
+    if args.summary:
+        path = write_json(Path(args.out) / "summary.json", games_summary(config, args.evaluations))
+        log.info("wrote %s", path)
         return 0
     only_some = args.tables is not None or args.figures is not None
     report_games(
