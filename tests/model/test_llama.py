@@ -203,6 +203,19 @@ def test_logits_at_selects_positions_and_bfloat16_stays_close():
     assert error < 0.05 * np.abs(np.asarray(full)).max()  # bfloat16 keeps ~3 significant digits
 
 
+def test_logits_at_prunes_the_last_block_but_keeps_every_key_and_value():
+    model = _random_model()
+    tokens = jax.random.randint(jax.random.key(5), (2, 9), 0, 50)
+    prefix = forward(model, tokens[:, :4])
+    full = forward(model, tokens[:, 4:], cache=prefix.kv)
+    at = jnp.asarray([[4, 1], [0, 2]])
+    picked = forward(model, tokens[:, 4:], cache=prefix.kv, logits_at=at)
+    for row in range(2):
+        np.testing.assert_allclose(np.asarray(picked.logits[row]), np.asarray(full.logits[row, at[row]]), atol=1e-5)
+    for part in range(2):  # the last block's keys and values still cover every position
+        np.testing.assert_allclose(np.asarray(picked.kv[part]), np.asarray(full.kv[part]), atol=1e-6)
+
+
 def test_mask_of_the_wrong_shape_is_rejected():
     model = _random_model()
     with pytest.raises(ValueError, match="mask has shape"):

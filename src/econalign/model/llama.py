@@ -28,7 +28,8 @@ Forward::
   its keys and values into them at slot ``write_at``, attends over the buffers only (``mask`` ``[B, T, S]``)
   and returns the updated buffers as ``out.kv``. Donated to a jitted step, the buffers are updated in place.
 * ``logits_at`` ``[B, P]`` int32 indices into ``T``: the LM head runs only there (scoring a few option tokens,
-  or the training loss on answer tokens), which saves the ``[B, T, V]`` logits.
+  or the training loss on answer tokens), which saves the ``[B, T, V]`` logits; the last block, too, runs its
+  queries, attention output and MLP only there (its keys and values cover every position).
 * ``output_hidden_states=True`` also returns the embedding output and each layer's output (the last normed).
 
 LoRA: every projection is an ``nnx.Linear`` held under its HF name, so an adapter wraps it in place, e.g.
@@ -409,21 +410,29 @@ class Attention(nnx.Module):
         mask: Array,
         cache: tuple[Array, Array] | None,
         write_at: Array | None = None,
+        query_at: Array | None = None,
     ) -> tuple[Array, tuple[Array, Array]]:
         """Attend; returns the output ``[B, T, D]`` and this call's ``(k, v)``, each ``[B, K, T, H]``.
 
         With ``write_at``, ``cache`` is this layer's decode buffer pair ``[B, K, S, H]``: ``(k, v)`` are written
-        at that slot, attention runs over the buffers, and the updated buffers are returned instead.
+        at that slot, attention runs over the buffers, and the updated buffers are returned instead. With
+        ``query_at`` ``[B, P]``, only those positions query (keys and values still cover all ``T``): the output is
+        ``[B, P, D]``.
         """
         b, t, _ = x.shape
         n, kh, h = self.num_heads, self.num_kv_heads, self.head_dim
         g = n // kh
-        q = apply_rope(self.q_proj(x).reshape(b, t, n, h), cos, sin)  # [B, T, N, H]
+        x_q, cos_q, sin_q = x, cos, sin
+        if query_at is not None:
+            x_q, cos_q, sin_q = (_rows(a, query_at) for a in (x, cos, sin))
+            mask = _rows(mask, query_at)
+        t_q = x_q.shape[1]
+        q = apply_rope(self.q_proj(x_q).reshape(b, t_q, n, h), cos_q, sin_q)  # [B, Tq, N, H]
         k = apply_rope(self.k_proj(x).reshape(b, t, kh, h), cos, sin)  # [B, T, K, H]
         v = self.v_proj(x).reshape(b, t, kh, h)  # [B, T, K, H]
         # Head-major layouts turn GQA into plain batched matmuls over [B, K]; on CPU that is ~3x faster
         # than a 5-axis einsum, which XLA lowers with extra transposes.
-        q = q.reshape(b, t, kh, g, h).transpose(0, 2, 3, 1, 4).reshape(b, kh, g * t, h)  # [B, K, G*T, H]
+        q = q.reshape(b, t_q, kh, g, h).transpose(0, 2, 3, 1, 4).reshape(b, kh, g * t_q, h)  # [B, K, G*Tq, H]
         q = q * jnp.asarray(h**-0.5, q.dtype)
         k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, K, T, H]
         if write_at is not None:
@@ -440,16 +449,21 @@ class Attention(nnx.Module):
         if cache is not None and not join_keys:
             cached_scores = _with_shared_cache(q, cache[0].swapaxes(-1, -2))  # [B, K, G*T, S_cache]
             scores = jnp.concatenate([cached_scores, scores], axis=-1)  # [B, K, G*T, S]
-        scores = scores.reshape(b, kh, g, t, -1).astype(jnp.float32)  # [B, K, G, T, S]
+        scores = scores.reshape(b, kh, g, t_q, -1).astype(jnp.float32)  # [B, K, G, Tq, S]
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
-        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kh, g * t, -1)  # [B, K, G*T, S]
+        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kh, g * t_q, -1)  # [B, K, G*Tq, S]
         if cache is None or join_keys:
             out = probs @ values  # [B, K, G*T, H]
         else:
             s_cache = cache[1].shape[-2]
             out = probs[..., s_cache:] @ v + _with_shared_cache(probs[..., :s_cache], cache[1])
-        out = out.reshape(b, kh, g, t, h).transpose(0, 3, 1, 2, 4).reshape(b, t, n * h)  # [B, T, N*H]
+        out = out.reshape(b, kh, g, t_q, h).transpose(0, 3, 1, 2, 4).reshape(b, t_q, n * h)  # [B, Tq, N*H]
         return self.o_proj(out), (k, v)
+
+
+def _rows(x: Array, index: Array) -> Array:
+    """Rows ``index`` ``[B, P]`` of ``x`` ``[B, T, ...]`` along axis 1."""
+    return jnp.take_along_axis(x, index.astype(jnp.int32).reshape(*index.shape, *([1] * (x.ndim - 2))), axis=1)
 
 
 def _with_shared_cache(x: Array, cached: Array) -> Array:
@@ -494,9 +508,12 @@ class DecoderLayer(nnx.Module):
         mask: Array,
         cache: tuple[Array, Array] | None,
         write_at: Array | None = None,
+        query_at: Array | None = None,
     ) -> tuple[Array, tuple[Array, Array]]:
-        """Run the block; returns ``[B, T, D]`` and the attention's ``(k, v)`` (see :class:`Attention`)."""
-        attn, kv = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, write_at)
+        """Run the block; returns ``[B, T, D]`` (``[B, P, D]`` at ``query_at``) and the attention's ``(k, v)``."""
+        attn, kv = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, write_at, query_at)
+        if query_at is not None:
+            x = _rows(x, query_at)
         x = x + attn
         return x + self.mlp(self.post_attention_layernorm(x)), kv
 
@@ -568,15 +585,19 @@ class Llama(nnx.Module):
             x = self.embed_tokens(tokens)  # [B, T, D]
         hidden = [x]
         keys, values = [], []
+        # Only the positions of logits_at read the last block's output: its keys and values are computed for every
+        # position (the cache needs them), its queries, attention output and MLP only there.
+        last_at = logits_at if logits_at is not None and not output_hidden_states else None
         for i, layer in enumerate(self.layers):
             layer_cache = None if cache is None else (cache.k[i], cache.v[i])
+            query_at = last_at if i == len(self.layers) - 1 else None
             with jax.named_scope(f"layer_{i}"):
-                x, (k, v) = layer(x, cos, sin, mask, layer_cache, write_at)
+                x, (k, v) = layer(x, cos, sin, mask, layer_cache, write_at, query_at)
             keys.append(k)
             values.append(v)
             hidden.append(x)
-        if logits_at is not None:
-            x = jnp.take_along_axis(x, logits_at[..., None].astype(jnp.int32), axis=1)  # [B, P, D]
+        if logits_at is not None and last_at is None:
+            x = _rows(x, logits_at)  # [B, P, D]
         with jax.named_scope("lm_head"):
             x = self.norm(x)
             logits = self.embed_tokens.attend(x) if self.config.tie_word_embeddings else self.lm_head(x)
