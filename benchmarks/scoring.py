@@ -167,10 +167,13 @@ class Ours:
         import numpy as np
         from flax import nnx
 
+        from econalign.evaluate.battery import SMALL_BATCHES
         from econalign.model.agent import load_agent
+        from econalign.model.buckets import Buckets
         from econalign.model.scoring import score_continuations
 
-        agent = load_agent(model_dir, progress=False)
+        # The shape policy of `econalign evaluate`.
+        agent = load_agent(model_dir, buckets=Buckets(small_batches=SMALL_BATCHES), progress=False)
         graphdef, state = nnx.split(agent.model)
 
         @jax.jit

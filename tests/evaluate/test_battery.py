@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from econalign.cli import main
+from econalign.evaluate.battery import SMALL_BATCHES
 
 from .fakes import CountingAgent
 
@@ -37,8 +38,8 @@ def test_agent_cli_uses_the_cache_and_names_its_own_theory(dataset_dir, tmp_path
     fake = CountingAgent()
     loaded = []
 
-    def load_agent(model_dir, adapter=None):
-        loaded.append((model_dir, adapter))
+    def load_agent(model_dir, adapter=None, *, dtype, buckets):
+        loaded.append((model_dir, adapter, dtype, buckets.small_batches))
         return fake
 
     monkeypatch.setitem(sys.modules, "econalign.model.agent", types.SimpleNamespace(load_agent=load_agent))
@@ -50,7 +51,7 @@ def test_agent_cli_uses_the_cache_and_names_its_own_theory(dataset_dir, tmp_path
             "--adapter", str(adapter), "--data", str(dataset_dir), "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     scored = fake.scored
-    assert scored == 48 and loaded == [("model-dir", str(adapter))]
+    assert scored == 48 and loaded == [("model-dir", str(adapter), "float32", SMALL_BATCHES)]
     assert main(args) == 0
     assert fake.scored == scored  # second run: everything from results/evaluate/.cache
     assert len(list((tmp_path / "evaluate" / ".cache").glob("*.parquet"))) == 1

@@ -13,6 +13,23 @@ def test_ladder_up_is_the_smallest_rung_at_or_above(n):
     assert ladder_up(n) == min(v for v in LADDER if v >= n)
 
 
+# Cache lengths: powers of two and three times powers of two, from 16 on (every one of them is a ladder rung).
+CACHE_RUNGS = sorted(v for v in LADDER if v >= 16 and any(v in (2**k, 3 * 2**k) for k in range(12)))
+
+
+@given(st.integers(0, 2048))
+def test_cache_up_is_the_smallest_coarse_rung_that_holds_the_prefix_bucket(n):
+    buckets = Buckets(min_length=16)
+    want = 0 if n == 0 else min(v for v in CACHE_RUNGS if v >= buckets.length_up(n))
+    assert buckets.cache_up(n) == want
+
+
+def test_cache_up_values():
+    buckets = Buckets(min_length=16)
+    prefixes = (1, 17, 25, 40, 49, 65, 100, 129, 200)
+    assert [buckets.cache_up(n) for n in prefixes] == [16, 24, 32, 48, 64, 96, 128, 192, 256]
+
+
 def test_length_up_has_a_floor():
     buckets = Buckets(min_length=16)
     assert buckets.length_up(3) == 16

@@ -127,7 +127,7 @@ def test_suffix_batches_attend_only_over_the_cache_slots_their_prefixes_need(mod
 
     rng = np.random.default_rng(4)
     # Short stems (12 tokens) with short suffixes and one long stem (40) with long suffixes: the suffix batches
-    # separate, and the short-prefix batch must not attend over the long prefix's 40 slots.
+    # separate, and the short-prefix batch must not attend over the long prefix's 48 slots.
     stems = [list(rng.integers(3, 64, n)) for n in (12, 12, 40)]
     tails = (3, 3, 14)
     prompts = [
@@ -144,7 +144,7 @@ def test_suffix_batches_attend_only_over_the_cache_slots_their_prefixes_need(mod
     monkeypatch.setattr(scoring, "_target_logprobs", recording)
     buckets = Buckets(batch_size=4, small_batches=(1, 2), min_length=8, min_prefix=4, group_overhead=0)
     got = score_continuations(model, prompts, options, buckets=buckets)
-    assert sorted(slots) == [16, 40]  # ladder_up(12) and ladder_up(40)
+    assert sorted(slots) == [16, 48]  # cache_up(12) and cache_up(40)
     for g, want in zip(got, naive_scores(model, prompts, options), strict=True):
         np.testing.assert_allclose(g, want, atol=2e-4)
 

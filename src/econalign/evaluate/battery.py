@@ -21,6 +21,7 @@ re-run without a request.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ from econalign.io import config_hash, provenance, write_json, write_parquet
 from econalign.theory import MIN_MARGIN, preference_from_config
 
 __all__ = [
+    "SMALL_BATCHES",
     "add_arguments",
     "build_battery",
     "evaluate_agent",
@@ -57,6 +59,11 @@ log = logging.getLogger(__name__)
 
 DROPPED_COLUMNS = ("messages", "options")
 """Battery columns not repeated in items.parquet (the dataset keeps them; ``id`` links back)."""
+
+SMALL_BATCHES = (4,)
+"""Batch sizes below the full one when an agent scores the battery. A one-row shape would save at most three
+padded rows of a batch and cost a compilation per sequence length (~4 s each on CPU, where the battery's
+compilations took longer than its scoring): without it the default battery compiles 12 shapes instead of 23."""
 
 
 def own_theory(config: Mapping[str, Any], agent: str) -> str | None:
@@ -193,17 +200,21 @@ def evaluate_agent(
 ) -> dict[str, Any]:
     """Load a model (and adapter) and evaluate it; see ``evaluate_scorer``."""
     from econalign.model.agent import load_agent  # JAX is imported only when a model is scored
+    from econalign.model.buckets import Buckets
 
     settings = config["evaluate"]
-    model = load_agent(model_dir, adapter=adapter_dir)
+    dtype = config["model"]["dtype"]
+    model = load_agent(model_dir, adapter=adapter_dir, dtype=dtype, buckets=Buckets(small_batches=SMALL_BATCHES))
     adapter = adapter_hash(adapter_dir)
     sha = getattr(model, "model_sha256", None)
+    # Scores in another precision are other scores: they get their own cache file and entries.
+    weights = sha if sha is None or dtype == "float32" else hashlib.sha256(f"{sha}\0{dtype}".encode()).hexdigest()
     cache_path = None
-    if settings["cache"] and cache_dir is not None and sha:
-        cache_path = Path(cache_dir) / ScoreCache.file_name(sha, adapter)
-    elif settings["cache"] and not sha:
+    if settings["cache"] and cache_dir is not None and weights:
+        cache_path = Path(cache_dir) / ScoreCache.file_name(weights, adapter)
+    elif settings["cache"] and not weights:
         log.warning("the model's weights have no sha256: scores are not cached")
-    cache = ScoreCache(cache_path, model_sha256=sha or "unknown", adapter=adapter)
+    cache = ScoreCache(cache_path, model_sha256=weights or "unknown", adapter=adapter)
     scorer = AgentScorer(
         model,
         name=agent,

@@ -39,6 +39,20 @@ class Buckets:
         """The smallest ladder length ``>= n`` (and ``>= min_length``)."""
         return ladder_up(max(n, self.min_length))
 
+    def cache_up(self, n: int) -> int:
+        """Prefix-cache slots for a batch whose longest prefix holds ``n`` tokens (``0`` stays ``0``).
+
+        The rungs of :meth:`length_up` that are ``2^k`` or ``3 * 2^k`` (16, 24, 32, 48, 64, 96, ...): each value is
+        one more compiled shape per suffix shape, while masked cache slots cost only attention, a few percent of
+        a forward pass. Never below ``length_up(n)``, so a prefix padded to its own bucket always fits.
+        """
+        if n <= 0:
+            return 0
+        value = self.length_up(n)
+        while not (_power_of_two(value) or (value % 3 == 0 and _power_of_two(value // 3))):
+            value = ladder_up(value + 1)
+        return value
+
     def batch_up(self, rows: int) -> int:
         """Rows to allocate for ``rows`` remaining items (a full batch, or the smallest size that holds them)."""
         return next((size for size in sorted(self.small_batches) if size >= rows), self.batch_size)
@@ -56,6 +70,10 @@ def ladder_up(n: int) -> int:
             if step >= n:
                 return step
         value *= 2
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def chunks(rows: Sequence[int], buckets: Buckets) -> list[tuple[list[int], int]]:

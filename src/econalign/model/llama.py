@@ -439,24 +439,20 @@ class Attention(nnx.Module):
             k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), write_at, axis=2)
             v = jax.lax.dynamic_update_slice_in_dim(cache[1], v.astype(cache[1].dtype), write_at, axis=2)
             cache = None  # [B, K, S, H]: the buffers are now this call's keys and values
-        # A per-row cache is joined to this call's keys (a copy of [B, K, S, H]); a cache shared by the batch
-        # is not materialised B times: its score block is computed separately and joined to this call's.
-        join_keys = cache is not None and cache[0].shape[0] == b
-        keys, values = k, v
-        if join_keys:
-            keys, values = jnp.concatenate([cache[0], k], axis=2), jnp.concatenate([cache[1], v], axis=2)
-        scores = q @ keys.swapaxes(-1, -2)  # [B, K, G*T, T], or [B, K, G*T, S] when keys were joined
-        if cache is not None and not join_keys:
-            cached_scores = _with_shared_cache(q, cache[0].swapaxes(-1, -2))  # [B, K, G*T, S_cache]
-            scores = jnp.concatenate([cached_scores, scores], axis=-1)  # [B, K, G*T, S]
+        # The cache's keys are scored as their own block and never joined to this call's: joining a per-row cache
+        # by concatenation made XLA:CPU compile each scoring shape ~2x slower, and joining a cache shared by the
+        # batch would copy it B times.
+        scores = q @ k.swapaxes(-1, -2)  # [B, K, G*Tq, T]
+        s_cache = 0 if cache is None else cache[0].shape[-2]
+        if cache is not None:
+            cached_scores = _cache_product(q, cache[0].swapaxes(-1, -2))  # [B, K, G*Tq, S_cache]
+            scores = jnp.concatenate([cached_scores, scores], axis=-1)  # [B, K, G*Tq, S]
         scores = scores.reshape(b, kh, g, t_q, -1).astype(jnp.float32)  # [B, K, G, Tq, S]
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kh, g * t_q, -1)  # [B, K, G*Tq, S]
-        if cache is None or join_keys:
-            out = probs @ values  # [B, K, G*T, H]
-        else:
-            s_cache = cache[1].shape[-2]
-            out = probs[..., s_cache:] @ v + _with_shared_cache(probs[..., :s_cache], cache[1])
+        out = probs[..., s_cache:] @ v  # [B, K, G*Tq, H]
+        if cache is not None:
+            out = out + _cache_product(probs[..., :s_cache], cache[1])
         out = out.reshape(b, kh, g, t_q, h).transpose(0, 3, 1, 2, 4).reshape(b, t_q, n * h)  # [B, Tq, N*H]
         return self.o_proj(out), (k, v)
 
@@ -466,12 +462,14 @@ def _rows(x: Array, index: Array) -> Array:
     return jnp.take_along_axis(x, index.astype(jnp.int32).reshape(*index.shape, *([1] * (x.ndim - 2))), axis=1)
 
 
-def _with_shared_cache(x: Array, cached: Array) -> Array:
-    """``x @ cached[0]`` for every row of x ``[B, K, M, A]``, with one cache ``[1, K, A, C]`` for the batch.
+def _cache_product(x: Array, cached: Array) -> Array:
+    """``x @ cached`` for ``x`` ``[B, K, M, A]`` and a cache ``[Bc, K, A, C]`` with ``Bc`` equal to ``B`` or 1.
 
-    The batch is folded into the rows instead of materialising the cache B times.
+    A cache shared by the batch (``Bc = 1``) is not materialised B times: the batch is folded into the rows.
     """
     b, kh, m, a = x.shape
+    if cached.shape[0] == b:
+        return x @ cached
     rows = x.transpose(1, 0, 2, 3).reshape(kh, b * m, a) @ cached[0]  # [K, B*M, C]
     return rows.reshape(kh, b, m, -1).transpose(1, 0, 2, 3)
 

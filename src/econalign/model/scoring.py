@@ -220,10 +220,9 @@ def score_continuations(
         for members, allocated, length in plan_batches([len(layouts[i].tokens) for i in rows], buckets):
             batch = [rows[k] for k in members]
             arrays = _batch_arrays([layouts[i] for i in batch], allocated, length, width)
-            # Each batch attends over the slots its longest prefix needs: on the battery most prefixes hold
-            # ~50 tokens while one long group sets the cache length, and attention over masked slots is not free.
-            longest_prefix = int(prefix_of[batch].max())
-            slots = buckets.length_up(longest_prefix) if cache_rows is not None and longest_prefix else 0
+            # Each batch attends over the slots its longest prefix needs (on a coarse ladder, to bound the number
+            # of compiled shapes): one long group must not make every batch attend over its cache length.
+            slots = buckets.cache_up(int(prefix_of[batch].max())) if cache_rows is not None else 0
             cache_valid = np.zeros((allocated, slots), dtype=bool)
             cache_valid[: len(batch)] = np.arange(slots)[None, :] < prefix_of[batch][:, None]
             cache = None
@@ -242,7 +241,7 @@ def score_continuations(
     if not groups:
         run(ungrouped, None, {})
         return results
-    slots = buckets.length_up(max(prefix for _, prefix in groups))
+    slots = buckets.cache_up(max(prefix for _, prefix in groups))
     wave_size = buckets.batch_size * 4  # bounds the memory of prefix caches (~4 MB per 96-slot prefix of 135M)
     for start in range(0, len(groups), wave_size):
         wave = list(range(start, min(start + wave_size, len(groups))))
