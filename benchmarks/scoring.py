@@ -102,13 +102,14 @@ def _synthesized(limit: int | None) -> tuple[list, list, str]:
         config = load_config(ROOT / "config" / "config.yaml")
         data_dir = ROOT / "results" / "synthesize"
         source = "results/synthesize"
-        if not all((data_dir / agent["name"] / "train.parquet").is_file() for agent in config["agents"]):
-            from econalign.data.synthesize import synthesize
+        with tempfile.TemporaryDirectory(prefix="econalign-bench-") as temporary:
+            if not all((data_dir / agent["name"] / "train.parquet").is_file() for agent in config["agents"]):
+                from econalign.data.synthesize import synthesize
 
-            data_dir = Path(tempfile.mkdtemp(prefix="econalign-bench-"))
-            synthesize(config, data_dir)
-            source = "synthesize (temporary)"
-        battery, _, _ = build_battery(config, data_dir)
+                data_dir = Path(temporary)
+                synthesize(config, data_dir)
+                source = "synthesize (temporary)"
+            battery, _, _ = build_battery(config, data_dir)
         source = f"evaluation battery of config/config.yaml ({source}, {battery.height} items)"
         if limit is not None and limit < battery.height:
             battery = battery.with_row_index("_order").sample(n=limit, seed=0).sort("_order")
@@ -215,6 +216,7 @@ class Peer:
             text=True,
         )
         self.info = self._ask({"op": "info"})
+        os.unlink(handle.name)  # the peer has read its items once it answers
 
     def _ask(self, request: dict) -> dict:
         assert self._process.stdin is not None and self._process.stdout is not None
@@ -335,7 +337,8 @@ def main() -> None:
     if model_dir is None:
         from econalign.model.prepare import prepare_model
 
-        model_dir = prepare_model("smollm2-135m-instruct", Path(tempfile.mkdtemp(prefix="econalign-bench-model-")))
+        prepared = tempfile.TemporaryDirectory(prefix="econalign-bench-model-")  # removed when main() returns
+        model_dir = prepare_model("smollm2-135m-instruct", Path(prepared.name))
     ours = Ours(model_dir, args.limit)
     sides: dict[str, Ours | Peer] = {"ours": ours}
     if args.peer_python:
