@@ -65,6 +65,27 @@ def test_agent_cli_uses_the_cache_and_names_its_own_theory(dataset_dir, tmp_path
         assert sum(probs) == pytest.approx(1.0)
 
 
+def test_scores_in_another_dtype_are_cached_apart(dataset_dir, tmp_path, monkeypatch):
+    fake = CountingAgent()
+    dtypes = []
+
+    def load_agent(model_dir, adapter=None, *, dtype, buckets):
+        dtypes.append(dtype)
+        return fake
+
+    monkeypatch.setitem(sys.modules, "econalign.model.agent", types.SimpleNamespace(load_agent=load_agent))
+    for dtype in ("float32", "bfloat16", "float32"):
+        config = {**CONFIG, "model": {"dtype": dtype}}
+        args = ["evaluate", "--config-json", json.dumps(config), "--model", "model-dir", "--data", str(dataset_dir),
+                "--out", str(tmp_path / "evaluate" / dtype)]  # fmt: skip
+        assert main(args) == 0
+    assert dtypes == ["float32", "bfloat16", "float32"]
+    assert fake.scored == 2 * 48  # the bfloat16 run scored everything again; the second float32 run nothing
+    assert len(list((tmp_path / "evaluate" / ".cache").glob("*.parquet"))) == 2
+    metrics = json.loads((tmp_path / "evaluate" / "bfloat16" / "metrics.json").read_text())
+    assert metrics["provenance"]["model_sha256"] == fake.model_sha256  # the file's hash, not the cache key
+
+
 def test_evaluate_without_a_model_is_an_error(dataset_dir, tmp_path):
     with pytest.raises(SystemExit):
         main(["evaluate", "--data", str(dataset_dir), "--out", str(tmp_path)])
