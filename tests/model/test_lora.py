@@ -68,6 +68,18 @@ def test_our_export_loads_in_peft_with_the_same_logits():
     np.testing.assert_allclose(logits(ours), REFERENCE["ours"], atol=ATOL)
 
 
+def test_top_block_adapters_match_peft_both_ways():
+    # layers_to_transform=[1]: PEFT's adapter read by us, and ours (make_ours.py) read by PEFT.
+    made = load_peft_adapter(load_llama(PEFT_DATA / "base"), PEFT_DATA / "peft_top", merge=False)
+    assert {index for index, _, _ in lora_layers(made)} == {1}
+    np.testing.assert_allclose(logits(made), REFERENCE["peft_top"], atol=ATOL)
+    assert json.loads((PEFT_DATA / "ours_top" / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    ours = load_peft_adapter(load_llama(PEFT_DATA / "base"), PEFT_DATA / "ours_top", merge=False)
+    for name in ("peft_top", "ours_top"):
+        assert np.abs(REFERENCE[name] - REFERENCE["base"]).max() > 0.1
+    np.testing.assert_allclose(logits(ours), REFERENCE["ours_top"], atol=ATOL)
+
+
 def test_export_round_trip_is_exact(tmp_path):
     model = load_peft_adapter(load_llama(PEFT_DATA / "base"), PEFT_DATA / "ours", merge=False)
     save_peft_adapter(model, tmp_path, base_model_name_or_path="base")

@@ -85,3 +85,32 @@ def test_diverging_run_exits_with_the_reason(tiny_model_dir, tiny_data_dir, tmp_
     config = finetune_config(method="full", learning_rate=1.0, clip_norm=0, max_loss_ratio=3, epochs=2, eval_items=1)
     with pytest.raises(SystemExit, match="econalign finetune: training diverged at step"):
         run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)
+
+
+def test_full_fine_tuning_of_the_top_block_leaves_the_rest_untouched(tiny_model_dir, tiny_data_dir, tmp_path):
+    config = finetune_config(method="full", train_layers=1, learning_rate=1e-3, epochs=0.5)
+    assert run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path / "out") == 0
+    base = nnx.to_flat_state(nnx.state(load_llama(tiny_model_dir), nnx.Param))
+    tuned = dict(nnx.to_flat_state(nnx.state(load_llama(tmp_path / "out" / "adapter"), nnx.Param)))
+    changed = {
+        path: not np.array_equal(np.asarray(value.get_value()), np.asarray(tuned[path].get_value()))
+        for path, value in base
+    }
+    trained = {path for path in changed if path[0] == "norm" or path[:2] == ("layers", 1)}
+    assert not any(changed[path] for path in changed.keys() - trained)  # embeddings and block 0 frozen
+    assert all(changed[path] for path in trained if path[-1] == "kernel")
+
+
+def test_lora_on_the_top_block_exports_peft_layers_to_transform(tiny_model_dir, tiny_data_dir, tmp_path):
+    config = finetune_config(train_layers=1, epochs=0.5)
+    assert run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path / "out") == 0
+    adapter = tmp_path / "out" / "adapter"
+    assert json.loads((adapter / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    tuned = load_peft_adapter(load_llama(tiny_model_dir), adapter, merge=False)
+    assert float(jnp.abs(forward(tuned, TOKENS) - forward(load_llama(tiny_model_dir), TOKENS)).max()) > 1e-4
+
+
+def test_more_train_layers_than_blocks_is_refused(tiny_model_dir, tiny_data_dir, tmp_path):
+    config = finetune_config(train_layers=3)
+    with pytest.raises(SystemExit, match="econalign finetune: finetune/train_layers: 3, but the model has 2 blocks"):
+        run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)

@@ -107,3 +107,29 @@ def test_eval_reads_option_log_probs_at_the_choice_slot(lora_model):
             ex.weights[j] * log_probs[row, at + j, token] for j, token in enumerate(ex.tokens[ex.prompt_length :])
         )
         assert float(out["logprob_sum"][row]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_train_layers_trains_the_top_blocks_with_the_full_models_gradient():
+    model = tiny_model()
+    graphdef, trainable, frozen = split_model(model, full=True, train_layers=1)
+    top_paths = {path for path, _ in nnx.to_flat_state(trainable)}
+    assert top_paths and all(path[0] == "norm" or path[:2] == ("layers", 1) for path in top_paths)
+    rest_paths = {path for path, _ in nnx.to_flat_state(frozen)}
+    assert ("embed_tokens", "embedding") in rest_paths and any(path[:2] == ("layers", 0) for path in rest_paths)
+
+    batch = jax.tree.map(jnp.asarray, make_batch(examples(3, 4), rows=4, length=16, slots=8))
+    loss, _, grads = make_grad_fn(graphdef)(trainable, frozen, batch)
+    full_graphdef, everything, none = split_model(model, full=True)
+    full_loss, _, full_grads = make_grad_fn(full_graphdef)(everything, none, batch)
+    assert float(loss) == pytest.approx(float(full_loss), rel=1e-6)
+    full_by_path = dict(nnx.to_flat_state(full_grads))
+    for path, grad in nnx.to_flat_state(grads):
+        np.testing.assert_allclose(
+            np.asarray(grad.get_value()), np.asarray(full_by_path[path].get_value()), rtol=1e-5, atol=1e-7
+        )
+
+
+@pytest.mark.parametrize("full, layers", [(False, 1), (True, 0), (True, 3)])
+def test_train_layers_rejects_lora_and_out_of_range_counts(full, layers):
+    with pytest.raises(ValueError, match="train_layers"):
+        split_model(tiny_model(), full=full, train_layers=layers)

@@ -189,11 +189,12 @@ def main(args: argparse.Namespace) -> int:
         The exit status (0); a diverged run exits with status 1 and the reason on stderr.
     """
     from econalign.cli import config_from_args
+    from econalign.config import ConfigError
     from econalign.train.loop import TrainingDivergedError
 
     config = config_from_args(args)
     try:
         finetune(config, agent=args.agent, model_dir=args.model, data_dir=args.data, out_dir=args.out)
-    except TrainingDivergedError as error:
+    except (TrainingDivergedError, ConfigError) as error:
         raise SystemExit(f"econalign finetune: {error}") from None
     return 0

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from econalign.config import ConfigError
 from econalign.io import derive_seed
 from econalign.model.lora import apply_lora
 from econalign.train import checkpoint as ckpt
@@ -247,8 +248,12 @@ def train(
 
     Raises:
         TrainingDivergedError: Non-finite or exploding loss.
+        ConfigError: ``train_layers`` exceeds the model's blocks.
     """
     full = finetune["method"] == "full"
+    train_layers = finetune["train_layers"]
+    if train_layers is not None and train_layers > len(model.layers):
+        raise ConfigError(f"finetune/train_layers: {train_layers}, but the model has {len(model.layers)} blocks")
     if not full:
         lora = finetune["lora"]
         apply_lora(
@@ -258,11 +263,12 @@ def train(
             targets=lora["targets"],
             rngs=nnx.Rngs(derive_seed(seed, "lora")),
             rslora=lora["rslora"],
+            layers=None if train_layers is None else range(len(model.layers) - train_layers, len(model.layers)),
         )
     extra = [e.length for e in validation.examples] if validation else []
     plan = make_plan(examples, finetune=finetune, seed=seed, extra_lengths=extra)
     mesh = sharding.make_mesh(**finetune["mesh"])
-    graphdef, trainable, frozen = split_model(model, full=full)
+    graphdef, trainable, frozen = split_model(model, full=full, train_layers=train_layers if full else None)
     trainable, frozen = sharding.shard_params(trainable, mesh), sharding.shard_params(frozen, mesh)
     total = len(plan.steps)
     optimizer = optimizer_from_config(finetune, total_steps=total)

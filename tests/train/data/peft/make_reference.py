@@ -10,8 +10,10 @@ Run with an interpreter that has torch, transformers, peft and safetensors (outs
 Writes, beside this file:
   base/        a random 2-block Llama (HF layout, float32) built by transformers from TINY_CONFIG;
   peft_made/   a LoRA adapter made by PEFT (r=4, alpha=8, rslora off; random A and B) on q, v, o, up projections;
+  peft_top/    the same kind of adapter on the last block only (PEFT layers_to_transform=[1]);
   logits.npz   float32 logits [2, 12, V] for TOKENS: "base", "peft_made" (base + PEFT's adapter, through PEFT),
-               "peft_made_merged" (merge_and_unload), and "ours" (base + our exported adapter, through PEFT).
+               "peft_made_merged" (merge_and_unload), "peft_top", and "ours" / "ours_top" (base + the adapters
+               make_ours.py exported, through PEFT).
 """
 
 from __future__ import annotations
@@ -84,16 +86,39 @@ def make_base_and_peft_adapter() -> None:
     )
 
 
+def make_top_block_adapter() -> None:
+    lora = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "v_proj", "o_proj", "up_proj"],
+        layers_to_transform=[1],
+        init_lora_weights=False,
+        lora_dropout=0.0,
+        task_type="CAUSAL_LM",
+    )
+    torch.manual_seed(2)
+    peft_model = get_peft_model(base_model(), lora)
+    peft_model.save_pretrained(HERE / "peft_top")
+    (HERE / "peft_top" / "README.md").unlink(missing_ok=True)
+    config_path = HERE / "peft_top" / "adapter_config.json"
+    config_path.write_text(
+        json.dumps({**json.loads(config_path.read_text()), "base_model_name_or_path": "base"}, indent=2)
+    )
+
+
 def main() -> None:
     if not (HERE / "base" / "config.json").is_file():
         make_base_and_peft_adapter()
+    if not (HERE / "peft_top" / "adapter_config.json").is_file():
+        make_top_block_adapter()
     arrays = {"tokens": TOKENS, "base": logits_of(base_model())}
     made = PeftModel.from_pretrained(base_model(), HERE / "peft_made").eval()
     arrays["peft_made"] = logits_of(made)
     arrays["peft_made_merged"] = logits_of(made.merge_and_unload())
-    if (HERE / "ours" / "adapter_config.json").is_file():
-        ours = PeftModel.from_pretrained(base_model(), HERE / "ours").eval()
-        arrays["ours"] = logits_of(ours)
+    arrays["peft_top"] = logits_of(PeftModel.from_pretrained(base_model(), HERE / "peft_top").eval())
+    for name in ("ours", "ours_top"):
+        if (HERE / name / "adapter_config.json").is_file():
+            arrays[name] = logits_of(PeftModel.from_pretrained(base_model(), HERE / name).eval())
     np.savez(HERE / "logits.npz", **arrays)
     print(json.dumps({key: list(value.shape) for key, value in arrays.items()}))
 
