@@ -58,7 +58,7 @@ def logits_of(model: torch.nn.Module) -> np.ndarray:
         return model(input_ids=torch.tensor(TOKENS)).logits.float().numpy()
 
 
-def make_base_and_peft_adapter() -> None:
+def make_base() -> None:
     torch.manual_seed(0)
     config = LlamaConfig(**{k: v for k, v in TINY_CONFIG.items() if k not in ("model_type", "architectures")})
     model = LlamaForCausalLM(config).eval()
@@ -67,40 +67,24 @@ def make_base_and_peft_adapter() -> None:
             if parameter.ndim == 2:
                 parameter.normal_(0.0, 0.2)
     model.save_pretrained(HERE / "base", safe_serialization=True)
+
+
+def make_peft_adapter(name: str, *, seed: int, layers_to_transform: list[int] | None = None) -> None:
+    """A PEFT LoRA adapter (r=4, alpha=8; random A and B) on q, v, o, up, saved as ``HERE / name``."""
     lora = LoraConfig(
         r=4,
         lora_alpha=8,
         target_modules=["q_proj", "v_proj", "o_proj", "up_proj"],
+        layers_to_transform=layers_to_transform,
         init_lora_weights=False,
         lora_dropout=0.0,
         task_type="CAUSAL_LM",
     )
-    torch.manual_seed(1)
-    peft_model = get_peft_model(base_model(), lora)
-    peft_model.save_pretrained(HERE / "peft_made")
-    (HERE / "peft_made" / "README.md").unlink(missing_ok=True)
-    config_path = HERE / "peft_made" / "adapter_config.json"
+    torch.manual_seed(seed)
+    get_peft_model(base_model(), lora).save_pretrained(HERE / name)
+    (HERE / name / "README.md").unlink(missing_ok=True)
+    config_path = HERE / name / "adapter_config.json"
     # The absolute path PEFT records would differ per checkout; only the name matters here.
-    config_path.write_text(
-        json.dumps({**json.loads(config_path.read_text()), "base_model_name_or_path": "base"}, indent=2)
-    )
-
-
-def make_top_block_adapter() -> None:
-    lora = LoraConfig(
-        r=4,
-        lora_alpha=8,
-        target_modules=["q_proj", "v_proj", "o_proj", "up_proj"],
-        layers_to_transform=[1],
-        init_lora_weights=False,
-        lora_dropout=0.0,
-        task_type="CAUSAL_LM",
-    )
-    torch.manual_seed(2)
-    peft_model = get_peft_model(base_model(), lora)
-    peft_model.save_pretrained(HERE / "peft_top")
-    (HERE / "peft_top" / "README.md").unlink(missing_ok=True)
-    config_path = HERE / "peft_top" / "adapter_config.json"
     config_path.write_text(
         json.dumps({**json.loads(config_path.read_text()), "base_model_name_or_path": "base"}, indent=2)
     )
@@ -108,9 +92,10 @@ def make_top_block_adapter() -> None:
 
 def main() -> None:
     if not (HERE / "base" / "config.json").is_file():
-        make_base_and_peft_adapter()
+        make_base()
+        make_peft_adapter("peft_made", seed=1)
     if not (HERE / "peft_top" / "adapter_config.json").is_file():
-        make_top_block_adapter()
+        make_peft_adapter("peft_top", seed=2, layers_to_transform=[1])
     arrays = {"tokens": TOKENS, "base": logits_of(base_model())}
     made = PeftModel.from_pretrained(base_model(), HERE / "peft_made").eval()
     arrays["peft_made"] = logits_of(made)
