@@ -111,7 +111,7 @@ def test_eval_reads_option_log_probs_at_the_choice_slot(lora_model):
 
 def test_train_layers_trains_the_top_blocks_with_the_full_models_gradient():
     model = tiny_model()
-    graphdef, trainable, frozen = split_model(model, full=True, train_layers=1)
+    graphdef, trainable, frozen = split_model(model, full=True, layers=[1])
     top_paths = {path for path, _ in nnx.to_flat_state(trainable)}
     assert top_paths and all(path[0] == "norm" or path[:2] == ("layers", 1) for path in top_paths)
     rest_paths = {path for path, _ in nnx.to_flat_state(frozen)}
@@ -129,7 +129,6 @@ def test_train_layers_trains_the_top_blocks_with_the_full_models_gradient():
         )
 
 
-@pytest.mark.parametrize("full, layers", [(False, 1), (True, 0), (True, 3)])
-def test_train_layers_rejects_lora_and_out_of_range_counts(full, layers):
-    with pytest.raises(ValueError, match="train_layers"):
-        split_model(tiny_model(), full=full, train_layers=layers)
+def test_block_choice_is_refused_for_lora():
+    with pytest.raises(ValueError, match="needs full=True"):
+        split_model(tiny_model(), full=False, layers=[1])

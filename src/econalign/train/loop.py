@@ -251,9 +251,10 @@ def train(
         ConfigError: ``train_layers`` exceeds the model's blocks.
     """
     full = finetune["method"] == "full"
-    train_layers = finetune["train_layers"]
-    if train_layers is not None and train_layers > len(model.layers):
-        raise ConfigError(f"finetune/train_layers: {train_layers}, but the model has {len(model.layers)} blocks")
+    train_layers, num_layers = finetune["train_layers"], len(model.layers)
+    if train_layers is not None and train_layers > num_layers:
+        raise ConfigError(f"finetune/train_layers: {train_layers}, but the model has {num_layers} blocks")
+    top_blocks = None if train_layers is None else range(num_layers - train_layers, num_layers)
     if not full:
         lora = finetune["lora"]
         apply_lora(
@@ -263,12 +264,12 @@ def train(
             targets=lora["targets"],
             rngs=nnx.Rngs(derive_seed(seed, "lora")),
             rslora=lora["rslora"],
-            layers=None if train_layers is None else range(len(model.layers) - train_layers, len(model.layers)),
+            layers=top_blocks,
         )
     extra = [e.length for e in validation.examples] if validation else []
     plan = make_plan(examples, finetune=finetune, seed=seed, extra_lengths=extra)
     mesh = sharding.make_mesh(**finetune["mesh"])
-    graphdef, trainable, frozen = split_model(model, full=full, train_layers=train_layers if full else None)
+    graphdef, trainable, frozen = split_model(model, full=full, layers=top_blocks if full else None)
     trainable, frozen = sharding.shard_params(trainable, mesh), sharding.shard_params(frozen, mesh)
     total = len(plan.steps)
     optimizer = optimizer_from_config(finetune, total_steps=total)

@@ -12,7 +12,7 @@ weight before the optimiser, so an accumulated step equals one step on the conca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -24,36 +24,34 @@ Batch = dict[str, jax.Array]
 
 
 def split_model(
-    model: nnx.Module, *, full: bool, train_layers: int | None = None
+    model: nnx.Module, *, full: bool, layers: Sequence[int] | None = None
 ) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
     """Split ``model`` into ``(graphdef, trainable, frozen)``.
 
     Args:
         model: The (possibly LoRA-wrapped) model.
         full: Train every parameter; otherwise only ``nnx.LoRAParam``.
-        train_layers: With ``full``, train only the last ``train_layers`` decoder blocks and the final norm
-            (the embeddings and the lower blocks stay frozen, so the backward pass stops at the first trained
-            block); ``None`` trains every parameter.
+        layers: With ``full``, train only these decoder blocks and the final norm (the embeddings and the other
+            blocks stay frozen, so the backward pass stops at the first trained block); ``None`` trains every
+            parameter. LoRA restricts its blocks where the adapters are made (``apply_lora(layers=...)``).
 
     Returns:
         The graph definition, the trainable state and the remaining state.
 
     Raises:
-        ValueError: ``train_layers`` without ``full``, or outside ``1..num_layers``.
+        ValueError: ``layers`` without ``full``.
     """
-    if train_layers is None:
+    if layers is None:
         wrt: Any = nnx.Param if full else nnx.LoRAParam
     else:
-        num_layers = len(model.layers)  # type: ignore[attr-defined]
-        if not full or not 1 <= train_layers <= num_layers:
-            # LoRA restricts its blocks where the adapters are made (apply_lora(layers=...)), not here.
-            raise ValueError(f"train_layers={train_layers} needs full=True and a value in 1..{num_layers}")
-        first = num_layers - train_layers
+        if not full:
+            raise ValueError("split_model(layers=...) needs full=True; LoRA blocks are chosen by apply_lora")
+        chosen = set(layers)
 
-        def in_top_blocks(path: tuple[Any, ...], _: Any) -> bool:
-            return path[0] == "norm" or (path[0] == "layers" and int(path[1]) >= first)
+        def in_chosen_blocks(path: tuple[Any, ...], _: Any) -> bool:
+            return path[0] == "norm" or (path[0] == "layers" and int(path[1]) in chosen)
 
-        wrt = nnx.All(nnx.Param, in_top_blocks)
+        wrt = nnx.All(nnx.Param, in_chosen_blocks)
     graphdef, trainable, frozen = nnx.split(model, wrt, ...)
     return graphdef, trainable, frozen
 
