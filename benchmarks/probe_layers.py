@@ -13,9 +13,13 @@ training part). Targets, all label-free:
 * ``belief_c``: the partner picked C more often than not (read off the prompt: a control that needs no payoffs;
   items without a stated history are left out of this target).
 
+A learning curve asks how many training items such a probe needs: at a few blocks, probes fitted on 120 ... 1,536
+items (the default training split has 480) are scored on the same held-out items (the rest of a shuffle, averaged
+over ``--repeats`` shuffles).
+
 Usage: ``uv run python benchmarks/probe_layers.py --model results/prepare_model/base
 --data results/synthesize/economicus [--json out.json]``; prints one JSON object (accuracy per target, penalty
-and block, and the majority-class rate of each target).
+and block, the learning curves, and the majority-class rate of each target).
 """
 
 from __future__ import annotations
@@ -98,17 +102,44 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, *, alpha: float) -> tuple[np.ndarray
     return w, float(bias - x.mean(0) @ w)
 
 
+def held_out_accuracy(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *, alpha: float
+) -> float:
+    """Share of test items a probe fitted on the training items predicts (features standardised on those)."""
+    x_train, x_test = x_train.astype(np.float64), x_test.astype(np.float64)
+    mean, scale = x_train.mean(0), x_train.std(0) + 1e-6
+    w, b = ridge_fit((x_train - mean) / scale, y_train, alpha=alpha)
+    return float(((((x_test - mean) / scale) @ w + b > 0).astype(int) == y_test).mean())
+
+
 def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, *, folds: int, alpha: float, seed: int) -> float:
     """Share of items whose held-out fold's probe predicts ``y`` (features standardised on the training part)."""
-    x = x.astype(np.float64)
     fold_of = np.random.default_rng(seed).permutation(len(x)) % folds
-    correct = 0
+    correct = 0.0
     for fold in range(folds):
         train, test = fold_of != fold, fold_of == fold
-        mean, scale = x[train].mean(0), x[train].std(0) + 1e-6
-        w, b = ridge_fit((x[train] - mean) / scale, y[train], alpha=alpha)
-        correct += int(((((x[test] - mean) / scale) @ w + b > 0).astype(int) == y[test]).sum())
+        correct += held_out_accuracy(x[train], y[train], x[test], y[test], alpha=alpha) * test.sum()
     return correct / len(x)
+
+
+def learning_curve(
+    x: np.ndarray, y: np.ndarray, *, sizes: list[int], alpha: float, repeats: int, seed: int
+) -> list[float]:
+    """Mean held-out accuracy of probes fitted on ``n`` items, for each ``n`` in ``sizes``.
+
+    Each repeat shuffles the items once; the items after the first ``max(sizes)`` are the test set shared by every
+    size, and a probe of size ``n`` is fitted on the first ``n``, so the sizes differ only in training data.
+    """
+    if max(sizes) >= len(x):
+        raise ValueError(f"the largest training size ({max(sizes)}) leaves no test items out of {len(x)}")
+    rng = np.random.default_rng(seed)
+    accuracy = np.zeros(len(sizes))
+    for _ in range(repeats):
+        order = rng.permutation(len(x))
+        test = order[max(sizes) :]
+        for i, n in enumerate(sizes):
+            accuracy[i] += held_out_accuracy(x[order[:n]], y[order[:n]], x[test], y[test], alpha=alpha)
+    return [round(float(a / repeats), 4) for a in accuracy]
 
 
 def main() -> None:
@@ -120,6 +151,11 @@ def main() -> None:
     parser.add_argument("--alphas", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3], help="ridge penalties")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--states", type=Path, help="hidden-state cache (.npy): read if present, else written")
+    parser.add_argument(
+        "--curve-sizes", type=int, nargs="+", default=[120, 240, 480, 960, 1536], help="learning-curve training sizes"
+    )
+    parser.add_argument("--curve-blocks", type=int, nargs="+", default=[7, 30], help="blocks the learning curve reads")
+    parser.add_argument("--repeats", type=int, default=5, help="shuffles averaged per learning-curve point")
     args = parser.parse_args()
 
     import polars as pl
@@ -145,6 +181,7 @@ def main() -> None:
         "hidden_states_s": None if cached else round(seconds, 1),
         "majority": {},
         "accuracy": {},
+        "learning_curve": {"sizes": args.curve_sizes, "repeats": args.repeats, "test_items": {}, "accuracy": {}},
     }
     for target in TARGETS:
         kept = np.array([value is not None for value in labels[target]])
@@ -157,6 +194,16 @@ def main() -> None:
                 for i in range(states.shape[1])
             ]
         result["accuracy"][target] = per_alpha
+        result["learning_curve"]["accuracy"][target] = {
+            str(block): {
+                str(alpha): learning_curve(
+                    states[kept, block], y, sizes=args.curve_sizes, alpha=alpha, repeats=args.repeats, seed=args.seed
+                )
+                for alpha in args.alphas
+            }
+            for block in args.curve_blocks
+        }
+        result["learning_curve"]["test_items"][target] = int(kept.sum()) - max(args.curve_sizes)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -53,3 +53,17 @@ def test_targets_are_label_free():
         "belief_c": 1,
     }
     assert probe.targets_of({**row, "belief": None})["belief_c"] is None
+
+
+def test_learning_curve_rises_with_training_items_on_one_shared_test_set():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1200, 40))
+    rule = (x[:, :10].sum(1) + rng.normal(scale=1.5, size=1200) > 0).astype(int)
+    curve = probe.learning_curve(x, rule, sizes=[20, 100, 800], alpha=1e-3, repeats=3, seed=0)
+    assert curve[0] < curve[1] < curve[2]
+    # 800 items fit 40 weights well: close to the rule's own accuracy under its noise (about 0.85 here).
+    assert curve[2] > 0.8
+    noise = rng.integers(0, 2, 1200)
+    assert probe.learning_curve(x, noise, sizes=[800], alpha=1e-3, repeats=3, seed=0)[0] == pytest.approx(0.5, abs=0.06)
+    with pytest.raises(ValueError, match="no test items"):
+        probe.learning_curve(x, rule, sizes=[1200], alpha=1e-3, repeats=1, seed=0)
