@@ -9,6 +9,9 @@ and then scored on the whole validation split two ways:
 * with ``data.reasoning_first``, also ``agreement_generated``: the agent writes its reply greedily, the strict
   parser reads the final decision line, and unparsed replies count as failures (``parse_failure``).
 
+Every setting evaluates on the validation split every 30 steps (``GRID_DEFAULTS``; the study's curves were
+measured so, while the workflow's default evaluates after the last step only) unless its overrides say otherwise.
+
 Settings run in file order and each row is written to ``--json`` as soon as it is done, so a run cut short keeps
 what it finished. Test splits are never read.
 
@@ -36,6 +39,8 @@ from finetune_levers import cooperation_gap, score
 
 from econalign.config import load_config
 from econalign.io import config_hash
+
+GRID_DEFAULTS: dict[str, Any] = {"finetune": {"eval_every": 30}}
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +137,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--quiet", action="store_true", help="no per-step progress bars")
     args = parser.parse_args()
-    base = yaml.safe_load(args.config.read_text()) or {}
+    base = merge(yaml.safe_load(args.config.read_text()) or {}, GRID_DEFAULTS)
     if args.quiet:
         base = merge(base, {"finetune": {"progress": False}})
     grid = yaml.safe_load(args.grid.read_text())
