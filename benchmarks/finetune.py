@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import machine, peak_rss_mb
+
 HERE = Path(__file__).resolve().parent
 SHAPES = ((8, 128), (8, 256))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def fixed_shape(model_dir: str, rows: int, length: int, steps: int) -> dict:
@@ -80,7 +77,7 @@ def fixed_shape(model_dir: str, rows: int, length: int, steps: int) -> dict:
     return {
         "step_s": round(step_s, 3),
         "tokens_per_s": round(rows * length / step_s, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": peak_rss_mb(),
         "compile_s": round(times[0] - step_s, 2),
     }
 
@@ -154,7 +151,7 @@ def training_set(model_dir: str, data_dir: str, steps: int, tokens_out: str | No
         "steps": len(measured),
         "buckets": plan.buckets,
         "mean_length": round(float(np.mean([e.length for e in examples])), 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -216,9 +213,10 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
     # The benchmark itself keeps about 2 cores busy; well above that, other jobs shared the machine.
     result["load_average_1min"] = {"min": round(min(loads), 2), "max": round(max(loads), 2)}
-    text = json.dumps(result, indent=2, sort_keys=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n")
+    result["machine"] = machine()
+    from econalign.io import write_text
+
+    write_text(args.out, json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps(result, sort_keys=True))
 
 

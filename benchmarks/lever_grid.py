@@ -12,8 +12,10 @@ and then scored on the whole validation split two ways:
 Every setting evaluates on the validation split every 30 steps (``GRID_DEFAULTS``; the study's curves were
 measured so, while the workflow's default evaluates after the last step only) unless its overrides say otherwise.
 
-Settings run in file order and each row is written to ``--json`` as soon as it is done, so a run cut short keeps
-what it finished. Test splits are never read.
+Settings run in file order and each row is merged into ``--json`` as soon as it is done, so a run cut short keeps
+what it finished: the file (``{"what", "notes", "rows"}``) accumulates the study, a row of the same setting and
+agent is replaced in place, and every row records its machine and date (``machine.py``) and its validation curve.
+Test splits are never read.
 
 Usage: ``uv run python benchmarks/lever_grid.py --model results/prepare_model/base --grid benchmarks/levers.yaml
 --out /tmp/levers --json /tmp/levers/levers.json [--only NAME ...]``.
@@ -36,9 +38,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from finetune_levers import cooperation_gap, score
+from machine import machine
 
 from econalign.config import load_config
-from econalign.io import config_hash
+from econalign.io import config_hash, write_text
 
 GRID_DEFAULTS: dict[str, Any] = {"finetune": {"eval_every": 30}}
 
@@ -102,6 +105,7 @@ def run_setting(
     minutes = (time.perf_counter() - started) / 60
     validation = data_dir / agent / "validation.parquet"
     direct = score(run_dir, validation)
+    evaluated = pl.read_parquet(run_dir / "metrics.parquet").filter(pl.col("val_accuracy").is_not_null())
     baselines = json.loads((data_dir / agent / "baselines.json").read_text())["validation"]["overall"]
     row = {
         "setting": name,
@@ -115,6 +119,12 @@ def run_setting(
         "job_minutes": round(minutes, 2),
         "rule_theory_ignoring_belief": baselines["theory_ignoring_belief"],
         "rule_payoff_blind": baselines["payoff_blind"],
+        "validation_curve": {
+            "step": evaluated["step"].to_list(),
+            "accuracy": [round(value, 3) for value in evaluated["val_accuracy"]],
+            "loss": [round(value, 3) for value in evaluated["val_loss"]],
+        },
+        "machine": machine(),
     }
     if config["data"]["reasoning_first"]:
         agent_model = load_agent(model, run_dir / "adapter", dtype=config["model"]["dtype"], progress=False)
@@ -125,6 +135,25 @@ def run_setting(
     return row
 
 
+def merge_rows(path: Path, row: dict[str, Any], *, note: str | None = None) -> dict[str, Any]:
+    """Merge one finished row into the study file at ``path`` (replacing the row of the same setting and agent)."""
+    study: dict[str, Any] = {"what": f"benchmarks/lever_grid.py: {__doc__.splitlines()[0]}", "notes": "", "rows": []}
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        study |= {"rows": stored} if isinstance(stored, list) else stored  # a bare list: files of earlier runs
+    if note and note not in study["notes"]:
+        study["notes"] = f"{study['notes']} {note}".strip()
+    key = (row["setting"], row["agent"])
+    rows = study["rows"]
+    same = [i for i, old in enumerate(rows) if (old.get("setting"), old.get("agent")) == key]
+    if same:
+        rows[same[0]] = row
+    else:
+        rows.append(row)
+    write_text(path, json.dumps(study, indent=2) + "\n")
+    return study
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path, help="prepared base model directory")
@@ -132,7 +161,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="base study config")
     parser.add_argument("--agent", default="economicus")
     parser.add_argument("--out", required=True, type=Path, help="work folder (data and one folder per setting)")
-    parser.add_argument("--json", type=Path, help="rows written here after every setting")
+    parser.add_argument("--json", type=Path, help="study file: each finished row is merged into it")
+    parser.add_argument("--note", help="a remark added to the study file's notes")
     parser.add_argument("--only", nargs="*", help="run only these settings")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--quiet", action="store_true", help="no per-step progress bars")
@@ -141,7 +171,6 @@ def main() -> None:
     if args.quiet:
         base = merge(base, {"finetune": {"progress": False}})
     grid = yaml.safe_load(args.grid.read_text())
-    rows: list[dict[str, Any]] = []
     for setting in grid:
         if args.only and setting["name"] not in args.only:
             continue
@@ -149,11 +178,9 @@ def main() -> None:
             setting["name"], setting.get("overrides", {}), base=base, agent=args.agent, model=args.model,
             out=args.out, max_new_tokens=args.max_new_tokens,
         )  # fmt: skip
-        rows.append(row)
         print(json.dumps(row), flush=True)
         if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(rows, indent=2) + "\n")
+            merge_rows(args.json, row, note=args.note)
 
 
 if __name__ == "__main__":

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import time
 
 import torch
+from machine import peak_rss_mb
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load(model_dir: str, *, rank: int, alpha: int, targets: list[str]) -> torch.nn.Module:
@@ -56,7 +52,7 @@ def fixed(model_dir: str, rows: int, length: int, steps: int) -> dict:
     return {
         "step_s": round(step_s, 3),
         "tokens_per_s": round(rows * length / step_s, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -92,7 +88,7 @@ def training_set(model_dir: str, tokens_file: str, steps: int) -> dict:
         "tokens_per_s": round(sum(m[2] for m in measured) / seconds, 1),
         "step_s": round(seconds / len(measured), 3),
         "steps": len(measured),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -150,7 +150,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--alphas", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3], help="ridge penalties")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--states", type=Path, help="hidden-state cache (.npy): read if present, else written")
+    parser.add_argument(
+        "--states", type=Path, help="hidden-state cache (.npy, timing in .json): read if present, else written"
+    )
     parser.add_argument(
         "--curve-sizes", type=int, nargs="+", default=[120, 240, 480, 960, 1536], help="learning-curve training sizes"
     )
@@ -160,25 +162,36 @@ def main() -> None:
 
     import polars as pl
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import machine
+
+    from econalign.io import write_json, write_text
+
     splits = [pl.read_parquet(args.data / f"{split}.parquet") for split in ("train", "validation")]
     rows = [row for row in pl.concat(splits, how="diagonal_relaxed").to_dicts() if row["n_options"] == 2]
     labels = {target: [targets_of(row)[target] for row in rows] for target in TARGETS}
     cached = bool(args.states and args.states.is_file())
-    tick = time.perf_counter()
+    timing = args.states.with_suffix(".json") if args.states else None
     if cached:
         states = np.load(args.states)
+        seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else None
     else:
+        tick = time.perf_counter()
         states = hidden_states(args.model, rows)
+        seconds = round(time.perf_counter() - tick, 1)
         if args.states:
             np.save(args.states, states)
-    seconds = time.perf_counter() - tick
+            write_json(timing, {"seconds": seconds, "items": len(rows), "model": str(args.model)})
     result: dict[str, Any] = {
+        "what": __doc__.splitlines()[0],
+        "machine": machine(),
+        "states_cached": cached,
         "model": str(args.model),
         "data": str(args.data),
         "items": len(rows),
         "folds": args.folds,
         "alphas": args.alphas,
-        "hidden_states_s": None if cached else round(seconds, 1),
+        "hidden_states_s": seconds,
         "majority": {},
         "accuracy": {},
         "learning_curve": {"sizes": args.curve_sizes, "repeats": args.repeats, "test_items": {}, "accuracy": {}},
@@ -207,7 +220,7 @@ def main() -> None:
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
-        args.json.write_text(text + "\n")
+        write_text(args.json, text + "\n")
 
 
 if __name__ == "__main__":

@@ -36,12 +36,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -55,16 +56,6 @@ RULES = (
     "Game rules: you and another participant choose simultaneously and cannot communicate. You will not meet again. "
     "The payoffs below are points for you and for the other participant."
 )
-
-
-def peak_rss_mb() -> float:
-    # VmHWM restarts at exec; ru_maxrss would report the peak of the parent a subprocess was forked from.
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def log(message: str) -> None:
@@ -333,6 +324,8 @@ def main() -> None:
     if args.peer:
         peer_serve(args.peer[0], args.peer[1])
         return
+    from econalign.io import write_text
+
     model_dir = args.model
     if model_dir is None:
         from econalign.model.prepare import prepare_model
@@ -384,10 +377,10 @@ def main() -> None:
             "battery": round(result["battery"]["prompts_per_s"] / other["battery"]["prompts_per_s"], 2),
         }
     result["load_average_1min"] = [round(min(loads), 2), round(max(loads), 2)]
+    result["machine"] = machine()
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""The benchmark scripts' shared bookkeeping: the machine record and the lever study's file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+machine = load("machine")
+
+
+def test_peak_rss_is_the_high_water_mark_of_the_process_itself():
+    # A fresh interpreter: this test process may already have peaked far higher (JAX, the model).
+    script = (
+        "from machine import peak_rss_mb\n"
+        "before = peak_rss_mb()\n"
+        "block = bytearray(64 * 1024 * 1024)\n"
+        "block[::4096] = b'\\1' * (len(block) // 4096)\n"
+        "del block\n"
+        "print(before, peak_rss_mb())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=BENCHMARKS, capture_output=True, text=True, check=True)
+    before, after = map(float, out.stdout.split())
+    assert 1 < before < 200  # a bare interpreter, not its parent's peak
+    assert after >= before + 60  # the 64 MiB block counted once it was touched
+
+
+def test_machine_record_names_the_cpu_and_the_utc_date():
+    record = machine.machine()
+    assert set(record) == {"cpu", "cores", "python", "date"}
+    assert record["cores"] >= 1 and record["cpu"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["date"])
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        name = next(line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line)
+        assert record["cpu"].startswith(name)
+
+
+def row(setting: str, agreement: float) -> dict:
+    return {"setting": setting, "agent": "economicus", "agreement_direct": agreement}
+
+
+def test_lever_rows_merge_into_the_study_file(tmp_path):
+    grid = load("lever_grid")
+    path = tmp_path / "levers.json"
+    # Files written before the study format held a bare list of rows.
+    path.write_text(json.dumps([row("a", 0.5), row("b", 0.4)]))
+    grid.merge_rows(path, row("c", 0.6), note="first note")
+    grid.merge_rows(path, row("a", 0.7), note="first note")
+    study = grid.merge_rows(path, {**row("b", 0.9), "agent": "moralis"}, note="second")
+    assert json.loads(path.read_text()) == study
+    assert [(r["setting"], r["agent"], r["agreement_direct"]) for r in study["rows"]] == [
+        ("a", "economicus", 0.7),  # replaced in place
+        ("b", "economicus", 0.4),
+        ("c", "economicus", 0.6),
+        ("b", "moralis", 0.9),  # another agent: a row of its own
+    ]
+    assert study["notes"] == "first note second"
+    assert study["what"].startswith("benchmarks/lever_grid.py: Run a grid of fine-tuning settings")
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temporary file left
