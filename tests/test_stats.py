@@ -9,6 +9,7 @@ from scipy.stats import binomtest
 
 from econalign.stats import (
     correlation,
+    difference_interval,
     fit_linear_probability,
     fit_logit,
     logit_slope,
@@ -47,6 +48,30 @@ def test_mean_interval_matches_student_t():
     assert result["n"] == 5
     assert result["low"] == pytest.approx(low)
     assert result["high"] == pytest.approx(high)
+
+
+def test_difference_interval_matches_scipy_welch():
+    a = np.array([1.62, 1.55, 1.71, np.nan, 1.58])
+    b = np.array([1.49, 1.52, 1.47, 1.60, 1.51, 1.44])
+    result = difference_interval(a, b, confidence=0.9)
+    welch = stats.ttest_ind(a[~np.isnan(a)], b, equal_var=False)
+    reference = welch.confidence_interval(confidence_level=0.9)
+    assert (result["n_a"], result["n_b"]) == (4, 6)
+    assert result["gap"] == pytest.approx(np.nanmean(a) - b.mean())
+    assert result["low"] == pytest.approx(reference.low)
+    assert result["high"] == pytest.approx(reference.high)
+    assert result["dof"] == pytest.approx(welch.df)
+    assert result["gap"] / result["se"] == pytest.approx(welch.statistic)
+
+
+def test_difference_interval_edge_cases():
+    assert difference_interval([], [1.0, 2.0])["gap"] is None
+    one = difference_interval([2.0], [1.0, 1.5])
+    assert one["gap"] == pytest.approx(0.75) and one["low"] is None and one["se"] is None
+    flat = difference_interval([2.0, 2.0, 2.0], [1.0, 1.0])  # identical replications: no spread at all
+    assert (flat["low"], flat["high"], flat["se"]) == (1.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match="confidence"):
+        difference_interval([1.0, 2.0], [1.0, 2.0], confidence=1.5)
 
 
 def _sandwich_by_hand(design, residuals, weights):

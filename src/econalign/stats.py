@@ -20,6 +20,7 @@ __all__ = [
     "LogitFit",
     "LogitSlope",
     "correlation",
+    "difference_interval",
     "fit_linear_probability",
     "fit_logit",
     "logit_slope",
@@ -37,7 +38,7 @@ def _z(confidence: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def _t(confidence: float, dof: int) -> float:
+def _t(confidence: float, dof: float) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2.0, dof))
 
 
@@ -130,6 +131,41 @@ def mean_interval(values: Any, *, confidence: float = 0.95) -> dict[str, Any]:
     se = float(x.std(ddof=1) / math.sqrt(n))
     t = _t(confidence, n - 1)
     return {"mean": mean, "low": mean - t * se, "high": mean + t * se, "se": se, "n": n}
+
+
+def difference_interval(a: Any, b: Any, *, confidence: float = 0.95) -> dict[str, Any]:
+    """Difference of two independent means, ``mean(a) - mean(b)``, with a Welch interval.
+
+    For outcomes replicated in independent runs (e.g. pricing episodes), where the two groups may differ in
+    spread and size: the standard error is sqrt(s_a^2/n_a + s_b^2/n_b) and the t quantile uses the
+    Welch-Satterthwaite degrees of freedom.
+
+    Args:
+        a: 1-D array; NaNs are dropped.
+        b: 1-D array; NaNs are dropped.
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"gap", "low", "high", "se", "dof", "n_a", "n_b"}``; ``gap`` is None when a group is empty, the interval
+        entries when a group has fewer than two values (no spread to estimate). Two groups without any spread
+        give a zero-width interval.
+    """
+    _z(confidence)  # validates it
+    x, y = (np.asarray(v, dtype=np.float64).ravel() for v in (a, b))
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    out: dict[str, Any] = dict.fromkeys(("gap", "low", "high", "se", "dof")) | {"n_a": x.size, "n_b": y.size}
+    if x.size == 0 or y.size == 0:
+        return out
+    out["gap"] = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return out
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return out | {"low": out["gap"], "high": out["gap"], "se": 0.0, "dof": float(x.size + y.size - 2)}
+    dof = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    half = _t(confidence, dof) * se
+    return out | {"low": out["gap"] - half, "high": out["gap"] + half, "se": se, "dof": float(dof)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -148,7 +148,7 @@ def test_cli_runs_a_reference_pairing(tmp_path):
     from econalign.cli import main
 
     out = tmp_path / "nash__tit_for_tat.parquet"
-    config = json.dumps({"pricing": {"alphas": [3.2], "periods": 4}})
+    config = json.dumps({"pricing": {"alphas": [3.2], "periods": 4, "episodes": 1}})
     assert main(["pricing", "--config-json", config, "--pairing", "nash__tit_for_tat", "--out", str(out)]) == 0
     log = pl.read_parquet(out)
     assert log.height == 8 and set(log["agent"]) == {"nash", "tit_for_tat"}
@@ -193,7 +193,17 @@ def test_build_players_loads_each_llm_firm_once_with_its_adapter(tmp_path, monke
         "--out",
         str(out),
     ]
-    assert main(["pricing", "--config-json", json.dumps({"pricing": {"alphas": [1.0], "periods": 3}}), *arguments]) == 0
+    assert (
+        main(
+            [
+                "pricing",
+                "--config-json",
+                json.dumps({"pricing": {"alphas": [1.0], "periods": 3, "episodes": 1}}),
+                *arguments,
+            ]
+        )
+        == 0
+    )
     log = pl.read_parquet(out)
     assert log.filter(pl.col("firm") == 0)["kind"].to_list() == ["llm"] * 3
 
@@ -221,7 +231,7 @@ def test_pairings_in_lockstep_equal_separate_runs_and_share_one_call_per_agent()
 def test_cli_runs_several_pairings_into_a_folder(tmp_path):
     from econalign.cli import main
 
-    config = json.dumps({"pricing": {"alphas": [1.0], "periods": 3}})
+    config = json.dumps({"pricing": {"alphas": [1.0], "periods": 3, "episodes": 1}})
     pairings = ["nash__nash", "monopoly__tit_for_tat"]
     assert (
         main(["pricing", "--config-json", config, *[f"--pairing={p}" for p in pairings], "--out-dir", str(tmp_path)])

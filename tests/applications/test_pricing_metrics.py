@@ -5,6 +5,7 @@ import pytest
 from econalign.applications.duopoly import PricingSetup, simulate
 from econalign.applications.pricing_metrics import (
     episode_metrics,
+    episode_prices,
     firm_metrics,
     pairing_table,
     price_index,
@@ -70,3 +71,44 @@ def test_metrics_of_reference_play():
     pair = firms.filter(pl.col("pairing") == "tit_for_tat__exact_moralis")
     assert row["profit_gain"] == pytest.approx(pair["profit_gain"].mean())
     assert row["profit_gain_firm1"] == pytest.approx(pair.filter(pl.col("firm") == 1)["profit_gain"].mean())
+
+
+def test_price_level_uncertainty_is_measured_across_episodes():
+    rows = [
+        # pairing, episode, firm, mean_price
+        ("a__a", 0, 0, 1.50),
+        ("a__a", 0, 1, 1.70),
+        ("a__a", 1, 0, 1.65),
+        ("a__a", 1, 1, 1.65),
+        ("a__a", 2, 0, 1.40),
+        ("a__a", 2, 1, 1.60),
+        ("b__b", 0, 0, 1.90),
+        ("b__b", 0, 1, 1.80),
+    ]
+    firms = pl.DataFrame(
+        {
+            "pairing": [r[0] for r in rows],
+            "alpha": [1.0] * len(rows),
+            "episode": [r[1] for r in rows],
+            "firm": [r[2] for r in rows],
+            "mean_price": [r[3] for r in rows],
+            "price_index": [0.5] * len(rows),
+            "profit_gain": [0.5] * len(rows),
+        }
+    )
+    prices = episode_prices(firms)
+    assert prices.filter(pl.col("pairing") == "a__a")["mean_price"].to_list() == pytest.approx([1.60, 1.65, 1.50])
+    episodes = pl.DataFrame(
+        {
+            "pairing": ["a__a"] * 3 + ["b__b"],
+            "alpha": [1.0] * 4,
+            "episode": [0, 1, 2, 0],
+            "converged": [False] * 4,
+            "price_wars": [0] * 4,
+        }
+    )
+    table = pairing_table(firms, episodes)
+    a = table.filter(pl.col("pairing") == "a__a").row(0, named=True)
+    assert a["mean_price"] == pytest.approx(1.5833, abs=1e-4)
+    assert a["mean_price_se"] == pytest.approx(np.std([1.60, 1.65, 1.50], ddof=1) / np.sqrt(3))
+    assert table.filter(pl.col("pairing") == "b__b")["mean_price_se"][0] is None  # one episode: no spread

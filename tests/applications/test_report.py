@@ -1,13 +1,15 @@
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 
 from econalign.applications.av import av_scenarios, score_av
 from econalign.applications.duopoly import PricingSetup, simulate_many
 from econalign.applications.pairings import pricing_pairings
+from econalign.applications.pricing_metrics import pairing_table
 from econalign.applications.pricing_run import build_players
-from econalign.applications.report import alpha_key, report_applications, summarize_av
+from econalign.applications.report import alpha_key, report_applications, summarize_av, summarize_pricing
 from econalign.config import validate_config
 from econalign.io import write_parquet
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis
@@ -44,6 +46,7 @@ def study(tmp_path_factory):
                 "metric_window": 3,
                 "reference_opponents": ["nash", "tit_for_tat"],
                 "temperature": 0.0,
+                "episodes": 2,
             },
         }
     )
@@ -103,7 +106,14 @@ def test_summary_states_what_the_data_show(reports):
     assert av["agents"]["base"]["swerve_share"] == pytest.approx(0.5)
     pricing = summary["pricing"]
     # The moralis fake prices at the top of the grid and the economicus fake at the bottom.
+    # At temperature 0 the fakes replay the same episode: a gap with no spread across episodes.
     assert pricing["findings"]["moralis_above_economicus"] == {"1": True, "3.2": True, "all": True}
+    gap = pricing["findings"]["moralis_minus_economicus_price"]["1"]
+    moralis_price = pricing["findings"]["self_play"]["moralis"]["1"]["mean_price"]
+    economicus_price = pricing["findings"]["self_play"]["economicus"]["1"]["mean_price"]
+    assert gap["gap"] == pytest.approx(moralis_price - economicus_price) and gap["gap"] > 0
+    assert (gap["n_a"], gap["n_b"], gap["se"]) == (2, 2, 0.0)
+    assert pricing["findings"]["self_play"]["moralis"]["1"]["mean_price_se"] == 0.0
     top = pricing["benchmarks"]["1"]["grid"][-1]
     assert pricing["pairings"]["moralis__moralis"]["1"]["mean_price"] == pytest.approx(top)
     assert pricing["findings"]["self_play"]["economicus"]["3.2"]["price_index"] < 0
@@ -128,3 +138,46 @@ def test_a_gap_within_noise_is_not_a_finding(study):
     assert gap["gap"] == pytest.approx(0.01, abs=0.01) and gap["gap"] > 0
     assert gap["se"] == pytest.approx(0.2 / economicus.height**0.5, rel=0.05)
     assert findings["moralis_swerves_more_than_economicus"] is False
+
+
+def _self_play(prices: dict[str, list[float]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    # Firm rows of self-play episodes: both firms of an episode at the given mean price.
+    rows = [(agent, e, f, p) for agent, ps in prices.items() for e, p in enumerate(ps) for f in (0, 1)]
+    firms = pl.DataFrame(
+        {
+            "pairing": [f"{r[0]}__{r[0]}" for r in rows],
+            "alpha": [1.0] * len(rows),
+            "episode": [r[1] for r in rows],
+            "firm": [r[2] for r in rows],
+            "mean_price": [r[3] for r in rows],
+            "price_index": [0.0] * len(rows),
+            "profit_gain": [0.0] * len(rows),
+        }
+    )
+    episodes = firms.filter(pl.col("firm") == 0).select(
+        "pairing", "alpha", "episode", pl.lit(False).alias("converged"), pl.lit(0).alias("price_wars")
+    )
+    return firms, pairing_table(firms, episodes)
+
+
+@pytest.mark.parametrize(
+    ("prices", "expected"),
+    [
+        # Replicated and apart: a finding.
+        ({"moralis": [1.70, 1.72, 1.69], "economicus": [1.55, 1.52, 1.56]}, True),
+        # A higher mean within the episodes' noise: not a finding.
+        ({"moralis": [1.80, 1.45, 1.62], "economicus": [1.60, 1.58, 1.50]}, False),
+        # One episode a side: no spread to measure, so nothing is claimed either way.
+        ({"moralis": [1.80], "economicus": [1.50]}, None),
+    ],
+)
+def test_pricing_finding_needs_the_gap_to_clear_the_episode_noise(study, prices, expected):
+    config, _ = study
+    firms, table = _self_play(prices)
+    benchmarks = {1.0: {"nash_price": 1.47, "monopoly_price": 1.93, "moralis_price": {0.5: 1.71}, "grid": []}}
+    summary = summarize_pricing(table, benchmarks, firms=firms, agents=["economicus", "moralis"], config=config)
+    findings = summary["findings"]
+    gap = findings["moralis_minus_economicus_price"]["1"]
+    assert gap["gap"] == pytest.approx(np.mean(prices["moralis"]) - np.mean(prices["economicus"]))
+    assert gap["gap"] > 0
+    assert findings["moralis_above_economicus"] == {"1": expected, "all": expected}

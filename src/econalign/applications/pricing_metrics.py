@@ -18,6 +18,7 @@ from econalign.theory.market import LogitDuopoly
 
 __all__ = [
     "episode_metrics",
+    "episode_prices",
     "firm_metrics",
     "market_benchmarks",
     "market_from_config",
@@ -218,6 +219,22 @@ def episode_metrics(log: pl.DataFrame, *, window: int, price_war_length: int) ->
     return pl.DataFrame(rows, schema=schema)
 
 
+def episode_prices(firms: pl.DataFrame) -> pl.DataFrame:
+    """The mean market price of each episode (both firms' mean prices over the window, averaged).
+
+    Episodes are the independent replications of a pairing, so uncertainty about a pairing's price level is
+    measured across them.
+
+    Args:
+        firms: Output of ``firm_metrics``.
+
+    Returns:
+        Columns pairing, alpha, episode, mean_price, sorted by them.
+    """
+    keys = ["pairing", "alpha", "episode"]
+    return firms.group_by(keys).agg(pl.col("mean_price").mean()).sort(keys)
+
+
 def pairing_table(firms: pl.DataFrame, episodes: pl.DataFrame) -> pl.DataFrame:
     """The table by pairing and alpha: means over episodes and both firms, plus each firm's profit gain.
 
@@ -226,7 +243,8 @@ def pairing_table(firms: pl.DataFrame, episodes: pl.DataFrame) -> pl.DataFrame:
         episodes: Output of ``episode_metrics``.
 
     Returns:
-        Columns pairing, alpha, episodes, mean_price, price_index, profit_gain, profit_gain_firm0,
+        Columns pairing, alpha, episodes, mean_price, mean_price_se (standard error over episodes of the
+        episode's mean market price; null with one episode), price_index, profit_gain, profit_gain_firm0,
         profit_gain_firm1, converged_share, price_wars (per episode), sorted by pairing and alpha.
     """
     by_firm = firms.group_by(["pairing", "alpha", "firm"]).agg(pl.col("profit_gain").mean())
@@ -236,6 +254,11 @@ def pairing_table(firms: pl.DataFrame, episodes: pl.DataFrame) -> pl.DataFrame:
     market = firms.group_by(["pairing", "alpha"]).agg(
         pl.col("mean_price").mean(), pl.col("price_index").mean(), pl.col("profit_gain").mean()
     )
+    spread = (
+        episode_prices(firms)
+        .group_by(["pairing", "alpha"])
+        .agg((pl.col("mean_price").std(ddof=1) / pl.len().sqrt()).alias("mean_price_se"))
+    )
     dynamics = episodes.group_by(["pairing", "alpha"]).agg(
         pl.len().alias("episodes"),
         pl.col("converged").cast(pl.Float64).mean().alias("converged_share"),
@@ -243,12 +266,14 @@ def pairing_table(firms: pl.DataFrame, episodes: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         market.join(firm_gain, on=["pairing", "alpha"])
+        .join(spread, on=["pairing", "alpha"])
         .join(dynamics, on=["pairing", "alpha"])
         .select(
             "pairing",
             "alpha",
             "episodes",
             "mean_price",
+            "mean_price_se",
             "price_index",
             "profit_gain",
             "profit_gain_firm0",

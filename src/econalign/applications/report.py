@@ -24,12 +24,13 @@ from econalign.applications.av import HUMAN_BENCHMARK, AVScenario, agent_prefere
 from econalign.applications.pairings import pricing_pairings, split_pairing
 from econalign.applications.pricing_metrics import (
     episode_metrics,
+    episode_prices,
     firm_metrics,
     market_benchmarks,
     market_from_config,
     pairing_table,
 )
-from econalign.stats import logit_slope, wilson_bounds
+from econalign.stats import difference_interval, logit_slope, wilson_bounds
 from econalign.theory.preferences import HomoMoralis
 
 __all__ = ["add_arguments", "alpha_key", "main", "report_applications", "summarize_av", "summarize_pricing"]
@@ -154,6 +155,7 @@ def summarize_pricing(
     table: pl.DataFrame,
     benchmarks: Mapping[float, Mapping[str, Any]],
     *,
+    firms: pl.DataFrame,
     agents: Sequence[str],
     config: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -161,9 +163,12 @@ def summarize_pricing(
 
     ``benchmarks[alpha]``: ``nash_price``, ``monopoly_price``, ``moralis_price`` (kappa -> price), ``grid``.
     ``pairings[pairing][alpha]``: the columns of ``pricing_metrics.pairing_table``. ``findings``:
-    ``self_play`` (agent -> alpha -> ``price_index``, ``profit_gain``), ``moralis_above_economicus`` (alpha ->
-    whether every moralis agent's self-play mean price exceeds every economicus agent's; ``all`` over alphas;
-    null if either is absent), ``base_self_play`` (alpha -> ``price_index``, ``profit_gain``).
+    ``self_play`` (agent -> alpha -> ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``);
+    ``moralis_minus_economicus_price`` (alpha -> ``stats.difference_interval`` of the self-play episodes' mean
+    market prices, moralis agents' episodes pooled against economicus agents'; the episodes are the independent
+    replications); ``moralis_above_economicus`` (alpha -> that interval lies above 0, ``all`` over alphas; null
+    with fewer than two episodes a side, or if either kind of agent is absent); ``base_self_play`` (alpha ->
+    ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``).
     """
     pricing = config["pricing"]
     pairings: dict[str, dict[str, Any]] = {}
@@ -177,16 +182,21 @@ def summarize_pricing(
         a for a in agents if preferences[a] is not None and preferences[a].name == "economicus" and self_play[a]
     ]
     above: dict[str, Any] | None = None
+    gaps: dict[str, Any] | None = None
     if moralis and economicus:
-        above = {
-            alpha_key(alpha): bool(
-                min(self_play[m][alpha_key(alpha)]["mean_price"] for m in moralis)
-                > max(self_play[e][alpha_key(alpha)]["mean_price"] for e in economicus)
-            )
+        prices = episode_prices(firms)
+
+        def self_play_prices(names: Sequence[str], alpha: float) -> np.ndarray:
+            chosen = prices.filter(pl.col("pairing").is_in([f"{a}__{a}" for a in names]) & (pl.col("alpha") == alpha))
+            return chosen["mean_price"].to_numpy()
+
+        gaps = {
+            alpha_key(alpha): difference_interval(self_play_prices(moralis, alpha), self_play_prices(economicus, alpha))
             for alpha in sorted(benchmarks)
         }
-        above["all"] = all(above.values())
-    project = ("price_index", "profit_gain", "mean_price")
+        above = {key: None if gap["low"] is None else bool(gap["low"] > 0) for key, gap in gaps.items()}
+        above["all"] = None if None in above.values() else all(above.values())
+    project = ("price_index", "profit_gain", "mean_price", "mean_price_se")
     return {
         "settings": {
             k: pricing[k] for k in ("periods", "episodes", "history", "temperature", "metric_window", "label_order")
@@ -203,6 +213,7 @@ def summarize_pricing(
         "pairings": pairings,
         "findings": {
             "self_play": {a: {al: {k: v[k] for k in project} for al, v in self_play[a].items()} for a in agents},
+            "moralis_minus_economicus_price": gaps,
             "moralis_above_economicus": above,
             "base_self_play": {al: {k: v[k] for k in project} for al, v in self_play.get("base", {}).items()},
         },
@@ -295,7 +306,7 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
 
     summary = {
         "av": summarize_av(scores, agents=agents, config=config),
-        "pricing": summarize_pricing(table, benchmarks, agents=agents, config=config),
+        "pricing": summarize_pricing(table, benchmarks, firms=firms, agents=agents, config=config),
         "provenance": {k: v for k, v in provenance(config).items() if k in ("config_hash", "seed")},
     }
     write_json(out / "summary.json", summary)

@@ -26,6 +26,10 @@ def _tables(*tables: Table) -> tuple[str, str]:
     return "\n".join(parts), "\n".join(latex)
 
 
+def _mean_se(mean: float, se: float | None) -> str:
+    return f"{mean:.3f}" if se is None else f"{mean:.3f} ± {se:.3f}"
+
+
 def _share(share: float, low: float, high: float) -> str:
     return f"{100 * share:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
 
@@ -92,7 +96,7 @@ def pricing_tables(
         [
             r["pairing"].replace("__", " vs "),
             f"{r['alpha']:g}",
-            f"{r['mean_price']:.3f}",
+            _mean_se(r["mean_price"], r["mean_price_se"]),
             f"{r['price_index']:.2f}",
             f"{r['profit_gain']:.2f}",
             f"{r['profit_gain_firm0']:.2f}",
@@ -113,8 +117,9 @@ def pricing_tables(
         for alpha, b in sorted(benchmarks.items())
     ]
     caption = (
-        "Repeated duopoly pricing over the final periods: mean price, price index (0 = Bertrand-Nash, 1 = monopoly), "
-        "profit gain Δ (Calvano et al. 2020), share of episodes whose prices settled, price wars per episode."
+        "Repeated duopoly pricing over the final periods: mean price (± its standard error over episodes, when "
+        "there are several), price index (0 = Bertrand-Nash, 1 = monopoly), profit gain Δ (Calvano et al. 2020), "
+        "share of episodes whose prices settled, price wars per episode."
     )
     bench_caption = "Theory benchmark prices of the logit market at each currency scale α."
     return _tables(
