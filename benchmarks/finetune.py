@@ -13,6 +13,7 @@ Prints one JSON object and writes it to benchmarks/results/finetune.json:
 * ``speedup``: ours / peer for each measurement (ours and the peer's alternate, shape by shape).
 * ``load_average_1min``: the machine's 1-minute load average, lowest and highest seen between measurements (about
   2 is the benchmark alone on two cores; more means other jobs shared the machine).
+* ``machine``: CPU, cores, Python and date (``machine.py``).
 
 Usage: ``uv run python benchmarks/finetune.py --model results/prepare_model/base --data results/synthesize/economicus
 --peer-python /tmp/peftref/bin/python``.
@@ -190,7 +191,7 @@ def main() -> None:
         return
     me = [str(Path(__file__).resolve()), "--model", args.model, "--data", args.data, "--steps", str(args.steps)]
     peer = [str(HERE / "peer_finetune.py"), "--model", args.model, "--steps", str(args.steps)]
-    result: dict = {"fixed_shapes": {}, "device": "cpu", "cpu_count": os.cpu_count()}
+    result: dict = {"fixed_shapes": {}, "device": "cpu"}
     if args.peer_python:
         result["peer"] = {"fixed_shapes": {}}
     loads = [os.getloadavg()[0]]

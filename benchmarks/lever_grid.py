@@ -9,8 +9,9 @@ and then scored on the whole validation split two ways:
 * with ``data.reasoning_first``, also ``agreement_generated``: the agent writes its reply greedily, the strict
   parser reads the final decision line, and unparsed replies count as failures (``parse_failure``).
 
-Every setting evaluates on the validation split every 30 steps (``GRID_DEFAULTS``; the study's curves were
-measured so, while the workflow's default evaluates after the last step only) unless its overrides say otherwise.
+Settings evaluate on the validation split at the intervals of ``GRID_DEFAULTS`` (the study's curves were measured
+so, while the workflow's default evaluates after the last step only) unless ``--config`` or their overrides say
+otherwise.
 
 Settings run in file order and each row is merged into ``--json`` as soon as it is done, so a run cut short keeps
 what it finished: the file (``{"what", "notes", "rows"}``) accumulates the study, a row of the same setting and
@@ -105,7 +106,7 @@ def run_setting(
     minutes = (time.perf_counter() - started) / 60
     validation = data_dir / agent / "validation.parquet"
     direct = score(run_dir, validation)
-    evaluated = pl.read_parquet(run_dir / "metrics.parquet").filter(pl.col("val_accuracy").is_not_null())
+    evaluated = pl.read_parquet(run_dir / "metrics.parquet").drop_nulls(["val_accuracy", "val_loss"])
     baselines = json.loads((data_dir / agent / "baselines.json").read_text())["validation"]["overall"]
     row = {
         "setting": name,
@@ -167,7 +168,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--quiet", action="store_true", help="no per-step progress bars")
     args = parser.parse_args()
-    base = merge(yaml.safe_load(args.config.read_text()) or {}, GRID_DEFAULTS)
+    base = merge(GRID_DEFAULTS, yaml.safe_load(args.config.read_text()) or {})
     if args.quiet:
         base = merge(base, {"finetune": {"progress": False}})
     grid = yaml.safe_load(args.grid.read_text())

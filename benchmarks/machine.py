@@ -10,21 +10,23 @@ import datetime
 import os
 import platform
 import resource
+import sys
 from pathlib import Path
 
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MB.
 
-    ``VmHWM`` restarts at ``exec``; ``ru_maxrss`` survives it, so a subprocess forked from a large parent would
-    report the parent's peak.
+    ``VmHWM`` restarts at ``exec``; ``ru_maxrss`` survives it on Linux, so a subprocess forked from a large parent
+    would report the parent's peak. Without ``/proc`` (macOS, BSD) ``ru_maxrss`` is all there is.
     """
     status = Path("/proc/self/status")
     if status.is_file():
         for line in status.read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    unit = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / unit, 1)
 
 
 def cpu_model() -> str:
@@ -37,9 +39,10 @@ def cpu_model() -> str:
         key, _, value = line.partition(":")
         if key.strip() == "model name" and not name:
             name = value.strip()
-        elif key.strip() == "flags" and not flags:
+        elif key.strip() in ("flags", "Features") and not flags:  # x86 / ARM
             flags = set(value.split())
-    widest = next((isa for isa in ("avx512f", "avx2", "avx", "neon", "asimd") if isa in flags), "")
+    name = name or platform.processor() or platform.machine()
+    widest = next((isa for isa in ("avx512f", "avx2", "avx", "sve", "asimd", "neon") if isa in flags), "")
     return f"{name} ({widest})" if widest else name
 
 

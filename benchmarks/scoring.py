@@ -12,7 +12,7 @@ Prints one JSON object and writes it to benchmarks/results/scoring.json:
   lines (``"Answer: A"``). ``prompts_per_s``, ``batch_s`` (the whole battery, best of ``--repeats`` after a
   warm-up call), ``compile_s`` (warm-up call minus a warm call), ``source``, ``n_prompts``, ``n_options``,
   ``prompt_tokens_mean``, ``max_abs_diff_vs_peer`` (when a peer ran).
-* ``peak_rss_mb``, ``device``, ``threads``.
+* ``peak_rss_mb``, ``device``, ``threads``; ``machine`` (CPU, cores, Python, date: ``machine.py``).
 * ``peer``: the same keys measured with HF transformers + torch (float32), run by an interpreter that has
   torch (``--peer-python PATH`` or ``ECONALIGN_PEER_PYTHON``; e.g. a venv made with
   ``python3 -m venv /tmp/torchref && /tmp/torchref/bin/pip install torch transformers safetensors numpy``).

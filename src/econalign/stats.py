@@ -148,7 +148,8 @@ def difference_interval(a: Any, b: Any, *, confidence: float = 0.95) -> dict[str
     Returns:
         ``{"gap", "low", "high", "se", "dof", "n_a", "n_b"}``; ``gap`` is None when a group is empty, the interval
         entries when a group has fewer than two values (no spread to estimate). Two groups without any spread
-        give a zero-width interval.
+        give a zero-width interval: replications that never differ (a deterministic simulation, such as pricing
+        at temperature 0, replays the same episode) leave no doubt about the gap.
     """
     _z(confidence)  # validates it
     x, y = (np.asarray(v, dtype=np.float64).ravel() for v in (a, b))

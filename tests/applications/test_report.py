@@ -140,13 +140,13 @@ def test_a_gap_within_noise_is_not_a_finding(study):
     assert findings["moralis_swerves_more_than_economicus"] is False
 
 
-def _self_play(prices: dict[str, list[float]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> tuple[pl.DataFrame, pl.DataFrame]:
     # Firm rows of self-play episodes: both firms of an episode at the given mean price.
     rows = [(agent, e, f, p) for agent, ps in prices.items() for e, p in enumerate(ps) for f in (0, 1)]
     firms = pl.DataFrame(
         {
             "pairing": [f"{r[0]}__{r[0]}" for r in rows],
-            "alpha": [1.0] * len(rows),
+            "alpha": [alpha] * len(rows),
             "episode": [r[1] for r in rows],
             "firm": [r[2] for r in rows],
             "mean_price": [r[3] for r in rows],
@@ -181,3 +181,22 @@ def test_pricing_finding_needs_the_gap_to_clear_the_episode_noise(study, prices,
     assert gap["gap"] == pytest.approx(np.mean(prices["moralis"]) - np.mean(prices["economicus"]))
     assert gap["gap"] > 0
     assert findings["moralis_above_economicus"] == {"1": expected, "all": expected}
+
+
+def test_a_scale_missed_decides_the_pricing_finding_even_where_another_is_unmeasured(study):
+    config, _ = study
+    missed, _ = _self_play({"moralis": [1.50, 1.52, 1.51], "economicus": [1.60, 1.61, 1.62]}, alpha=1.0)
+    unmeasured, _ = _self_play({"moralis": [1.80], "economicus": [1.50]}, alpha=3.2)
+    firms = pl.concat([missed, unmeasured])
+    episodes = firms.filter(pl.col("firm") == 0).select(
+        "pairing", "alpha", "episode", pl.lit(False).alias("converged"), pl.lit(0).alias("price_wars")
+    )
+    bench = {"nash_price": 1.47, "monopoly_price": 1.93, "moralis_price": {0.5: 1.71}, "grid": []}
+    findings = summarize_pricing(
+        pairing_table(firms, episodes),
+        {1.0: bench, 3.2: bench},
+        firms=firms,
+        agents=["economicus", "moralis"],
+        config=config,
+    )["findings"]
+    assert findings["moralis_above_economicus"] == {"1": False, "3.2": None, "all": False}

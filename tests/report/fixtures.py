@@ -101,6 +101,7 @@ def write_fixture_results(results: Path) -> None:
             "benchmarks": {"1": {"nash_price": 1.4729, "monopoly_price": 1.925}},
             "findings": {
                 "self_play": {"moralis": {"1": {"profit_gain": 0.734}}, "economicus": {"1": {"profit_gain": 0.1}}},
+                "moralis_minus_economicus_price": {"1": {"gap": -0.034, "low": -0.107, "high": 0.039, "se": 0.019}},
                 "moralis_above_economicus": {"1": True, "all": False},
             },
         },

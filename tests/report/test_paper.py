@@ -89,6 +89,9 @@ def test_numbers_tex_defines_every_macro_the_manuscript_uses(fixture_results, pa
     assert used, "the manuscript quotes no number"
     for macro in used:
         assert f"\\newcommand{{\\{macro}}}" in numbers
+    gap = "EAApplicationsPricingFindingsMoralisMinusEconomicusPriceOne"  # the pricing gap the text quotes
+    for field, value in (("Gap", "-0.03"), ("Low", "-0.11"), ("High", "0.04")):
+        assert f"\\newcommand{{\\{gap}{field}}}{{{value}}}" in numbers
     assert "\\newcommand{\\EAFinetuneMoralisFinalLoss}{0.50}" in numbers
     assert "\\newcommand{\\EAEvaluateMoralisAgreementAllOwnAllChoiceEstimate}{0.88}" in numbers
     assert (out / "main.tex").read_bytes() == (repo_root / "paper/main.tex").read_bytes()

@@ -195,7 +195,9 @@ def summarize_pricing(
             for alpha in sorted(benchmarks)
         }
         above = {key: None if gap["low"] is None else bool(gap["low"] > 0) for key, gap in gaps.items()}
-        above["all"] = None if None in above.values() else all(above.values())
+        # One scale missed decides "all"; otherwise an unmeasured scale leaves it unmeasured.
+        verdicts = list(above.values())
+        above["all"] = False if False in verdicts else None if None in verdicts else True
     project = ("price_index", "profit_gain", "mean_price", "mean_price_se")
     return {
         "settings": {
