@@ -140,10 +140,10 @@ def test_a_gap_within_noise_is_not_a_finding(study):
     assert findings["moralis_swerves_more_than_economicus"] is False
 
 
-def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> pl.DataFrame:
     # Firm rows of self-play episodes: both firms of an episode at the given mean price.
     rows = [(agent, e, f, p) for agent, ps in prices.items() for e, p in enumerate(ps) for f in (0, 1)]
-    firms = pl.DataFrame(
+    return pl.DataFrame(
         {
             "pairing": [f"{r[0]}__{r[0]}" for r in rows],
             "alpha": [alpha] * len(rows),
@@ -154,10 +154,18 @@ def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> tuple[pl.D
             "profit_gain": [0.0] * len(rows),
         }
     )
+
+
+def _pricing_findings(firms: pl.DataFrame, config: dict) -> dict:
     episodes = firms.filter(pl.col("firm") == 0).select(
         "pairing", "alpha", "episode", pl.lit(False).alias("converged"), pl.lit(0).alias("price_wars")
     )
-    return firms, pairing_table(firms, episodes)
+    bench = {"nash_price": 1.47, "monopoly_price": 1.93, "moralis_price": {0.5: 1.71}, "grid": []}
+    benchmarks = dict.fromkeys(firms["alpha"].unique().sort().to_list(), bench)
+    table = pairing_table(firms, episodes)
+    return summarize_pricing(table, benchmarks, firms=firms, agents=["economicus", "moralis"], config=config)[
+        "findings"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -173,10 +181,7 @@ def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> tuple[pl.D
 )
 def test_pricing_finding_needs_the_gap_to_clear_the_episode_noise(study, prices, expected):
     config, _ = study
-    firms, table = _self_play(prices)
-    benchmarks = {1.0: {"nash_price": 1.47, "monopoly_price": 1.93, "moralis_price": {0.5: 1.71}, "grid": []}}
-    summary = summarize_pricing(table, benchmarks, firms=firms, agents=["economicus", "moralis"], config=config)
-    findings = summary["findings"]
+    findings = _pricing_findings(_self_play(prices), config)
     gap = findings["moralis_minus_economicus_price"]["1"]
     assert gap["gap"] == pytest.approx(np.mean(prices["moralis"]) - np.mean(prices["economicus"]))
     assert gap["gap"] > 0
@@ -185,18 +190,7 @@ def test_pricing_finding_needs_the_gap_to_clear_the_episode_noise(study, prices,
 
 def test_a_scale_missed_decides_the_pricing_finding_even_where_another_is_unmeasured(study):
     config, _ = study
-    missed, _ = _self_play({"moralis": [1.50, 1.52, 1.51], "economicus": [1.60, 1.61, 1.62]}, alpha=1.0)
-    unmeasured, _ = _self_play({"moralis": [1.80], "economicus": [1.50]}, alpha=3.2)
-    firms = pl.concat([missed, unmeasured])
-    episodes = firms.filter(pl.col("firm") == 0).select(
-        "pairing", "alpha", "episode", pl.lit(False).alias("converged"), pl.lit(0).alias("price_wars")
-    )
-    bench = {"nash_price": 1.47, "monopoly_price": 1.93, "moralis_price": {0.5: 1.71}, "grid": []}
-    findings = summarize_pricing(
-        pairing_table(firms, episodes),
-        {1.0: bench, 3.2: bench},
-        firms=firms,
-        agents=["economicus", "moralis"],
-        config=config,
-    )["findings"]
+    missed = _self_play({"moralis": [1.50, 1.52, 1.51], "economicus": [1.60, 1.61, 1.62]}, alpha=1.0)
+    unmeasured = _self_play({"moralis": [1.80], "economicus": [1.50]}, alpha=3.2)
+    findings = _pricing_findings(pl.concat([missed, unmeasured]), config)
     assert findings["moralis_above_economicus"] == {"1": False, "3.2": None, "all": False}
