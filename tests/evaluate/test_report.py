@@ -13,7 +13,7 @@ from econalign.evaluate.cache import ScoreCache
 from econalign.evaluate.collect import load_results
 from econalign.evaluate.report import report_games, report_outputs
 from econalign.evaluate.scoring import AgentScorer
-from econalign.evaluate.tables import agreement_table
+from econalign.evaluate.tables import agreement_by_split_table, agreement_table
 
 from .fakes import CountingAgent
 
@@ -144,3 +144,22 @@ def test_cli_writes_the_summary_byte_identically(results_dir, tmp_path):
     summary = json.loads(outputs[0])
     assert set(summary["gain_over_base"]) == {"economicus", "moralis", "moralis_k50"}
     assert summary["seed"] == 0 and summary["confidence"] == 0.95
+
+
+def test_split_table_reads_the_splits_from_the_metrics_without_items(results_dir):
+    """The DAG builds each table in its own job, without the per-item tables: the splits must still be columns."""
+    root, _ = results_dir
+    agents = ["base", "economicus", "moralis", "moralis_k50"]
+    results = load_results(root / "evaluate", root / "evaluate_reference", agents, with_items=False)
+    assert results.items.is_empty()
+    header, rows, _ = agreement_by_split_table(results)
+    with_items = load_results(root / "evaluate", root / "evaluate_reference", agents)
+    splits = sorted(set(with_items.items["split"].unique().to_list()))
+    assert header[:2] == ["agent", "theory"] and sorted(header[2:]) == splits
+    assert header[2:] == [*with_items.test_splits, *with_items.probe_splits]
+    assert agreement_by_split_table(with_items) == (header, rows, agreement_by_split_table(with_items)[2])
+    metrics = json.loads((root / "evaluate" / "economicus" / "metrics.json").read_text())
+    row = next(r for r in rows if r[:2] == ["economicus", "economicus"])
+    for split, cell in zip(header[2:], row[2:], strict=True):
+        estimate = metrics["agreement"][split]["economicus"]["all"]["choice"]["estimate"]
+        assert cell.startswith(f"{estimate:.2f} [")

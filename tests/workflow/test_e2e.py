@@ -74,6 +74,15 @@ def test_every_stage_wrote_its_outputs(dag_run):
     assert (results / "paper" / "RESULTS.md").read_text().strip()
 
 
+def test_split_table_has_a_column_per_scored_split(dag_run):
+    """The table job runs without the per-item results; it once printed agents and theories with no split at all."""
+    metrics = json.loads((dag_run / "results" / "evaluate" / "base" / "metrics.json").read_text())
+    header = (dag_run / "results" / "report_games" / "agreement_by_split.md").read_text().splitlines()[0]
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    assert columns[:2] == ["agent", "theory"]
+    assert sorted(columns[2:]) == sorted(split for split in metrics["agreement"] if split != "all")
+
+
 def test_outputs_carry_seed_and_model_hash(dag_run):
     provenance = json.loads((dag_run / "results" / "prepare_model" / "base" / "provenance.json").read_text())
     sha = provenance["sha256"] if "sha256" in provenance else provenance["model_sha256"]

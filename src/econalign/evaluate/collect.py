@@ -42,13 +42,24 @@ class Results:
         return list(first["theories"])
 
     @property
+    def splits(self) -> set[str]:
+        """Splits that any agent or rule was scored on: from the metrics, so tables read without items see them."""
+        scored = {s for m in self.metrics.values() for s in m.get("agreement", {}) if s != "all"}
+        return scored | set(self.items["split"].unique().to_list())
+
+    @property
     def test_splits(self) -> list[str]:
         """Test splits present in the results (probes excluded), in the dataset's order."""
         order = ["test_payoffs", "test_paraphrases", "test_labels", "test_families"]
-        present = set(self.items["split"].unique().to_list())
+        present = self.splits
         return [s for s in order if s in present] + sorted(
             s for s in present if s not in order and not s.startswith(PROBE_PREFIX)
         )
+
+    @property
+    def probe_splits(self) -> list[str]:
+        """Consistency-probe splits present in the results, sorted."""
+        return sorted(s for s in self.splits if s.startswith(PROBE_PREFIX))
 
 
 def load_results(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from econalign.evaluate.benchmarks import BENCHMARKS
-from econalign.evaluate.collect import PROBE_PREFIX, Results, display_theory
+from econalign.evaluate.collect import Results, display_theory
 
 __all__ = [
     "TABLES",
@@ -72,7 +72,7 @@ def agreement_table(results: Results, *, decimals: int = 2) -> Table:
 
 def agreement_by_split_table(results: Results, *, decimals: int = 2) -> Table:
     """Agreement with each theory by split (in distribution vs held out), agents then rules."""
-    splits = [*results.test_splits, *sorted(s for s in results.items["split"].unique() if s.startswith(PROBE_PREFIX))]
+    splits = [*results.test_splits, *results.probe_splits]
     header = ["agent", "theory", *splits]
     rows = []
     for name in _names(results):
