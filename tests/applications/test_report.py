@@ -88,6 +88,23 @@ def test_report_writes_every_file_deterministically(reports):
     assert metrics.height == len(pricing_pairings(["base", "economicus", "moralis"], config["pricing"])) * 2
 
 
+def test_av_letter_table_shows_a_one_letter_agent_swerving_in_half_the_scenarios(reports):
+    _, first, _, summary = reports
+    lines = (first / "av.md").read_text().splitlines()
+    header = next(line for line in lines if "swerve is A" in line)
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        "agent", "swerve share, swerve is A", "swerve share, swerve is B", "picks A"
+    ]  # fmt: skip
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
+            for line in lines[lines.index(header) + 2 :] if line.startswith("|"))}  # fmt: skip
+    # The base fake names A (p = 0.9): it swerves whenever swerving is A and never when it is B.
+    assert rows["base"][1].startswith("100% [") and rows["base"][2].startswith("0% [") and rows["base"][3] == "100%"
+    assert rows["economicus"][1].startswith("0% [") and rows["economicus"][2].startswith("0% [")
+    for agent, cells in rows.items():
+        assert cells[3] == f"{100 * summary['av']['agents'][agent]['share_choosing_A']:.0f}%"
+    assert "\\begin{tabular}" in (first / "av.tex").read_text().split("tab:av-letters")[1]
+
+
 def test_summary_states_what_the_data_show(reports):
     _, first, _, summary = reports
     assert json.loads((first / "summary.json").read_text()) == json.loads(json.dumps(summary))

@@ -82,6 +82,22 @@ def test_a_table_with_its_own_float_is_reduced_to_its_body(fixture_results, pape
         assert wrapper not in tex
 
 
+def test_several_tables_in_one_file_are_stacked_in_one_column():
+    from econalign.report.assets import bare_table
+    from econalign.tables import latex_table
+
+    first = latex_table(["agent", "share"], [["base", "50%"]], caption="Shares.", label="tab:a")
+    second = latex_table(["agent", "picks A"], [["base", "100%"]], caption="Letters.", label="tab:b")
+    bare = bare_table(first + "\n" + second)
+    assert "\\caption" not in bare and "\\label" not in bare and "\\begin{table" not in bare
+    assert bare.startswith("\\begin{tabular}{@{}c@{}}\n") and bare.endswith("\\end{tabular}\n")
+    assert bare.count("\\begin{tabular}") == 3 and bare.count("\\end{tabular}") == 3
+    assert bare.index("base & 50\\%") < bare.index("\\\\[2ex]") < bare.index("base & 100\\%")
+    assert bare_table(first) == "".join(line for line in first.splitlines(keepends=True)
+                                        if "caption" not in line and "label" not in line
+                                        and "table}" not in line and "centering" not in line)  # fmt: skip
+
+
 def test_numbers_tex_defines_every_macro_the_manuscript_uses(fixture_results, paper_config, repo_root):
     out = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root).out
     numbers = (out / "numbers.tex").read_text()

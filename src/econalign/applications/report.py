@@ -256,7 +256,8 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     order = {agent: i for i, agent in enumerate(agents)}
     bench_cells = bench_cells.sort(pl.col("agent").replace_strict(order, return_dtype=pl.Int64))
     write_parquet(out / "av_cells.parquet", cells)
-    av_md, av_tex = tables.av_tables(cells, bench_cells, agents=agents)
+    by_letter = swerve_by_cell(scores, by=("agent", "swerve_label"))
+    av_md, av_tex = tables.av_tables(cells, bench_cells, by_letter, agents=agents)
     write_text(out / "av.md", av_md)
     write_text(out / "av.tex", av_tex)
     reference_kappa = float(config["av"]["reference_kappa"])

@@ -34,12 +34,17 @@ def _share(share: float, low: float, high: float) -> str:
     return f"{100 * share:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
 
 
-def av_tables(cells: pl.DataFrame, benchmark: pl.DataFrame, *, agents: Sequence[str]) -> tuple[str, str]:
-    """Swerve shares by agent, k and n (95% Wilson intervals), and the human-benchmark comparison.
+def av_tables(
+    cells: pl.DataFrame, benchmark: pl.DataFrame, by_letter: pl.DataFrame, *, agents: Sequence[str]
+) -> tuple[str, str]:
+    """Swerve shares by agent, k and n (95% Wilson intervals), the human-benchmark comparison and the letter order.
 
     Args:
         cells: ``av.swerve_by_cell`` by agent, n_passengers, n_pedestrians.
         benchmark: ``av.swerve_by_cell`` of the benchmark cell (agent rows) in the benchmark framing.
+        by_letter: ``av.swerve_by_cell`` by agent and swerve_label: every scenario is posed with the swerve option
+            under each letter, so an agent that always answers one letter swerves in half the scenarios whatever
+            it weighs; this table shows it.
         agents: Row order.
 
     Returns:
@@ -75,7 +80,34 @@ def av_tables(cells: pl.DataFrame, benchmark: pl.DataFrame, *, agents: Sequence[
         "rather than n pedestrians), over framings, paraphrases and letter orders; 95% Wilson intervals."
     )
     bench_caption = f"Human benchmark: {bench.citation}"
-    return _tables((header, rows, caption, "tab:av"), (bench_header, bench_rows, bench_caption, "tab:av-benchmark"))
+    letters = sorted(by_letter["swerve_label"].unique().to_list())
+    letter_header = ["agent", *[f"swerve share, swerve is {label}" for label in letters], f"picks {letters[0]}"]
+    letter_rows = []
+    for agent in agents:
+        by_label = {r["swerve_label"]: r for r in by_letter.filter(pl.col("agent") == agent).iter_rows(named=True)}
+        if not by_label:
+            continue
+        first = by_label.get(letters[0])
+        # The first letter is chosen when the agent swerves under it or stays under any other letter.
+        picks_first = (first["swerves"] if first else 0) + sum(
+            r["items"] - r["swerves"] for label, r in by_label.items() if label != letters[0]
+        )
+        total = sum(r["items"] for r in by_label.values())
+        letter_rows.append([
+            agent,
+            *[_share(r["swerve_share"], r["ci_low"], r["ci_high"]) if (r := by_label.get(label)) else ""
+              for label in letters],
+            f"{100 * picks_first / total:.0f}%",
+        ])  # fmt: skip
+    letter_caption = (
+        "Letter order: swerve share when the swerve option carries each letter (95% Wilson intervals) and the share "
+        "of answers naming the first letter. An agent that always names one letter swerves in half the scenarios."
+    )
+    return _tables(
+        (header, rows, caption, "tab:av"),
+        (bench_header, bench_rows, bench_caption, "tab:av-benchmark"),
+        (letter_header, letter_rows, letter_caption, "tab:av-letters"),
+    )
 
 
 def pricing_tables(

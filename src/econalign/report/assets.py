@@ -32,6 +32,8 @@ FIGURE_SUFFIXES = (".pdf", ".png")
 _INDEX_PAGE = "index"
 _FLOAT_LINE = re.compile(r"^\s*(\\begin\{table\*?\}.*|\\end\{table\*?\}|\\centering|\\caption\{.*\}|\\label\{.*\})\s*$")
 
+_TABULAR = re.compile(r"\\begin\{tabular\}.*?\\end\{tabular\}", re.DOTALL)
+
 
 @dataclasses.dataclass(frozen=True)
 class Asset:
@@ -97,13 +99,21 @@ def _name(stage: str, stem: str) -> str:
 def bare_table(text: str) -> str:
     r"""Strip a LaTeX table's own float wrapper (``table`` environment, ``\centering``, caption, label lines).
 
+    A file holding several tables (a result and its benchmark rows) becomes one column of tabulars, stacked in their
+    order: the paper places it in one float whose caption describes every part, where side by side they would be
+    shrunk to fit the line.
+
     Example:
         >>> bare_table("\\begin{table}[h]\n\\centering\n\\begin{tabular}{l}x\\end{tabular}\n\\end{table}\n")
         '\\begin{tabular}{l}x\\end{tabular}\n'
     """
     if "\\begin{table" not in text:
         return text
-    return "".join(line for line in text.splitlines(keepends=True) if not _FLOAT_LINE.match(line))
+    kept = "".join(line for line in text.splitlines(keepends=True) if not _FLOAT_LINE.match(line))
+    tabulars = _TABULAR.findall(kept)
+    if len(tabulars) < 2:
+        return kept
+    return "\\begin{tabular}{@{}c@{}}\n" + "\\\\[2ex]\n".join(tabulars) + "\n\\end{tabular}\n"
 
 
 def write_assets(
