@@ -94,7 +94,9 @@ def test_price_level_uncertainty_is_measured_across_episodes():
             "mean_price": [r[3] for r in rows],
             "price_index": [0.5] * len(rows),
             "profit_gain": [0.5] * len(rows),
-        }
+            "top_price_share": [None] * len(rows),
+        },
+        schema_overrides={"top_price_share": pl.Float64},
     )
     prices = episode_prices(firms)
     assert prices.filter(pl.col("pairing") == "a__a")["mean_price"].to_list() == pytest.approx([1.60, 1.65, 1.50])
@@ -112,3 +114,27 @@ def test_price_level_uncertainty_is_measured_across_episodes():
     assert a["mean_price"] == pytest.approx(1.5833, abs=1e-4)
     assert a["mean_price_se"] == pytest.approx(np.std([1.60, 1.65, 1.50], ddof=1) / np.sqrt(3))
     assert table.filter(pl.col("pairing") == "b__b")["mean_price_se"][0] is None  # one episode: no spread
+
+
+def test_top_price_share_counts_decisions_rating_the_usual_price_highest():
+    config = validate_config({"pricing": {"alphas": [1.0], "periods": 12, "episodes": 2}})
+    setup = PricingSetup.from_config(config, "tit_for_tat__exact_moralis")
+    log = simulate(setup, build_players(setup.firms, config, model=None, adapters=None))
+    grid = int(config["pricing"]["grid_size"])
+
+    def logprobs(period: int) -> list[float]:
+        # Grid index 3 rated highest, except every fourth period (index 5): 9 of the 12 decisions.
+        top = 5 if period % 4 == 0 else 3
+        return [0.0 if k == top else -2.0 - k for k in range(grid)]
+
+    log = log.with_columns(
+        pl.when(pl.col("firm") == 0)
+        .then(pl.col("period").map_elements(logprobs, return_dtype=pl.List(pl.Float64)))
+        .otherwise(None)
+        .alias("logprobs")
+    )
+    firms = firm_metrics(log, pricing_config=config["pricing"], window=4)
+    assert firms.filter(pl.col("firm") == 0)["top_price_share"].to_list() == pytest.approx([0.75, 0.75])
+    assert firms.filter(pl.col("firm") == 1)["top_price_share"].is_null().all()  # a reference pricer
+    table = pairing_table(firms, episode_metrics(log, window=4, price_war_length=2))
+    assert table["top_price_share"].to_list() == pytest.approx([0.75])

@@ -169,6 +169,7 @@ def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> pl.DataFra
             "mean_price": [r[3] for r in rows],
             "price_index": [0.0] * len(rows),
             "profit_gain": [0.0] * len(rows),
+            "top_price_share": [1.0] * len(rows),
         }
     )
 

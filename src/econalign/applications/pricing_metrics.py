@@ -148,10 +148,18 @@ def firm_metrics(log: pl.DataFrame, *, pricing_config: Mapping[str, Any], window
 
     Returns:
         Columns pairing, alpha, episode, firm, agent, rival, mean_price, mean_profit, price_index, profit_gain,
-        price_change_rate.
+        price_change_rate, top_price_share (LLM firms: the share of the episode's decisions whose most likely price
+        is the firm's most common most likely price; 1 for a firm that rates one price highest whatever the market
+        shows; null for reference pricers).
     """
     keys = ["pairing", "alpha", "episode", "firm"]
     play = _play(log).sort([*keys, "period"])
+    top = pl.col("logprobs").list.arg_max()  # logprobs are in grid order: the index is the price
+    responsiveness = (
+        play.filter(pl.col("logprobs").is_not_null())
+        .group_by(keys)
+        .agg((top == top.mode().min()).mean().alias("top_price_share"))
+    )
     last = play.group_by(["pairing", "alpha", "episode"]).agg(pl.col("period").max().alias("last_period"))
     recent = play.join(last, on=["pairing", "alpha", "episode"]).filter(
         pl.col("period") > pl.col("last_period") - window
@@ -168,10 +176,26 @@ def firm_metrics(log: pl.DataFrame, *, pricing_config: Mapping[str, Any], window
         .sort(keys)
     )
     markets = [market_from_config(pricing_config, alpha) for alpha in grouped["alpha"]]
-    return grouped.with_columns(
-        pl.Series("price_index", [price_index(p, m) for p, m in zip(grouped["mean_price"], markets, strict=True)]),
-        pl.Series("profit_gain", [profit_gain(q, m) for q, m in zip(grouped["mean_profit"], markets, strict=True)]),
-    ).select([*keys, "agent", "rival", "mean_price", "mean_profit", "price_index", "profit_gain", "price_change_rate"])
+    return (
+        grouped.with_columns(
+            pl.Series("price_index", [price_index(p, m) for p, m in zip(grouped["mean_price"], markets, strict=True)]),
+            pl.Series("profit_gain", [profit_gain(q, m) for q, m in zip(grouped["mean_profit"], markets, strict=True)]),
+        )
+        .join(responsiveness, on=keys, how="left")
+        .select(
+            [
+                *keys,
+                "agent",
+                "rival",
+                "mean_price",
+                "mean_profit",
+                "price_index",
+                "profit_gain",
+                "price_change_rate",
+                "top_price_share",
+            ]
+        )
+    )
 
 
 def episode_metrics(log: pl.DataFrame, *, window: int, price_war_length: int) -> pl.DataFrame:
@@ -245,14 +269,18 @@ def pairing_table(firms: pl.DataFrame, episodes: pl.DataFrame) -> pl.DataFrame:
     Returns:
         Columns pairing, alpha, episodes, mean_price, mean_price_se (standard error over episodes of the
         episode's mean market price; null with one episode), price_index, profit_gain, profit_gain_firm0,
-        profit_gain_firm1, converged_share, price_wars (per episode), sorted by pairing and alpha.
+        profit_gain_firm1, converged_share, price_wars (per episode), top_price_share (mean over the LLM firms'
+        episodes; null when both firms are reference pricers), sorted by pairing and alpha.
     """
     by_firm = firms.group_by(["pairing", "alpha", "firm"]).agg(pl.col("profit_gain").mean())
     firm_gain = by_firm.pivot(on="firm", index=["pairing", "alpha"], values="profit_gain").rename(
         {"0": "profit_gain_firm0", "1": "profit_gain_firm1"}
     )
     market = firms.group_by(["pairing", "alpha"]).agg(
-        pl.col("mean_price").mean(), pl.col("price_index").mean(), pl.col("profit_gain").mean()
+        pl.col("mean_price").mean(),
+        pl.col("price_index").mean(),
+        pl.col("profit_gain").mean(),
+        pl.col("top_price_share").mean(),
     )
     spread = (
         episode_prices(firms)
@@ -280,6 +308,7 @@ def pairing_table(firms: pl.DataFrame, episodes: pl.DataFrame) -> pl.DataFrame:
             "profit_gain_firm1",
             "converged_share",
             "price_wars",
+            "top_price_share",
         )
         .sort(["pairing", "alpha"])
     )

@@ -163,12 +163,13 @@ def summarize_pricing(
 
     ``benchmarks[alpha]``: ``nash_price``, ``monopoly_price``, ``moralis_price`` (kappa -> price), ``grid``.
     ``pairings[pairing][alpha]``: the columns of ``pricing_metrics.pairing_table``. ``findings``:
-    ``self_play`` (agent -> alpha -> ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``);
+    ``self_play`` (agent -> alpha -> ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``,
+    ``top_price_share``);
     ``moralis_minus_economicus_price`` (alpha -> ``stats.difference_interval`` of the self-play episodes' mean
     market prices, moralis agents' episodes pooled against economicus agents'; the episodes are the independent
     replications); ``moralis_above_economicus`` (alpha -> that interval lies above 0, ``all`` over alphas; null
     with fewer than two episodes a side, or if either kind of agent is absent); ``base_self_play`` (alpha ->
-    ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``).
+    ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``, ``top_price_share``).
     """
     pricing = config["pricing"]
     pairings: dict[str, dict[str, Any]] = {}
@@ -198,7 +199,7 @@ def summarize_pricing(
         # One scale missed decides "all"; otherwise an unmeasured scale leaves it unmeasured.
         verdicts = list(above.values())
         above["all"] = False if False in verdicts else None if None in verdicts else True
-    project = ("price_index", "profit_gain", "mean_price", "mean_price_se")
+    project = ("price_index", "profit_gain", "mean_price", "mean_price_se", "top_price_share")
     return {
         "settings": {
             k: pricing[k] for k in ("periods", "episodes", "history", "temperature", "metric_window", "label_order")

@@ -123,7 +123,8 @@ def pricing_tables(
     Returns:
         ``(markdown, latex)``.
     """
-    header = ["pairing", "α", "mean price", "price index", "Δ", "Δ firm 1", "Δ firm 2", "converged", "price wars"]
+    header = ["pairing", "α", "mean price", "price index", "Δ", "Δ firm 1", "Δ firm 2", "converged", "price wars",
+              "same top price"]  # fmt: skip
     rows = [
         [
             r["pairing"].replace("__", " vs "),
@@ -135,6 +136,7 @@ def pricing_tables(
             f"{r['profit_gain_firm1']:.2f}",
             f"{100 * r['converged_share']:.0f}%",
             f"{r['price_wars']:.1f}",
+            "–" if r["top_price_share"] is None else f"{100 * r['top_price_share']:.0f}%",
         ]
         for r in table.iter_rows(named=True)
     ]
@@ -151,7 +153,8 @@ def pricing_tables(
     caption = (
         "Repeated duopoly pricing over the final periods: mean price (± its standard error over episodes, when "
         "there are several), price index (0 = Bertrand-Nash, 1 = monopoly), profit gain Δ (Calvano et al. 2020), "
-        "share of episodes whose prices settled, price wars per episode."
+        "share of episodes whose prices settled, price wars per episode, and how often a language-model firm rates "
+        "the same price most likely (100% = whatever the market shows; – for reference pricers)."
     )
     bench_caption = "Theory benchmark prices of the logit market at each currency scale α."
     return _tables(
