@@ -227,3 +227,55 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(econalign.stats, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 0.3])
+def test_a_constant_outcome_identifies_no_logit_slope(level):
+    # A rule that always defects: before, Firth's penalty gave it a slope whose sign meant nothing.
+    x = np.column_stack([np.linspace(0, 1, 12), np.arange(12.0) % 3])
+    y = np.full(12, level)
+    fit = fit_logit(x, y, names=("temptation", "belief"))
+    assert fit.constant and not fit.separated
+    assert np.all(np.isnan(fit.coef)) and np.all(np.isnan(fit.se))
+    described = fit.to_dict()
+    assert described["constant"] is True
+    assert all(value is None for coef in described["coef"].values() for value in coef.values())
+    assert not fit_logit(x, np.where(np.arange(12) == 5, 1.0 - level, level)).constant
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 0.3])
+def test_a_constant_outcome_has_exactly_zero_rate_slopes(level):
+    x = np.column_stack([np.linspace(0, 1, 12), np.arange(12.0) % 3])
+    y = np.full(12, level)
+    fit = fit_linear_probability(x, y, names=("temptation", "belief"))
+    reference, *_ = np.linalg.lstsq(np.column_stack([np.ones(12), x]), y, rcond=None)
+    np.testing.assert_allclose(fit.coef, reference, atol=1e-12)
+    assert fit.constant and fit.coef.tolist() == [level, 0.0, 0.0]  # exact: no -0.00 from rounding noise
+    described = fit.to_dict()["coef"]["temptation"]
+    assert described["estimate"] == 0.0 and described["z"] is None and described["low"] is None
+
+
+def test_separated_but_varying_choices_keep_the_penalised_estimate_and_sign():
+    # Two covariates, choices split by the first: the Firth estimate is the penalised likelihood's maximum.
+    x = np.column_stack([np.linspace(0, 1, 12), np.arange(12.0) % 3])
+    y = (x[:, 0] < 0.42).astype(float)
+    design = np.column_stack([np.ones(12), x])
+
+    def negative_penalised(beta):
+        eta = design @ beta
+        p = special.expit(eta)
+        info = (design * (p * (1 - p))[:, None]).T @ design
+        return -(np.sum(y * eta - np.logaddexp(0.0, eta)) + 0.5 * np.linalg.slogdet(info)[1])
+
+    direct = optimize.minimize(
+        negative_penalised,
+        np.zeros(3),
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000},
+    ).x
+    fit = fit_logit(x, y, names=("temptation", "belief"))
+    assert fit.separated and not fit.constant
+    np.testing.assert_allclose(fit.coef, direct, atol=1e-3)
+    described = fit.to_dict()
+    assert described["separated"] and not described["constant"]
+    assert described["coef"]["temptation"]["estimate"] < 0

@@ -182,6 +182,10 @@ class LogitFit:
             predictor, or fractional ones whose fit saturates): the estimate is then the Firth-penalised one, whose
             sign is meaningful but whose size reflects the penalty.
         converged: Whether Newton's method met its tolerance.
+        constant: True when the outcome never varies. A logit's coefficients are then NaN (None in ``to_dict``):
+            nothing ties the outcome to a covariate, and at 0 or 1 only the intercept's divergence raises the
+            likelihood, so a slope (Firth's included: its sign is an artefact of the penalty) is not identified.
+            A linear probability model's slopes are exactly 0 (no response on the rate scale).
     """
 
     names: tuple[str, ...]
@@ -190,15 +194,22 @@ class LogitFit:
     n: int
     separated: bool = False
     converged: bool = True
+    constant: bool = False
 
     def to_dict(self, *, confidence: float = 0.95) -> dict[str, Any]:
-        """JSON-able form: per coefficient its estimate, SE, z, p-value and interval."""
+        """JSON-able form: per coefficient its estimate, SE, z, p-value and interval (None where undefined)."""
         z = _z(confidence)
-        out: dict[str, Any] = {"n": self.n, "separated": self.separated, "converged": self.converged, "coef": {}}
+        out: dict[str, Any] = {
+            "n": self.n,
+            "separated": self.separated,
+            "converged": self.converged,
+            "constant": self.constant,
+            "coef": {},
+        }
         for name, b, s in zip(self.names, self.coef, self.se, strict=True):
-            finite = bool(np.isfinite(s) and s > 0)
+            finite = bool(np.isfinite(b) and np.isfinite(s) and s > 0)
             out["coef"][name] = {
-                "estimate": float(b),
+                "estimate": float(b) if np.isfinite(b) else None,
                 "se": float(s) if np.isfinite(s) else None,
                 "z": float(b / s) if finite else None,
                 "p_value": float(2.0 * stats.norm.sf(abs(b / s))) if finite else None,
@@ -240,7 +251,9 @@ def fit_logit(
     Fractional outcomes (choice probabilities) are allowed: the Bernoulli quasi-likelihood gives consistent
     estimates of E[y | x] = σ(xβ) and the sandwich gives valid errors (Papke & Wooldridge 1996). With Firth's
     penalty the log-likelihood is penalised by ½ log det(XᵀWX) (Jeffreys prior), so the estimate stays finite
-    when a binary outcome is perfectly separated, as it is for a deterministic theory.
+    when a binary outcome is perfectly separated, as it is for a deterministic theory. An outcome that never varies
+    (a rule that always defects) identifies no slope: the fit is flagged ``constant``, with NaN coefficients, and
+    not ``separated``.
 
     Args:
         x: Covariates ``[N]`` or ``[N, K]`` (an intercept is added).
@@ -252,7 +265,7 @@ def fit_logit(
         tol: Convergence tolerance on the step's max norm.
 
     Returns:
-        The fit; ``coef`` and ``se`` have the intercept first.
+        The fit; ``coef`` and ``se`` have the intercept first (NaN when ``constant``).
 
     References:
         Firth (1993), Bias reduction of maximum likelihood estimates, Biometrika 80(1); Papke & Wooldridge
@@ -265,6 +278,10 @@ def fit_logit(
         raise ValueError(f"x has {design.shape[0]} rows but y has {y.shape[0]}")
     if np.any((y < 0) | (y > 1)) or np.any(np.isnan(y)):
         raise ValueError("y must lie in [0, 1] without NaNs")
+    if y.size and np.ptp(y) == 0:
+        # No variation to explain: any fitted slope would come from the penalty or the stopping rule, not the data.
+        unidentified = np.full(design.shape[1], np.nan)
+        return LogitFit(names=names, coef=unidentified, se=unidentified.copy(), n=len(y), constant=True)
     binary = bool(np.all((y == 0.0) | (y == 1.0)))
     diverged = False
     if firth is None and not binary:
@@ -313,6 +330,7 @@ def _newton(design: np.ndarray, y: np.ndarray, *, firth: bool, max_iter: int, to
 def _separated(eta: np.ndarray, y: np.ndarray) -> bool:
     # Binary outcomes that a linear predictor splits (every success at or above every failure) have no finite
     # maximum likelihood estimate (Albert & Anderson 1984); the Firth estimate points along such a direction.
+    # (Exactly constant outcomes never get here: fit_logit flags them ``constant`` before fitting.)
     binary = (y < 1e-12) | (y > 1 - 1e-12)
     if not np.all(binary):
         return False
@@ -334,10 +352,15 @@ def fit_linear_probability(x: Any, y: Any, *, names: tuple[str, ...] | None = No
         names: Covariate names.
 
     Returns:
-        The fit (``separated`` is always False).
+        The fit (``separated`` is always False; a constant outcome gets exact zero slopes, flagged ``constant``).
     """
     design, names = _design(x, names)
     y = np.asarray(y, dtype=np.float64).ravel()
+    if y.size and np.ptp(y) == 0:
+        # Exact zeros: least squares through a pseudo-inverse leaves rounding noise, which can print as -0.00.
+        coef = np.zeros(design.shape[1])
+        coef[0] = y[0]
+        return LogitFit(names=names, coef=coef, se=np.zeros_like(coef), n=len(y), constant=True)
     bread = np.linalg.pinv(design.T @ design)
     beta = bread @ design.T @ y
     se = _hc1(design, bread, y - design @ beta)

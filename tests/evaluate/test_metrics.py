@@ -83,10 +83,17 @@ def test_theory_slopes_have_the_right_sign(references):
     assert economicus["stag_hunt"]["agent"]["lpm"]["coef"]["belief"]["estimate"] > 0
     assert economicus["stag_hunt"]["agent"]["logit"]["coef"]["belief"]["estimate"] > 0
     assert economicus["chicken"]["agent"]["lpm"]["coef"]["belief"]["estimate"] < 0
-    # Economicus never cooperates in the prisoner's dilemma: separated, no slope on the rate scale.
+    # Economicus never cooperates in the prisoner's dilemma: constant, no logit slope, a zero one on the rate scale.
     pd = economicus["prisoners_dilemma"]
-    assert pd["agent"]["logit"]["separated"]
-    assert pd["agent"]["lpm"]["coef"]["temptation"]["estimate"] == pytest.approx(0.0, abs=1e-9)
+    assert pd["agent"]["logit"]["constant"] and not pd["agent"]["logit"]["separated"]
+    assert pd["agent"]["logit"]["coef"]["temptation"]["estimate"] is None
+    assert pd["agent"]["lpm"]["constant"]
+    assert pd["agent"]["lpm"]["coef"]["temptation"]["estimate"] == 0.0
+    assert pd["theory"]["economicus"]["logit"] == pd["agent"]["logit"]
+    # Moralis in a stag hunt follows a belief threshold: separated yet varying, so its logit slope keeps its sign.
+    moralis_sh = references["exact_moralis_k50"]["sensitivity"]["stag_hunt"]["agent"]["logit"]
+    assert moralis_sh["separated"] and not moralis_sh["constant"]
+    assert moralis_sh["coef"]["belief"]["estimate"] > 0
     # Homo moralis cooperates less when defecting tempts more (SCIENCE.md threshold).
     moralis = references["exact_moralis_k50"]["sensitivity"]["prisoners_dilemma"]
     assert moralis["agent"]["lpm"]["coef"]["temptation"]["estimate"] < 0

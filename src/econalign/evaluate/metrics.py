@@ -151,7 +151,9 @@ def sensitivity(
     probability-weighted cooperation level (a fractional logit, Firth-penalised, HC1 errors) and, for 0/1 levels,
     its argmax choice (a binary logit); a linear probability model gives slopes on the rate scale. The same
     regressions on each exact theory's strategy give the theory's slopes (logits of a deterministic rule are
-    separated, flagged ``separated``: compare their signs, and the LPM slopes).
+    separated, flagged ``separated``: compare their signs, and the LPM slopes). An outcome that never varies in the
+    family (economicus always defects in a prisoner's dilemma) is flagged ``constant``: its LPM slopes are 0 and
+    its logit estimates None, since no slope is identified and a penalised one's sign would be an artefact.
 
     Returns:
         ``{family: {"covariates", "n", "agent": {"logit", "lpm"}, "agent_choice": {"logit"} | None,

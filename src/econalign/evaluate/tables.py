@@ -22,6 +22,8 @@ __all__ = [
 ]
 
 DASH = "–"
+CONSTANT = "0 (constant)"
+"""Cell of a logit slope whose outcome never varies: no response, but no identified logit slope either."""
 
 Table = tuple[list[str], list[list[str]], str]
 """Header, rows and caption."""
@@ -107,7 +109,8 @@ def cooperation_table(results: Results, *, decimals: int = 2) -> Table:
 def _slope(fit: Mapping[str, Any] | None, covariate: str, decimals: int, *, with_se: bool) -> str:
     coef = _get(fit, "coef", covariate) if fit else None
     if not coef or coef.get("estimate") is None:
-        return DASH
+        # A constant outcome's logit has no slope estimate, yet it did not respond: not the same as missing.
+        return CONSTANT if fit and fit.get("constant") else DASH
     text = f"{coef['estimate']:.{decimals}f}"
     if with_se and coef.get("se") is not None:
         text += f" ({coef['se']:.{decimals}f})"
@@ -134,7 +137,9 @@ def sensitivity_table(results: Results, *, decimals: int = 2) -> Table:
     caption = (
         "Slopes of the cooperation level on payoff parameters (temptation (T-R)/(T-S), stated belief, "
         "public-goods return), fractional logit and linear probability (rate) scale, HC1 standard errors; "
-        "the theories' slopes fitted the same way († separated: a deterministic rule, compare signs)."
+        "the theories' slopes fitted the same way († separated: a deterministic threshold rule, compare signs; "
+        "0 (constant): the outcome never varies in the family, so its rate slope is 0 and its logit slope is "
+        "not identified)."
     )
     return header, rows, caption
 
