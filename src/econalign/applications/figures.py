@@ -130,6 +130,10 @@ def av_figure(
     return figure
 
 
+_PATH_MARKERS = ("o", "s", "^", "v", "D", "x", "+", "*")
+_MARK_EVERY = 4
+
+
 def pricing_paths_figure(
     paths: pl.DataFrame,
     benchmarks: Mapping[float, Mapping[str, Any]],
@@ -154,9 +158,13 @@ def pricing_paths_figure(
             1, len(alphas), figsize=(2.6 * len(alphas) + 1.8, 2.6), squeeze=False, layout="constrained"
         )
         for ax, alpha in zip(axes[0], alphas, strict=True):
-            for pairing in pairings:
+            for k, pairing in enumerate(pairings):
                 part = paths.filter((pl.col("pairing") == pairing) & (pl.col("alpha") == alpha)).sort("period")
-                ax.plot(part["period"], part["price"], linewidth=1, label=pairing.replace("__", " vs "))
+                # Reference pricers often share a path (tit-for-tat and monopoly both hold the monopoly price):
+                # markers at staggered periods keep every line visible where lines coincide.
+                ax.plot(part["period"], part["price"], linewidth=1, label=pairing.replace("__", " vs "),
+                        marker=_PATH_MARKERS[k % len(_PATH_MARKERS)], markersize=3,
+                        markevery=(k % _MARK_EVERY, _MARK_EVERY))  # fmt: skip
             b = benchmarks[alpha]
             ax.axhline(b["nash_price"], color="0.3", linestyle="--", linewidth=0.8, label="Nash")
             ax.axhline(

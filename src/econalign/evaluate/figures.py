@@ -45,6 +45,8 @@ STYLE = {
     "pdf.compression": 6,
 }
 _THEORY_STYLES = ("--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
+# Published cooperation rates: colours outside the agents' C0, C1, ... cycle and the theories' dark grey.
+_BENCHMARK_STYLES = (("0.55", "-."), ("#b8860b", (0, (6, 2))), ("#8b4789", (0, (1, 1))))
 _FAMILY_ORDER = ("prisoners_dilemma", "stag_hunt", "chicken", "harmony", "coordination")
 
 
@@ -127,7 +129,9 @@ def cooperation_vs_temptation_figure(results: Results, *, bins: int = 5) -> plt.
                     ax.plot(centers, means, color="0.25", linestyle=_THEORY_STYLES[k % len(_THEORY_STYLES)],
                             linewidth=1, label=f"theory: {display_theory(theory)}")  # fmt: skip
             for b, benchmark in enumerate(benchmarks_for(family)):
-                ax.axhline(benchmark.value, color="0.6", linewidth=0.8, linestyle=(0, (1, 2 + b)),
+                # Benchmarks are told apart by colour and dash, not by dot spacing, which does not show at print size.
+                color, dashes = _BENCHMARK_STYLES[b % len(_BENCHMARK_STYLES)]
+                ax.axhline(benchmark.value, color=color, linewidth=1.0, linestyle=dashes,
                            label=f"{benchmark.population}, {benchmark.citation.split(',')[0]}")  # fmt: skip
             ax.set_title(family.replace("_", " "))
             ax.set_xlabel("temptation (T − R)/(T − S)")
