@@ -70,3 +70,18 @@ def test_card_documents_conventions_and_columns(card, small_config):
         assert f"`{column}`" in card
     settings = json.loads(card.split("```json", 1)[1].split("```", 1)[0])
     assert settings == small_config["data"]
+
+
+def test_card_counts_test_problems_that_recur_in_training(card, frames):
+    rows = _section_table(card, "## Decision problems shared with the training data")
+    columns = ("family", "params", "convention", "belief_counts")
+    seen = {split: set(frames["moralis"][split].select(columns).iter_rows()) for split in ("train", "validation")}
+    assert [row[0] for row in rows] == [s for s in SPLITS if s not in seen]
+    for split, items, in_train, in_validation in rows:
+        frame = frames["moralis"][split]
+        problems = list(frame.select(columns).iter_rows())
+        assert int(items) == frame.height
+        assert int(in_train) == sum(p in seen["train"] for p in problems), split
+        assert int(in_validation) == sum(p in seen["validation"] for p in problems), split
+    counts = {row[0]: int(row[2]) for row in rows}
+    assert counts["test_payoffs"] == 0 and counts["test_families"] == 0  # other payoffs, other games

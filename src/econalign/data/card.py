@@ -89,6 +89,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
 
 
+def _problem_list(frame: pl.DataFrame) -> list[tuple[str, ...]]:
+    # What a decision depends on; wording, labels and option order are left out.
+    return list(frame.select("family", "params", "convention", "belief_counts").iter_rows())
+
+
+def _problems(frame: pl.DataFrame) -> set[tuple[str, ...]]:
+    return set(_problem_list(frame))
+
+
 def _label_set(options: str) -> str:
     return "".join(option["label"] for option in json.loads(options))
 
@@ -146,6 +155,22 @@ def dataset_card(
     label_counts = {split: Counter(map(_label_set, frame["options"].to_list())) for split, frame in frames.items()}
     orders = sorted(set().union(*label_counts.values()), key=lambda s: (len(s), s))
     lines += _table(["labels", *frames], [[o, *(label_counts[s].get(o, 0) for s in frames)] for o in orders])
+    if "train" in frames:
+        lines += ["", "## Decision problems shared with the training data", ""]
+        lines += [
+            "Items whose decision problem (family, payoffs, convention and stated belief) also occurs in the train or",
+            "validation split, in other words or under other labels. test_payoffs draws payoffs outside the training",
+            "space and shares none; test_paraphrases and test_labels draw from the training space on purpose (only the",
+            "wording or the labels are new), so a share of their problems recurs; test_families uses other games.",
+            "",
+        ]
+        seen = {split: _problems(frames[split]) for split in ("train", "validation") if split in frames}
+        rows = [
+            [split, frame.height, *(sum(key in problems for key in _problem_list(frame)) for problems in seen.values())]
+            for split, frame in frames.items()
+            if split not in seen
+        ]
+        lines += _table(["split", "items", *(f"problem in {split}" for split in seen)], rows)
     lines += ["", "## Balance of the answers", ""]
     lines += [
         "Shares among items with an answer: the answer is the first action; it is listed first; the item is same-type;",
