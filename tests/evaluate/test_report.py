@@ -163,3 +163,19 @@ def test_split_table_reads_the_splits_from_the_metrics_without_items(results_dir
     for split, cell in zip(header[2:], row[2:], strict=True):
         estimate = metrics["agreement"][split]["economicus"]["all"]["choice"]["estimate"]
         assert cell.startswith(f"{estimate:.2f} [")
+
+
+def test_parse_failures_are_a_column_only_when_some_agent_generated(results_dir):
+    import dataclasses
+
+    root, _ = results_dir
+    results = load_results(root / "evaluate", root / "evaluate_reference", ["base", "economicus"], with_items=False)
+    assert {results.metrics[name]["mode"] for name in results.agents} == {"logprob"}
+    header, rows, caption = agreement_table(results)
+    assert "parse failures" not in header and "parse" not in caption
+    assert all(len(row) == len(header) for row in rows)
+    reasoning = {**results.metrics["economicus"], "mode": "reasoning"}
+    generated = dataclasses.replace(results, metrics={**results.metrics, "economicus": reasoning})
+    header, rows, _ = agreement_table(generated)
+    assert header[-1] == "parse failures" and all(len(row) == len(header) for row in rows)
+    assert rows[1][-1].startswith("0.00 [")  # the fake agent's replies all parsed

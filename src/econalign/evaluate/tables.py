@@ -51,10 +51,15 @@ def _names(results: Results) -> list[str]:
 
 
 def agreement_table(results: Results, *, decimals: int = 2) -> Table:
-    """Agreement of each agent and rule with each theory (test splits pooled), consistency and parse failures."""
+    """Agreement of each agent and rule with each theory (test splits pooled), consistency and parse failures.
+
+    The parse-failure column is shown only when some agent generated its replies: an agent scored by option
+    log-probabilities (mode ``logprob``) or a rule cannot fail to parse, so the column would be zeros throughout.
+    """
     theories = results.theories
+    generated = any(results.metrics[name].get("mode") not in (None, "logprob", "rule") for name in results.agents)
     header = ["agent", *(f"agrees with {display_theory(t)}" for t in theories), "label swap", "paraphrase",
-              "parse failures"]  # fmt: skip
+              *(["parse failures"] if generated else [])]  # fmt: skip
     rows = []
     for name in _names(results):
         m = results.metrics[name]
@@ -63,11 +68,13 @@ def agreement_table(results: Results, *, decimals: int = 2) -> Table:
             *(_interval(_get(m, "agreement", "all", t, "all", "choice"), decimals) for t in theories),
             _interval(_get(m, "consistency", "labels", "same_choice"), decimals),
             _interval(_get(m, "consistency", "paraphrases", "same_choice"), decimals),
-            _interval(_get(m, "parse_failure", "all"), decimals),
+            *([_interval(_get(m, "parse_failure", "all"), decimals)] if generated else []),
         ])  # fmt: skip
     caption = (
         "Share of items where the argmax choice is the theory's answer (test splits pooled, items the theory "
-        "answers), same choice under a label swap and a paraphrase, and parse failures; Wilson 95% intervals."
+        "answers) and the same choice under a label swap and a paraphrase"
+        + (", and replies whose answer could not be parsed" if generated else "")
+        + "; Wilson 95% intervals."
     )
     return header, rows, caption
 
