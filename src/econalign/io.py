@@ -94,6 +94,65 @@ def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> s
     return digest.hexdigest()
 
 
+NO_ADAPTER = "none"
+"""``adapter_hash`` of the untuned model (no adapter)."""
+
+
+def adapter_files(adapter_dir: str | os.PathLike[str]) -> list[Path]:
+    """The files that define an adapter directory: every regular file below it, hidden ones excluded, sorted.
+
+    A file is hidden when any part of its path relative to ``adapter_dir`` starts with a dot: Snakemake's
+    ``.snakemake_timestamp`` (written into directory outputs), temporary files of ``write_atomic``, ``.DS_Store``.
+    This covers both layouts that fine-tuning writes: a PEFT adapter (``adapter_config.json``,
+    ``adapter_model.safetensors``) and, for ``finetune.method: full``, an HF checkpoint (config, weights, tokenizer).
+
+    Args:
+        adapter_dir: The adapter directory.
+
+    Returns:
+        The files, sorted by their relative POSIX path.
+
+    Raises:
+        NotADirectoryError: ``adapter_dir`` is not a directory.
+    """
+    root = Path(adapter_dir)
+    if not root.is_dir():
+        raise NotADirectoryError(f"adapter directory {root} does not exist or is not a directory")
+    files = [
+        path
+        for path in root.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    return sorted(files, key=lambda path: path.relative_to(root).as_posix())
+
+
+def adapter_hash(adapter_dir: str | os.PathLike[str] | None) -> str:
+    """Content hash of an adapter directory; the one definition behind every recorded ``adapter_hash``.
+
+    sha256 over ``adapter_files(adapter_dir)`` in order, each contributing ``relative/posix/path + NUL + its
+    sha256 (hex) + newline``. Hidden files are left out, so the hash of an adapter is the same whether Snakemake
+    or a direct call wrote or read it, and it depends neither on where the folder lies nor on file times.
+
+    Args:
+        adapter_dir: A PEFT adapter (or full fine-tuning checkpoint) directory, or None for the untuned model.
+
+    Returns:
+        64 hex digits, or ``NO_ADAPTER`` (``"none"``) without an adapter.
+
+    Example:
+        >>> adapter_hash(None)
+        'none'
+    """
+    if adapter_dir is None:
+        return NO_ADAPTER
+    root = Path(adapter_dir)
+    digest = hashlib.sha256()
+    for path in adapter_files(root):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(sha256_file(path).encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """Return a short, stable hash of a resolved configuration (sha256 of its canonical JSON, 16 hex digits)."""
     return hashlib.sha256(dumps_json(config).encode("utf-8")).hexdigest()[:16]

@@ -121,6 +121,7 @@ def test_cli_scores_an_agent(tmp_path, monkeypatch):
     )
     out = tmp_path / "av" / "moralis.parquet"
     adapter = tmp_path / "adapter"
+    adapter.mkdir()
     assert (
         main(
             [
@@ -146,3 +147,30 @@ def test_cli_scores_an_agent(tmp_path, monkeypatch):
     assert provenance["agent"] == "moralis" and provenance["model_sha256"] == "0" * 64
     with pytest.raises(SystemExit):
         main(["av", "--config-json", config, "--agent", "moralis", "--model", str(tmp_path), "--out", str(out)])
+
+
+def test_cli_provenance_names_the_adapter_and_its_hash(tmp_path, monkeypatch):
+    from econalign.cli import main
+    from econalign.io import adapter_hash
+
+    fake = types.ModuleType("econalign.model.agent")
+    fake.load_agent = lambda model_dir, adapter=None, **options: KantianAgent(kappa=0.5)
+    monkeypatch.setitem(sys.modules, "econalign.model.agent", fake)
+    config = json.dumps({"av": {"n_pedestrians": [1], "n_passengers": [1], "framings": ["moral"], "paraphrases": 1}})
+    adapter = tmp_path / "finetune" / "moralis" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"moralis weights")
+    (adapter / ".snakemake_timestamp").touch()
+    common = ["av", "--config-json", config, "--model", str(tmp_path)]
+    out = tmp_path / "av" / "moralis.parquet"
+    assert main([*common, "--agent", "moralis", "--adapter", str(adapter), "--out", str(out)]) == 0
+    record = json.loads((tmp_path / "av" / "moralis.provenance.json").read_text())
+    assert record["adapter"] == adapter.as_posix()
+    assert record["adapter_hash"] == adapter_hash(adapter) and len(record["adapter_hash"]) == 64
+    first = (tmp_path / "av" / "moralis.provenance.json").read_bytes()
+    assert main([*common, "--agent", "moralis", "--adapter", str(adapter), "--out", str(out)]) == 0
+    assert (tmp_path / "av" / "moralis.provenance.json").read_bytes() == first  # byte-identical re-run
+    assert main([*common, "--agent", "base", "--out", str(tmp_path / "av" / "base.parquet")]) == 0
+    record = json.loads((tmp_path / "av" / "base.provenance.json").read_text())
+    assert record["adapter"] is None and record["adapter_hash"] == "none"

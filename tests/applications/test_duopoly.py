@@ -181,6 +181,7 @@ def test_build_players_loads_each_llm_firm_once_with_its_adapter(tmp_path, monke
     with pytest.raises(SystemExit, match="neither"):
         build_players(PricingSetup.from_config(config, "base__stranger").firms, config, model=tmp_path, adapters=None)
     out = tmp_path / "economicus__nash.parquet"
+    (tmp_path / "economicus" / "adapter").mkdir(parents=True)
     from econalign.cli import main
 
     arguments = [
@@ -250,3 +251,35 @@ def test_cli_runs_several_pairings_into_a_folder(tmp_path):
                 str(tmp_path / "x.parquet"),
             ]
         )
+
+
+def test_provenance_names_each_llm_firms_adapter_and_its_hash(tmp_path, monkeypatch):
+    from econalign.cli import main
+    from econalign.io import adapter_hash
+
+    fake = types.ModuleType("econalign.model.agent")
+    fake.load_agent = lambda model_dir, adapter=None, **options: HashAgent()
+    monkeypatch.setitem(sys.modules, "econalign.model.agent", fake)
+    finetune = tmp_path / "finetune"
+    for name in ("economicus", "moralis"):
+        (finetune / name / "adapter").mkdir(parents=True)
+        (finetune / name / "adapter" / "adapter_model.safetensors").write_bytes(f"{name} weights".encode())
+        (finetune / name / "adapter" / ".snakemake_timestamp").touch()
+    config = json.dumps({"pricing": {"alphas": [1.0], "periods": 2, "episodes": 1}})
+    pairings = ["economicus__moralis", "base__nash", "nash__tit_for_tat"]
+    out = tmp_path / "pricing"
+    argv = ["pricing", "--config-json", config, *[f"--pairing={p}" for p in pairings], "--out-dir", str(out)]
+    assert main([*argv, "--model", str(tmp_path), "--adapters", str(finetune)]) == 0
+    records = {p: json.loads((out / f"{p}.provenance.json").read_text()) for p in pairings}
+    hashes = {name: adapter_hash(finetune / name / "adapter") for name in ("economicus", "moralis")}
+    assert hashes["economicus"] != hashes["moralis"]
+    assert records["economicus__moralis"]["firm_adapter"] == {
+        name: (finetune / name / "adapter").as_posix() for name in ("economicus", "moralis")
+    }
+    assert records["economicus__moralis"]["firm_adapter_hash"] == hashes
+    assert records["base__nash"]["firm_adapter"] == {"base": None}
+    assert records["base__nash"]["firm_adapter_hash"] == {"base": "none"}
+    assert records["nash__tit_for_tat"]["firm_adapter"] == records["nash__tit_for_tat"]["firm_adapter_hash"] == {}
+    first = {p: (out / f"{p}.provenance.json").read_bytes() for p in pairings}
+    assert main([*argv, "--model", str(tmp_path), "--adapters", str(finetune)]) == 0
+    assert {p: (out / f"{p}.provenance.json").read_bytes() for p in pairings} == first  # byte-identical re-run

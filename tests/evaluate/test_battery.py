@@ -65,6 +65,31 @@ def test_agent_cli_uses_the_cache_and_names_its_own_theory(dataset_dir, tmp_path
         assert sum(probs) == pytest.approx(1.0)
 
 
+def test_a_snakemake_timestamp_in_the_adapter_changes_neither_cache_nor_provenance(dataset_dir, tmp_path, monkeypatch):
+    from econalign.io import adapter_hash
+
+    fake = CountingAgent()
+    monkeypatch.setitem(
+        sys.modules, "econalign.model.agent", types.SimpleNamespace(load_agent=lambda *args, **kwargs: fake)
+    )
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    expected = adapter_hash(adapter)
+
+    def run(out):
+        args = ["evaluate", "--config-json", json.dumps(CONFIG), "--agent", "moralis", "--model", "model-dir",
+                "--adapter", str(adapter), "--data", str(dataset_dir), "--out", str(tmp_path / out)]  # fmt: skip
+        assert main(args) == 0
+        return json.loads((tmp_path / out / "metrics.json").read_text())["provenance"]["adapter_hash"]
+
+    assert run("sdk") == expected  # a direct run, as the SDK or CLI makes it
+    scored = fake.scored
+    (adapter / ".snakemake_timestamp").touch()  # what Snakemake adds to a directory output
+    assert run("snakemake") == expected
+    assert fake.scored == scored  # the same cache entries: nothing scored again
+
+
 def test_scores_in_another_dtype_are_cached_apart(dataset_dir, tmp_path, monkeypatch):
     fake = CountingAgent()
     dtypes = []

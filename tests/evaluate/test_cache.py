@@ -1,7 +1,11 @@
 """The score cache: a re-run scores nothing twice, and any change to weights or prompt scores again."""
 
-import numpy as np
+import hashlib
 
+import numpy as np
+import pytest
+
+from econalign import io
 from econalign.evaluate.battery import build_battery, evaluate_scorer
 from econalign.evaluate.cache import ScoreCache, adapter_hash, prompt_hash
 from econalign.evaluate.scoring import AgentScorer
@@ -67,3 +71,51 @@ def test_adapter_hash_follows_content(tmp_path):
     (adapter / "adapter_model.safetensors").write_bytes(np.arange(1, 9, dtype=np.float32).tobytes())
     assert adapter_hash(adapter) != first
     assert adapter_hash(None) == "none"
+
+
+def _write_adapter(folder, weights):
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text('{"r": 8}')
+    (folder / "adapter_model.safetensors").write_bytes(np.asarray(weights, dtype=np.float32).tobytes())
+    return folder
+
+
+def test_adapter_hash_ignores_hidden_files_and_follows_the_weights(tmp_path):
+    adapter = _write_adapter(tmp_path / "adapter", np.arange(8))
+    first = adapter_hash(adapter)
+    # What Snakemake writes into a directory output, and other hidden files and folders: not part of the adapter.
+    (adapter / ".snakemake_timestamp").touch()
+    (adapter / ".DS_Store").write_bytes(b"finder")
+    (adapter / ".ipynb_checkpoints").mkdir()
+    (adapter / ".ipynb_checkpoints" / "adapter_config.json").write_text("{}")
+    assert adapter_hash(adapter) == first
+    # Where the folder lies does not matter: a copy elsewhere (another run's results) has the same hash.
+    assert adapter_hash(_write_adapter(tmp_path / "elsewhere" / "adapter", np.arange(8))) == first
+    (adapter / "adapter_model.safetensors").write_bytes(np.arange(1, 9, dtype=np.float32).tobytes())
+    assert adapter_hash(adapter) != first
+    (adapter / "adapter_model.safetensors").write_bytes(np.arange(8, dtype=np.float32).tobytes())
+    (adapter / "adapter_config.json").write_text('{"r": 16}')
+    assert adapter_hash(adapter) != first
+
+
+def test_adapter_hash_is_one_function_with_a_pinned_definition(tmp_path):
+    # evaluate's cache, av, pricing and finetune all use econalign.io.adapter_hash.
+    assert adapter_hash is io.adapter_hash
+    adapter = _write_adapter(tmp_path / "adapter", np.arange(4))
+    (adapter / "sub").mkdir()
+    (adapter / "sub" / "extra.bin").write_bytes(b"x")
+    (adapter / ".snakemake_timestamp").touch()
+    assert [p.relative_to(adapter).as_posix() for p in io.adapter_files(adapter)] == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "sub/extra.bin",
+    ]
+    # sha256 over "relative path NUL sha256 newline" of each file: unchanged for adapters without hidden files, so
+    # scores cached before hidden files were left out keep their keys.
+    expected = hashlib.sha256()
+    for name in ["adapter_config.json", "adapter_model.safetensors", "sub/extra.bin"]:
+        digest = hashlib.sha256((adapter / name).read_bytes()).hexdigest()
+        expected.update(f"{name}\0{digest}\n".encode())
+    assert adapter_hash(adapter) == expected.hexdigest()
+    with pytest.raises(NotADirectoryError):
+        adapter_hash(tmp_path / "missing")

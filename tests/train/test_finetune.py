@@ -10,6 +10,7 @@ import pytest
 from flax import nnx
 
 from econalign.cli import main as cli_main
+from econalign.io import adapter_hash
 from econalign.model.lora import load_peft_adapter
 from econalign.model.params import load_llama
 from econalign.train.export import METRICS_SCHEMA
@@ -55,6 +56,19 @@ def test_outputs_are_complete(lora_run):
     assert choices.height == 8 and set(choices.columns) == {"id", "option_logprobs", "answer"}
 
 
+def test_provenance_records_the_hash_of_the_written_adapter(lora_run):
+    _, out = lora_run
+    record = json.loads((out / "provenance.json").read_text())
+    # The value evaluate, av and pricing record for this adapter, with or without Snakemake's timestamp file.
+    assert record["adapter_hash"] == adapter_hash(out / "adapter") and len(record["adapter_hash"]) == 64
+    timestamp = out / "adapter" / ".snakemake_timestamp"
+    timestamp.touch()
+    try:
+        assert adapter_hash(out / "adapter") == record["adapter_hash"]
+    finally:
+        timestamp.unlink()
+
+
 def test_adapter_and_merged_checkpoint_reproduce_the_trained_model(lora_run, tiny_model_dir):
     _, out = lora_run
     base = forward(load_llama(tiny_model_dir), TOKENS)
@@ -73,6 +87,7 @@ def test_full_fine_tuning_with_offline_tracking(tiny_model_dir, tiny_data_dir, t
     assert run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path / "out") == 0
     adapter = tmp_path / "out" / "adapter"
     assert (adapter / "model.safetensors").is_file() and (adapter / "config.json").is_file()
+    assert json.loads((tmp_path / "out" / "provenance.json").read_text())["adapter_hash"] == adapter_hash(adapter)
     tuned = load_llama(adapter)
     via_agent_path = load_peft_adapter(load_llama(tiny_model_dir), adapter)
     for a, b in zip(jax.tree.leaves(nnx.state(tuned)), jax.tree.leaves(nnx.state(via_agent_path)), strict=True):

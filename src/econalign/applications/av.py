@@ -298,9 +298,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``econalign av``: score one agent on every scenario and write the parquet and its provenance."""
+    """Run ``econalign av``: score one agent on every scenario and write the parquet and its provenance.
+
+    The provenance adds to ``econalign.io.provenance`` the ``agent``, the number of ``items``, the ``adapter``
+    directory as passed (null for ``base``) and its ``adapter_hash`` (``econalign.io.adapter_hash``; ``"none"`` for
+    ``base``), the hash that ``evaluate`` and ``finetune`` record for the same adapter.
+    """
     from econalign.cli import config_from_args
-    from econalign.io import provenance, write_json, write_parquet
+    from econalign.io import adapter_hash, provenance, write_json, write_parquet
     from econalign.model.agent import load_agent
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -309,6 +314,7 @@ def main(args: argparse.Namespace) -> int:
     if (args.adapter is None) != (args.agent == "base"):
         raise SystemExit(f"econalign av: agent {args.agent!r} needs --adapter exactly when it is not 'base'")
     scenarios = av_scenarios(config["av"])
+    adapter = adapter_hash(args.adapter)  # of the files loaded next; "none" for the base model
     agent = load_agent(args.model, adapter=args.adapter, dtype=config["model"]["dtype"])
     scores = score_av(
         agent,
@@ -321,7 +327,14 @@ def main(args: argparse.Namespace) -> int:
     write_parquet(args.out, scores)
     write_json(
         provenance_path(args.out),
-        provenance(config, model_sha256=getattr(agent, "model_sha256", None), agent=args.agent, items=scores.height),
+        provenance(
+            config,
+            model_sha256=getattr(agent, "model_sha256", None),
+            agent=args.agent,
+            items=scores.height,
+            adapter=None if args.adapter is None else args.adapter.as_posix(),
+            adapter_hash=adapter,
+        ),
     )
     return 0
 

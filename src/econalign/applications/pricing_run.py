@@ -18,7 +18,15 @@ from econalign.applications.duopoly import PricingSetup, simulate_many
 from econalign.applications.pairings import split_pairing
 from econalign.applications.pricing_agents import REFERENCE_PRICERS, reference_pricer
 
-__all__ = ["SMALL_BATCHES", "build_players", "partial_path", "provenance_path", "run_pairing", "run_pairings"]
+__all__ = [
+    "SMALL_BATCHES",
+    "adapter_dir",
+    "build_players",
+    "partial_path",
+    "provenance_path",
+    "run_pairing",
+    "run_pairings",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +58,7 @@ def build_players(
             raise SystemExit(f"econalign pricing: {name!r} is neither a reference pricer nor an agent of the config")
         if model is None:
             raise SystemExit(f"econalign pricing: firm {name!r} is a language model agent; pass --model")
-        adapter = None
-        if name != "base":
-            if adapters is None:
-                raise SystemExit(f"econalign pricing: firm {name!r} needs --adapters")
-            adapter = adapters / name / "adapter"
+        adapter = adapter_dir(name, adapters)
         from econalign.model.agent import load_agent
         from econalign.model.buckets import Buckets
 
@@ -63,6 +67,19 @@ def build_players(
         dtype = config["model"]["dtype"]
         players[name] = load_agent(model, adapter=adapter, dtype=dtype, buckets=buckets, progress=False)
     return players
+
+
+def adapter_dir(name: str, adapters: Path | None) -> Path | None:
+    """The adapter directory of an LLM firm: ``{adapters}/{name}/adapter``, None for ``base``.
+
+    Raises:
+        SystemExit: An aligned agent plays but no ``adapters`` folder was given.
+    """
+    if name == "base":
+        return None
+    if adapters is None:
+        raise SystemExit(f"econalign pricing: firm {name!r} needs --adapters")
+    return adapters / name / "adapter"
 
 
 def partial_path(out: Path) -> Path:
@@ -96,6 +113,11 @@ def run_pairings(
 ) -> dict[str, pl.DataFrame]:
     """Run (or resume) pairings in lockstep and write each log, its provenance, and partial logs along the way.
 
+    A pairing's provenance adds to ``econalign.io.provenance`` its ``pairing``, ``run_key`` and ``rows``, and, for
+    each LLM firm by name (reference pricers have none), ``firm_model_sha256`` (the base weights' sha256),
+    ``firm_adapter`` (its adapter directory, ``{adapters}/{name}/adapter``, null for ``base``) and
+    ``firm_adapter_hash`` (``econalign.io.adapter_hash`` of it, ``"none"`` for ``base``).
+
     Args:
         config: The resolved configuration.
         outs: Pairing (``"firm0__firm1"``) -> output parquet.
@@ -105,12 +127,15 @@ def run_pairings(
     Returns:
         Pairing -> complete log.
     """
-    from econalign.io import provenance, write_json, write_parquet
+    from econalign.io import adapter_hash, provenance, write_json, write_parquet
 
     setups = [PricingSetup.from_config(config, pairing) for pairing in outs]
     players = build_players(
         (name for pairing in outs for name in split_pairing(pairing)), config, model=model, adapters=adapters
     )
+    # Each LLM firm's adapter, hashed once per run (right after loading, before the simulation starts).
+    llm_adapters = {name: adapter_dir(name, adapters) for name in players if name not in REFERENCE_PRICERS}
+    llm_hashes = {name: adapter_hash(path) for name, path in llm_adapters.items()}
     resumes = {setup.pairing: log for setup in setups if (log := _resume(setup, outs[setup.pairing])) is not None}
     logs = simulate_many(
         setups,
@@ -124,6 +149,7 @@ def run_pairings(
         write_parquet(out, log)
         shas = {name: getattr(players[name], "model_sha256", None) for name in dict.fromkeys(setup.firms)}
         shas = {name: sha for name, sha in shas.items() if sha is not None}
+        llm_firms = [name for name in dict.fromkeys(setup.firms) if name in llm_adapters]
         record = provenance(
             config,
             model_sha256=next(iter(shas.values()), None),
@@ -131,10 +157,16 @@ def run_pairings(
             run_key=setup.run_key(),
             rows=log.height,
             firm_model_sha256=shas,
+            firm_adapter={name: _posix(llm_adapters[name]) for name in llm_firms},
+            firm_adapter_hash={name: llm_hashes[name] for name in llm_firms},
         )
         write_json(provenance_path(out), record)
         partial_path(out).unlink(missing_ok=True)
     return logs
+
+
+def _posix(path: Path | None) -> str | None:
+    return None if path is None else path.as_posix()
 
 
 def run_pairing(

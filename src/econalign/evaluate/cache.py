@@ -1,8 +1,9 @@
 """A score cache, so that re-running the battery never scores the same prompt with the same weights twice.
 
-An entry is keyed by the model weights' sha256, the adapter's content hash, the item id and a hash of everything
-that determines the model's answer (messages, option continuations, scoring mode, generation settings). One
-parquet file per (model, adapter) pair keeps concurrent jobs for different agents apart.
+An entry is keyed by the model weights' sha256, the adapter's content hash (``econalign.io.adapter_hash``, re-exported
+here; hidden files such as Snakemake's ``.snakemake_timestamp`` are not part of it), the item id and a hash of
+everything that determines the model's answer (messages, option continuations, scoring mode, generation settings).
+One parquet file per (model, adapter) pair keeps concurrent jobs for different agents apart.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Any
 
 import polars as pl
 
-from econalign.io import sha256_file, write_parquet
+from econalign.io import NO_ADAPTER, adapter_hash, write_parquet
 
 __all__ = ["NO_ADAPTER", "ScoreCache", "adapter_hash", "prompt_hash"]
-
-NO_ADAPTER = "none"
 
 _SCHEMA = {
     "key": pl.String,
@@ -46,25 +45,6 @@ def prompt_hash(prompt: Any, options: Sequence[str], **settings: Any) -> str:
     """
     payload = json.dumps({"prompt": prompt, "options": list(options), "settings": settings}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def adapter_hash(adapter_dir: str | os.PathLike[str] | None) -> str:
-    """Content hash of an adapter directory: sha256 over its files' relative paths and sha256s.
-
-    Args:
-        adapter_dir: A PEFT adapter directory, or None for the untuned model.
-
-    Returns:
-        64 hex digits, or ``"none"`` without an adapter.
-    """
-    if adapter_dir is None:
-        return NO_ADAPTER
-    root = Path(adapter_dir)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        digest.update(sha256_file(path).encode("ascii") + b"\n")
-    return digest.hexdigest()
 
 
 def _key(model_sha256: str, adapter: str, item_id: str, prompt: str) -> str:

@@ -5,8 +5,11 @@ agent's synthesize folder (``train.parquet``, ``validation.parquet``); ``--model
 
 Outputs in ``--out``: ``adapter/`` (PEFT LoRA layout, or an HF checkpoint for ``finetune.method: full``),
 ``merged/`` when ``finetune.export_merged``, ``metrics.parquet``, ``loss.png``, ``validation_choices.parquet``
-(the last evaluation's option log-probabilities per validation item) and ``provenance.json``. A resumable
-checkpoint lives in ``checkpoint/`` while the job runs: a job killed and started again continues from it.
+(the last evaluation's option log-probabilities per validation item) and ``provenance.json``. The provenance
+records ``adapter_hash``, ``econalign.io.adapter_hash`` of the written ``adapter/``: the value that ``evaluate``
+(``adapter_hash``), ``av`` (``adapter_hash``) and ``pricing`` (``firm_adapter_hash``) record for the agent, so
+their results tie back to this run. A resumable checkpoint lives in ``checkpoint/`` while the job runs: a job
+killed and started again continues from it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from econalign.io import derive_seed, provenance, sha256_file, write_json, write_parquet
+from econalign.io import adapter_hash, derive_seed, provenance, sha256_file, write_json, write_parquet
 
 
 def run_seed(config: dict[str, Any], agent: str) -> int:
@@ -129,7 +132,7 @@ def finetune(
     if jax.process_index() != 0:
         return out
     full = settings["method"] == "full"
-    export.save_adapter(result.model, out / "adapter", base_dir=model_dir, full=full)
+    adapter = export.save_adapter(result.model, out / "adapter", base_dir=model_dir, full=full)
     export.write_metrics(result.metrics, out / "metrics.parquet")
     export.plot_loss(result.metrics, out / "loss.png", title=f"fine-tuning {agent}")
     if result.choices:
@@ -144,6 +147,7 @@ def finetune(
         seed=seed,
         model_sha256=base_sha,
         agent=agent,
+        adapter_hash=adapter_hash(adapter),
         inputs=inputs,
         buckets=result.buckets,
         steps=len(result.metrics),
