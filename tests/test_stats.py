@@ -103,10 +103,8 @@ def test_logit_matches_direct_likelihood_maximisation_and_hand_sandwich():
     assert fit.names == ("const", "x") and not fit.separated
 
 
-def test_firth_logit_maximises_the_jeffreys_penalised_likelihood():
-    x = np.array([0.0, 0.3, 0.6, 0.9, 1.2, 1.5])
-    y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
-    design = np.column_stack([np.ones_like(x), x])
+def _negative_firth_likelihood(design, y):
+    """Minus the Jeffreys-penalised Bernoulli log-likelihood, written out for a direct optimiser."""
 
     def negative_penalised(beta):
         eta = design @ beta
@@ -114,8 +112,19 @@ def test_firth_logit_maximises_the_jeffreys_penalised_likelihood():
         info = (design * (p * (1 - p))[:, None]).T @ design
         return -(np.sum(y * eta - np.logaddexp(0.0, eta)) + 0.5 * np.linalg.slogdet(info)[1])
 
+    return negative_penalised
+
+
+def test_firth_logit_maximises_the_jeffreys_penalised_likelihood():
+    x = np.array([0.0, 0.3, 0.6, 0.9, 1.2, 1.5])
+    y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    design = np.column_stack([np.ones_like(x), x])
+
     direct = optimize.minimize(
-        negative_penalised, np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+        _negative_firth_likelihood(design, y),
+        np.zeros(2),
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12},
     ).x
     np.testing.assert_allclose(fit_logit(x, y, firth=True).coef, direct, atol=1e-4)
 
@@ -261,14 +270,8 @@ def test_separated_but_varying_choices_keep_the_penalised_estimate_and_sign():
     y = (x[:, 0] < 0.42).astype(float)
     design = np.column_stack([np.ones(12), x])
 
-    def negative_penalised(beta):
-        eta = design @ beta
-        p = special.expit(eta)
-        info = (design * (p * (1 - p))[:, None]).T @ design
-        return -(np.sum(y * eta - np.logaddexp(0.0, eta)) + 0.5 * np.linalg.slogdet(info)[1])
-
     direct = optimize.minimize(
-        negative_penalised,
+        _negative_firth_likelihood(design, y),
         np.zeros(3),
         method="Nelder-Mead",
         options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000},
