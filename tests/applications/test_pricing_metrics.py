@@ -133,8 +133,12 @@ def test_top_price_share_counts_decisions_rating_the_usual_price_highest():
         .otherwise(None)
         .alias("logprobs")
     )
-    firms = firm_metrics(log, pricing_config=config["pricing"], window=4)
+    # Over the whole episode (9 of 12), not the last 3 periods (2 of 3).
+    firms = firm_metrics(log, pricing_config=config["pricing"], window=3)
     assert firms.filter(pl.col("firm") == 0)["top_price_share"].to_list() == pytest.approx([0.75, 0.75])
+    assert firms.select(["pairing", "alpha", "episode", "firm"]).rows() == sorted(
+        firms.select(["pairing", "alpha", "episode", "firm"]).rows()
+    )
     assert firms.filter(pl.col("firm") == 1)["top_price_share"].is_null().all()  # a reference pricer
-    table = pairing_table(firms, episode_metrics(log, window=4, price_war_length=2))
+    table = pairing_table(firms, episode_metrics(log, window=3, price_war_length=2))
     assert table["top_price_share"].to_list() == pytest.approx([0.75])

@@ -212,3 +212,24 @@ def test_a_scale_missed_decides_the_pricing_finding_even_where_another_is_unmeas
     unmeasured = _self_play({"moralis": [1.80], "economicus": [1.50]}, alpha=3.2)
     findings = _pricing_findings(pl.concat([missed, unmeasured]), config)
     assert findings["moralis_above_economicus"] == {"1": False, "3.2": None, "all": False}
+
+
+def test_av_letter_table_with_one_letter_order_says_the_two_are_confounded(study):
+    from econalign.applications import tables
+    from econalign.applications.av import first_label_share, swerve_by_cell
+
+    _, root = study
+    agents = ["base", "economicus", "moralis"]
+    scores = pl.concat([pl.read_parquet(root / "av" / f"{a}.parquet") for a in agents])
+    one_order = scores.filter(pl.col("swerve_label") == "B")  # as with av.swap_labels: false
+    shares = {a: first_label_share(one_order.filter(pl.col("agent") == a)) for a in agents}
+    assert shares["base"] == 1.0  # the base fake names A: under this order A is "stay"
+    markdown, _ = tables.av_tables(
+        swerve_by_cell(one_order),
+        swerve_by_cell(one_order, by=("agent",)),
+        swerve_by_cell(one_order, by=("agent", "swerve_label")),
+        shares,
+        agents=agents,
+    )
+    assert "| agent | swerve share, swerve is B | picks A |" in markdown
+    assert "| base | 0% [" in markdown and "confounded" in markdown

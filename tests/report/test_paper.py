@@ -93,6 +93,10 @@ def test_several_tables_in_one_file_are_stacked_in_one_column():
     assert bare.startswith("\\begin{tabular}{@{}c@{}}\n") and bare.endswith("\\end{tabular}\n")
     assert bare.count("\\begin{tabular}") == 3 and bare.count("\\end{tabular}") == 3
     assert bare.index("base & 50\\%") < bare.index("\\\\[2ex]") < bare.index("base & 100\\%")
+    small = bare_table("\\small\n" + first + "\\small\n" + second)
+    assert small.startswith("\\small\n\\begin{tabular}{@{}c@{}}") and small.count("\\small") == 1
+    with pytest.raises(ValueError, match="would be lost"):
+        bare_table(first + "\\footnotesize{A note.}\n" + second)
     assert bare_table(first) == "".join(line for line in first.splitlines(keepends=True)
                                         if "caption" not in line and "label" not in line
                                         and "table}" not in line and "centering" not in line)  # fmt: skip

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from scipy.special import logsumexp
 
-from econalign.applications.av_prompts import render_av_prompt
+from econalign.applications.av_prompts import LABELS, render_av_prompt
 from econalign.stats import wilson_bounds
 from econalign.theory.games import AVDilemma
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis, preference_from_config
@@ -34,6 +34,7 @@ __all__ = [
     "HumanBenchmark",
     "add_arguments",
     "av_scenarios",
+    "first_label_share",
     "main",
     "score_av",
     "swerve_by_cell",
@@ -275,6 +276,22 @@ def swerve_by_cell(
         pl.Series("ci_low", [low for low, _ in intervals], dtype=pl.Float64),
         pl.Series("ci_high", [high for _, high in intervals], dtype=pl.Float64),
     ).select([*by, "items", "swerves", "swerve_share", "ci_low", "ci_high", "mean_p_swerve"])
+
+
+def first_label_share(scores: pl.DataFrame) -> float:
+    """Share of the scored scenarios whose chosen option carries the first letter (``A``, always listed first).
+
+    Each scenario is posed with the swerve option under each letter (``av.swap_labels``), so an agent that names
+    one letter whatever the scenario sits at 0 or 1 here and swerves in exactly half of the scenarios.
+
+    Args:
+        scores: Rows from ``score_av`` (one agent, or the agents to pool).
+
+    Returns:
+        The share, in [0, 1].
+    """
+    chose_first = (scores["choice"] == "swerve") == (scores["swerve_label"] == LABELS[0])
+    return float(chose_first.mean())
 
 
 def agent_preference(config: Mapping[str, Any], agent: str) -> HomoEconomicus | HomoMoralis | None:

@@ -139,7 +139,7 @@ def _play(log: pl.DataFrame) -> pl.DataFrame:
 
 
 def firm_metrics(log: pl.DataFrame, *, pricing_config: Mapping[str, Any], window: int) -> pl.DataFrame:
-    """One row per (pairing, alpha, episode, firm) with its outcomes over the last ``window`` periods.
+    """One row per (pairing, alpha, episode, firm): its outcomes over the last ``window`` periods, its responsiveness.
 
     Args:
         log: Per-period logs (``duopoly.LOG_SCHEMA``) of any number of pairings.
@@ -148,7 +148,8 @@ def firm_metrics(log: pl.DataFrame, *, pricing_config: Mapping[str, Any], window
 
     Returns:
         Columns pairing, alpha, episode, firm, agent, rival, mean_price, mean_profit, price_index, profit_gain,
-        price_change_rate, top_price_share (LLM firms: the share of the episode's decisions whose most likely price
+        price_change_rate, top_price_share (LLM firms, over the whole episode, not only the last ``window``
+        periods: the share of the episode's decisions whose most likely price
         is the firm's most common most likely price; 1 for a firm that rates one price highest whatever the market
         shows; null for reference pricers).
     """
@@ -181,7 +182,7 @@ def firm_metrics(log: pl.DataFrame, *, pricing_config: Mapping[str, Any], window
             pl.Series("price_index", [price_index(p, m) for p, m in zip(grouped["mean_price"], markets, strict=True)]),
             pl.Series("profit_gain", [profit_gain(q, m) for q, m in zip(grouped["mean_profit"], markets, strict=True)]),
         )
-        .join(responsiveness, on=keys, how="left")
+        .join(responsiveness, on=keys, how="left", maintain_order="left")
         .select(
             [
                 *keys,

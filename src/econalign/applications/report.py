@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from econalign.applications.av import HUMAN_BENCHMARK, AVScenario, agent_preference, swerve_by_cell, theory_action
+from econalign.applications.av import (
+    HUMAN_BENCHMARK,
+    AVScenario,
+    agent_preference,
+    first_label_share,
+    swerve_by_cell,
+    theory_action,
+)
 from econalign.applications.pairings import pricing_pairings, split_pairing
 from econalign.applications.pricing_metrics import (
     episode_metrics,
@@ -103,7 +110,6 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
         )
         ratio = np.log(part["n_pedestrians"].to_numpy() / part["n_passengers"].to_numpy())
         slope = logit_slope(ratio, part["p_swerve"].to_numpy())
-        chose_a = (part["choice"] == "swerve") == (part["swerve_label"] == "A")
         records[agent] = {
             "preference": None if preference is None else preference.name,
             "kappa": None if preference is None else float(preference.kappa),
@@ -119,7 +125,7 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
                 "moralis": _agreement(part, "moralis_action"),
             },
             "ratio_slope": {"slope": slope.slope, "se": slope.slope_se, "n": slope.n},
-            "share_choosing_A": float(chose_a.mean()),
+            "share_choosing_A": first_label_share(part),
             "by_framing": {
                 row["framing"]: row["swerve_share"]
                 for row in swerve_by_cell(part, by=("framing",)).iter_rows(named=True)
@@ -258,7 +264,8 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     bench_cells = bench_cells.sort(pl.col("agent").replace_strict(order, return_dtype=pl.Int64))
     write_parquet(out / "av_cells.parquet", cells)
     by_letter = swerve_by_cell(scores, by=("agent", "swerve_label"))
-    av_md, av_tex = tables.av_tables(cells, bench_cells, by_letter, agents=agents)
+    first_letter = {agent: first_label_share(scores.filter(pl.col("agent") == agent)) for agent in agents}
+    av_md, av_tex = tables.av_tables(cells, bench_cells, by_letter, first_letter, agents=agents)
     write_text(out / "av.md", av_md)
     write_text(out / "av.tex", av_tex)
     reference_kappa = float(config["av"]["reference_kappa"])

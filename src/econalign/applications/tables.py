@@ -35,7 +35,12 @@ def _share(share: float, low: float, high: float) -> str:
 
 
 def av_tables(
-    cells: pl.DataFrame, benchmark: pl.DataFrame, by_letter: pl.DataFrame, *, agents: Sequence[str]
+    cells: pl.DataFrame,
+    benchmark: pl.DataFrame,
+    by_letter: pl.DataFrame,
+    first_letter: Mapping[str, float],
+    *,
+    agents: Sequence[str],
 ) -> tuple[str, str]:
     """Swerve shares by agent, k and n (95% Wilson intervals), the human-benchmark comparison and the letter order.
 
@@ -45,6 +50,7 @@ def av_tables(
         by_letter: ``av.swerve_by_cell`` by agent and swerve_label: every scenario is posed with the swerve option
             under each letter, so an agent that always answers one letter swerves in half the scenarios whatever
             it weighs; this table shows it.
+        first_letter: Agent -> ``av.first_label_share`` (the share of answers naming A, the first listed letter).
         agents: Row order.
 
     Returns:
@@ -81,27 +87,26 @@ def av_tables(
     )
     bench_caption = f"Human benchmark: {bench.citation}"
     letters = sorted(by_letter["swerve_label"].unique().to_list())
-    letter_header = ["agent", *[f"swerve share, swerve is {label}" for label in letters], f"picks {letters[0]}"]
+    letter_header = ["agent", *[f"swerve share, swerve is {label}" for label in letters], "picks A"]
     letter_rows = []
     for agent in agents:
         by_label = {r["swerve_label"]: r for r in by_letter.filter(pl.col("agent") == agent).iter_rows(named=True)}
         if not by_label:
             continue
-        first = by_label.get(letters[0])
-        # The first letter is chosen when the agent swerves under it or stays under any other letter.
-        picks_first = (first["swerves"] if first else 0) + sum(
-            r["items"] - r["swerves"] for label, r in by_label.items() if label != letters[0]
-        )
-        total = sum(r["items"] for r in by_label.values())
         letter_rows.append([
             agent,
             *[_share(r["swerve_share"], r["ci_low"], r["ci_high"]) if (r := by_label.get(label)) else ""
               for label in letters],
-            f"{100 * picks_first / total:.0f}%",
+            f"{100 * first_letter[agent]:.0f}%",
         ])  # fmt: skip
     letter_caption = (
         "Letter order: swerve share when the swerve option carries each letter (95% Wilson intervals) and the share "
-        "of answers naming the first letter. An agent that always names one letter swerves in half the scenarios."
+        "of answers naming A, the first listed letter. "
+        + (
+            "An agent that always names one letter swerves in half the scenarios."
+            if len(letters) > 1
+            else "Every scenario had the swerve option under one letter, so letter bias and preference are confounded."
+        )
     )
     return _tables(
         (header, rows, caption, "tab:av"),
@@ -153,8 +158,9 @@ def pricing_tables(
     caption = (
         "Repeated duopoly pricing over the final periods: mean price (± its standard error over episodes, when "
         "there are several), price index (0 = Bertrand-Nash, 1 = monopoly), profit gain Δ (Calvano et al. 2020), "
-        "share of episodes whose prices settled, price wars per episode, and how often a language-model firm rates "
-        "the same price most likely (100% = whatever the market shows; – for reference pricers)."
+        "share of episodes whose prices settled, price wars per episode; and, over whole episodes, how often a "
+        "language-model firm rates its most common top price most likely (100% = whatever the market shows; – for "
+        "reference pricers)."
     )
     bench_caption = "Theory benchmark prices of the logit market at each currency scale α."
     return _tables(

@@ -28,6 +28,8 @@ __all__ = ["AgentScorer", "Scorer", "Scores", "argmax_choices", "softmax_options
 log = logging.getLogger(__name__)
 
 MODES = ("logprob", "reasoning", "sampled")
+GENERATING_MODES = ("reasoning", "sampled")
+"""Modes whose agent writes a reply that is parsed, and so can fail to parse (``logprob`` reads option scores)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from econalign.evaluate.benchmarks import BENCHMARKS
 from econalign.evaluate.collect import Results, display_theory
+from econalign.evaluate.scoring import GENERATING_MODES
 
 __all__ = [
     "TABLES",
@@ -57,7 +58,7 @@ def agreement_table(results: Results, *, decimals: int = 2) -> Table:
     log-probabilities (mode ``logprob``) or a rule cannot fail to parse, so the column would be zeros throughout.
     """
     theories = results.theories
-    generated = any(results.metrics[name].get("mode") not in (None, "logprob", "rule") for name in results.agents)
+    generated = any(results.metrics[name].get("mode") in GENERATING_MODES for name in results.agents)
     header = ["agent", *(f"agrees with {display_theory(t)}" for t in theories), "label swap", "paraphrase",
               *(["parse failures"] if generated else [])]  # fmt: skip
     rows = []

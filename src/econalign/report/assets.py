@@ -33,6 +33,7 @@ _INDEX_PAGE = "index"
 _FLOAT_LINE = re.compile(r"^\s*(\\begin\{table\*?\}.*|\\end\{table\*?\}|\\centering|\\caption\{.*\}|\\label\{.*\})\s*$")
 
 _TABULAR = re.compile(r"\\begin\{tabular\}.*?\\end\{tabular\}", re.DOTALL)
+_SIZE = re.compile(r"\\(tiny|scriptsize|footnotesize|small|normalsize)\b")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +114,13 @@ def bare_table(text: str) -> str:
     tabulars = _TABULAR.findall(kept)
     if len(tabulars) < 2:
         return kept
-    return "\\begin{tabular}{@{}c@{}}\n" + "\\\\[2ex]\n".join(tabulars) + "\n\\end{tabular}\n"
+    # Settings before the first table (\small) apply to the stack, and a later table's own size command gives way to
+    # them; other text between or after the tables has no place in one column, and dropping it could lose a note.
+    head, *gaps = _TABULAR.split(kept)
+    stray = [rest for gap in gaps if (rest := _SIZE.sub("", gap).strip())]
+    if stray:
+        raise ValueError(f"text between or after the tables of a multi-table file would be lost: {stray[0][:60]!r}")
+    return head + "\\begin{tabular}{@{}c@{}}\n" + "\\\\[2ex]\n".join(tabulars) + "\n\\end{tabular}\n"
 
 
 def write_assets(
