@@ -263,8 +263,9 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     order = {agent: i for i, agent in enumerate(agents)}
     bench_cells = bench_cells.sort(pl.col("agent").replace_strict(order, return_dtype=pl.Int64))
     write_parquet(out / "av_cells.parquet", cells)
+    av_summary = summarize_av(scores, agents=agents, config=config)
     by_letter = swerve_by_cell(scores, by=("agent", "swerve_label"))
-    first_letter = {agent: first_label_share(scores.filter(pl.col("agent") == agent)) for agent in agents}
+    first_letter = {agent: record["share_choosing_A"] for agent, record in av_summary["agents"].items()}
     av_md, av_tex = tables.av_tables(cells, bench_cells, by_letter, first_letter, agents=agents)
     write_text(out / "av.md", av_md)
     write_text(out / "av.tex", av_tex)
@@ -316,7 +317,7 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     figures.save_figure(figures.pricing_gain_figure(firms, players=players), out / "pricing_gain")
 
     summary = {
-        "av": summarize_av(scores, agents=agents, config=config),
+        "av": av_summary,
         "pricing": summarize_pricing(table, benchmarks, firms=firms, agents=agents, config=config),
         "provenance": {k: v for k, v in provenance(config).items() if k in ("config_hash", "seed")},
     }

@@ -89,13 +89,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
 
 
-def _problem_list(frame: pl.DataFrame) -> list[tuple[str, ...]]:
+def _problems(frame: pl.DataFrame) -> list[tuple[str, ...]]:
     # What a decision depends on; wording, labels and option order are left out.
     return list(frame.select("family", "params", "convention", "belief_counts").iter_rows())
-
-
-def _problems(frame: pl.DataFrame) -> set[tuple[str, ...]]:
-    return set(_problem_list(frame))
 
 
 def _label_set(options: str) -> str:
@@ -164,12 +160,12 @@ def dataset_card(
             "wording or the labels are new), so a share of their problems recurs; test_families uses other games.",
             "",
         ]
-        seen = {split: _problems(frames[split]) for split in ("train", "validation") if split in frames}
-        rows = [
-            [split, frame.height, *(sum(key in problems for key in _problem_list(frame)) for problems in seen.values())]
-            for split, frame in frames.items()
-            if split not in seen
-        ]
+        seen = {split: set(_problems(frames[split])) for split in ("train", "validation") if split in frames}
+        rows = []
+        for split, frame in frames.items():
+            if split not in seen:
+                problems = _problems(frame)
+                rows.append([split, frame.height, *(sum(p in known for p in problems) for known in seen.values())])
         lines += _table(["split", "items", *(f"problem in {split}" for split in seen)], rows)
     lines += ["", "## Balance of the answers", ""]
     lines += [
