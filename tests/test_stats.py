@@ -8,6 +8,7 @@ from scipy import optimize, special, stats
 from scipy.stats import binomtest
 
 from econalign.stats import (
+    clustered_mean_interval,
     correlation,
     difference_interval,
     fit_linear_probability,
@@ -282,3 +283,38 @@ def test_separated_but_varying_choices_keep_the_penalised_estimate_and_sign():
     described = fit.to_dict()
     assert described["separated"] and not described["constant"]
     assert described["coef"]["temptation"]["estimate"] < 0
+
+
+def test_clustered_mean_interval_is_the_cr1_sandwich():
+    rng = np.random.default_rng(11)
+    clusters = np.repeat(np.arange(12), rng.integers(1, 5, 12))
+    x = rng.normal(size=clusters.size) + rng.normal(size=12)[clusters]  # correlated within a cluster
+    result = clustered_mean_interval(x, clusters.tolist(), confidence=0.9)
+    # Reference: OLS of x on a constant, sandwich variance with Stata's CR1 factor G/(G-1) * (N-1)/(N-K), K = 1.
+    design = np.ones((x.size, 1))
+    bread = np.linalg.inv(design.T @ design)
+    residuals = x - design @ (bread @ design.T @ x)
+    meat = sum(
+        np.outer(design[clusters == g].T @ residuals[clusters == g], design[clusters == g].T @ residuals[clusters == g])
+        for g in range(12)
+    )
+    variance = 12 / 11 * (bread @ meat @ bread)[0, 0]
+    half = stats.t.ppf(0.95, 11) * np.sqrt(variance)
+    assert result["n"] == x.size and result["clusters"] == 12
+    assert result["se"] == pytest.approx(np.sqrt(variance))
+    assert (result["low"], result["high"]) == pytest.approx((x.mean() - half, x.mean() + half))
+
+
+def test_clustered_mean_interval_reduces_to_the_t_interval_and_ignores_copies():
+    rng = np.random.default_rng(12)
+    x = rng.random(25)
+    single = clustered_mean_interval(x, range(25), confidence=0.95)
+    plain = mean_interval(x, confidence=0.95)
+    assert all(single[key] == pytest.approx(plain[key]) for key in ("mean", "low", "high", "se"))
+    copies = clustered_mean_interval(np.concatenate([x, x, [np.nan]]), [*range(25), *range(25), 99], confidence=0.95)
+    assert copies["n"] == 50 and copies["clusters"] == 25  # the NaN and its label are dropped
+    assert all(copies[key] == pytest.approx(plain[key]) for key in ("mean", "low", "high", "se"))
+    lone = clustered_mean_interval([1.0, 0.0], ["a", "a"])
+    assert lone["mean"] == 0.5 and lone["low"] is None and lone["clusters"] == 1
+    with pytest.raises(ValueError, match="2 cluster labels for 3 values"):
+        clustered_mean_interval([1.0, 2.0, 3.0], ["a", "b"])

@@ -19,6 +19,7 @@ from scipy import special, stats
 __all__ = [
     "LogitFit",
     "LogitSlope",
+    "clustered_mean_interval",
     "correlation",
     "difference_interval",
     "fit_linear_probability",
@@ -131,6 +132,47 @@ def mean_interval(values: Any, *, confidence: float = 0.95) -> dict[str, Any]:
     se = float(x.std(ddof=1) / math.sqrt(n))
     t = _t(confidence, n - 1)
     return {"mean": mean, "low": mean - t * se, "high": mean + t * se, "se": se, "n": n}
+
+
+def clustered_mean_interval(values: Any, clusters: Sequence[Any], *, confidence: float = 0.95) -> dict[str, Any]:
+    """Mean with a cluster-robust Student-t interval, for values that are not independent within a cluster.
+
+    The variance is the CR1 sandwich of a regression on a constant, ``G / (G - 1) * sum_g (sum_{i in g} (x_i -
+    mean))^2 / n^2`` over ``G`` clusters, and the t quantile uses ``G - 1`` degrees of freedom. With one value per
+    cluster it equals :func:`mean_interval`; a cluster of identical copies counts as one value.
+
+    Args:
+        values: 1-D array; NaNs are dropped with their cluster labels.
+        clusters: One hashable label per value (e.g. the decision problem an item poses).
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"mean", "low", "high", "se", "n", "clusters"}``; None entries when fewer than one value (mean) or two
+        clusters (interval).
+
+    Example:
+        >>> r = clustered_mean_interval([1.0, 1.0, 0.0, 0.0], ["a", "a", "b", "b"])
+        >>> r["mean"], r["se"], r["clusters"]
+        (0.5, 0.5, 2)
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    labels = np.asarray([str(label) for label in clusters], dtype=object)
+    if labels.shape != x.shape:
+        raise ValueError(f"{labels.size} cluster labels for {x.size} values")
+    keep = ~np.isnan(x)
+    x, labels = x[keep], labels[keep]
+    n = int(x.size)
+    _, cluster_index = np.unique(labels, return_inverse=True)
+    g = int(cluster_index.max()) + 1 if n else 0
+    if n == 0:
+        return {"mean": None, "low": None, "high": None, "se": None, "n": 0, "clusters": 0}
+    mean = float(x.mean())
+    if g < 2:
+        return {"mean": mean, "low": None, "high": None, "se": None, "n": n, "clusters": g}
+    sums = np.bincount(cluster_index, weights=x - mean, minlength=g)
+    se = float(math.sqrt(g / (g - 1) * float(np.sum(sums**2))) / n)
+    t = _t(confidence, g - 1)
+    return {"mean": mean, "low": mean - t * se, "high": mean + t * se, "se": se, "n": n, "clusters": g}
 
 
 def difference_interval(a: Any, b: Any, *, confidence: float = 0.95) -> dict[str, Any]:

@@ -96,13 +96,25 @@ def test_cli_builds_one_table(results_dir, tmp_path):
     assert "humans (Brookins & DeBacker (2024), Economics Bulletin)" in text and "| 0.37 |" in text
 
 
-def _write_evaluation(root, agent, own, ids, splits, agree):
+def _write_evaluation(root, agent, own, ids, splits, agree, problems=None):
     from econalign.io import write_json, write_parquet
 
     folder = root / agent
     frame = pl.DataFrame(
-        {"id": ids, "split": splits, "agent": [agent] * len(ids), "agree_economicus": agree},
-        schema={"id": pl.String, "split": pl.String, "agent": pl.String, "agree_economicus": pl.Boolean},
+        {
+            "id": ids,
+            "split": splits,
+            "agent": [agent] * len(ids),
+            "game_key": ids if problems is None else problems,
+            "agree_economicus": agree,
+        },
+        schema={
+            "id": pl.String,
+            "split": pl.String,
+            "agent": pl.String,
+            "game_key": pl.String,
+            "agree_economicus": pl.Boolean,
+        },
     )
     write_parquet(folder / "items.parquet", frame)
     write_json(folder / "metrics.json", {"own_theory": own, "confidence": 0.95, "theories": ["economicus"]})
@@ -129,6 +141,26 @@ def test_games_summary_pairs_each_agent_with_base_by_item(tmp_path):
         assert gains[split]["estimate"] == pytest.approx((mine - theirs).mean())
         assert gains[split]["estimate"] / gains[split]["se"] == pytest.approx(stats.ttest_rel(mine, theirs).statistic)
     assert gains["all"]["significant"] is True
+    assert gains["all"]["method"] == "paired t, clustered by game_key" and gains["all"]["clusters"] == 40
+
+
+def test_games_summary_counts_a_decision_problem_posed_twice_once(tmp_path):
+    """Items 20-39 pose the problems of items 0-19 again (other words, same game_key, same answers)."""
+    from econalign.evaluate.report import games_summary
+
+    splits = ["test_payoffs"] * 20 + ["test_paraphrases"] * 20
+    ids = [f"i{k:02d}" for k in range(40)]
+    problems = [f"game{k % 20:02d}" for k in range(40)]
+    base = [k % 2 == 0 for k in range(40)]
+    aligned = [k % 5 != 0 for k in range(40)]
+    _write_evaluation(tmp_path, "base", None, ids, splits, base, problems)
+    _write_evaluation(tmp_path, "economicus", "economicus", ids, splits, aligned, problems)
+    gains = games_summary(load_config(), tmp_path)["gain_over_base"]["economicus"]
+    pooled, once = gains["all"], gains["test_payoffs"]
+    assert pooled["n"] == 40 and pooled["clusters"] == 20 and once["clusters"] == 20
+    # Forty items that repeat twenty problems carry the evidence of the twenty: the same estimate and interval.
+    assert pooled["estimate"] == pytest.approx(once["estimate"])
+    assert (pooled["low"], pooled["se"], pooled["high"]) == pytest.approx((once["low"], once["se"], once["high"]))
 
 
 def test_cli_writes_the_summary_byte_identically(results_dir, tmp_path):

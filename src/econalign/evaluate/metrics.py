@@ -17,7 +17,14 @@ import polars as pl
 from econalign.evaluate.benchmarks import BENCHMARKS
 from econalign.evaluate.predictions import COVARIATES, Theory
 from econalign.evaluate.probes import PROBE_SPLITS, SOURCE_SPLIT
-from econalign.stats import correlation, fit_linear_probability, fit_logit, mean_interval, wilson_interval
+from econalign.stats import (
+    clustered_mean_interval,
+    correlation,
+    fit_linear_probability,
+    fit_logit,
+    mean_interval,
+    wilson_interval,
+)
 
 __all__ = ["ALL", "OWN", "consistency", "cooperation", "paired_gain", "rate", "sensitivity", "summarise"]
 
@@ -48,32 +55,41 @@ def rate(values: Any, *, binary: bool, confidence: float) -> dict[str, Any]:
     return {"estimate": m["mean"], "low": low, "high": high, "n": m["n"], "method": "t"}
 
 
-def paired_gain(mine: pl.DataFrame, other: pl.DataFrame, theory: str, *, confidence: float) -> dict[str, Any]:
+def paired_gain(
+    mine: pl.DataFrame, other: pl.DataFrame, theory: str, *, confidence: float, cluster: str | None = None
+) -> dict[str, Any]:
     """How much more often one agent's choice agrees with a theory than another's, on the same items.
 
     Both agents answer the same battery, so the comparison is paired by item (``id``): the per-item difference of
     the agreement indicators ``agree_<theory>`` (1, 0; items where either has none, such as a parse failure, are
     left out) and its mean with a Student-t interval: the paired t-test, as an interval. This is sharper than
     asking whether two separate intervals lie apart, which needs a far larger difference than the noise does.
+    With ``cluster`` the interval is cluster-robust (:func:`econalign.stats.clustered_mean_interval`): items that
+    pose the same decision problem (``game_key``) in other words or labels are not independent evidence.
 
     Args:
-        mine: Per-item rows of the agent (``id``, ``agree_<theory>``).
+        mine: Per-item rows of the agent (``id``, ``agree_<theory>`` and the ``cluster`` column if one is named).
         other: Per-item rows of the agent compared with (``base``), on the same items.
         theory: Theory name.
         confidence: Two-sided coverage.
+        cluster: Column of ``mine`` whose equal values form one cluster; None treats items as independent.
 
     Returns:
-        ``{"estimate", "low", "high", "se", "n", "method": "paired t", "significant"}``; ``significant`` is true when
-        the interval lies above 0 (None with fewer than two paired items).
+        ``{"estimate", "low", "high", "se", "n", "clusters", "method", "significant"}``; ``method`` is ``"paired
+        t"`` or ``"paired t, clustered by <cluster>"``; ``significant`` is true when the interval lies above 0 (None
+        without an interval).
     """
     column = f"agree_{theory}"
+    keys = ["id"] if cluster is None else ["id", cluster]
     paired = (
-        mine.select("id", pl.col(column).cast(pl.Float64))
+        mine.select(*keys, pl.col(column).cast(pl.Float64))
         .join(other.select("id", pl.col(column).cast(pl.Float64).alias("other")), on="id")
-        .drop_nulls()
+        .drop_nulls([column, "other"])
         .sort("id")
     )
-    m = mean_interval((paired[column] - paired["other"]).to_numpy(), confidence=confidence)
+    difference = (paired[column] - paired["other"]).to_numpy()
+    labels = paired["id" if cluster is None else cluster].to_list()
+    m = clustered_mean_interval(difference, labels, confidence=confidence)
     significant = None if m["low"] is None else bool(m["low"] > 0)
     return {
         "estimate": m["mean"],
@@ -81,7 +97,8 @@ def paired_gain(mine: pl.DataFrame, other: pl.DataFrame, theory: str, *, confide
         "high": m["high"],
         "se": m["se"],
         "n": m["n"],
-        "method": "paired t",
+        "clusters": m["clusters"],
+        "method": "paired t" if cluster is None else f"paired t, clustered by {cluster}",
         "significant": significant,
     }
 

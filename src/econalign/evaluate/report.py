@@ -96,7 +96,8 @@ def games_summary(config: Mapping[str, Any], evaluations: str | Path) -> dict[st
         ``{"gain_over_base": {agent: {split: paired_gain}}, "confidence", "seed", "config_hash"}``: for every
         configured agent with a theory and results, per test split and pooled (``all``, consistency probes left
         out), the agent's agreement with its theory minus base's agreement with that theory on the same items
-        (``econalign.evaluate.metrics.paired_gain``; ``significant`` when its interval lies above 0).
+        (``econalign.evaluate.metrics.paired_gain``, clustered by decision problem: a problem posed twice, in other
+        words or labels, counts once in the interval; ``significant`` when the interval lies above 0).
     """
     agents = [agent["name"] for agent in config["agents"]]
     results = load_results(evaluations, None, ["base", *agents])
@@ -118,6 +119,7 @@ def games_summary(config: Mapping[str, Any], evaluations: str | Path) -> dict[st
                 rows.filter(rows["agent"] == "base"),
                 theory,
                 confidence=confidence,
+                cluster="game_key",
             )
     return {
         "gain_over_base": gains,
