@@ -61,7 +61,7 @@ def test_slurm_profile_dry_run_sends_gpu_rules_to_gpus(repo_root, tmp_path, conf
         "--snakefile", str(repo_root / "Snakefile"),
         "--directory", str(tmp_path / "run"),
         "--configfile", str(repo_root / configfile),
-        "--profile", str(profile),
+        "--workflow-profile", str(profile),
         "--dry-run",
     ]  # fmt: skip
     if not SLURM_PLUGIN:
@@ -80,6 +80,26 @@ def test_slurm_profile_dry_run_sends_gpu_rules_to_gpus(repo_root, tmp_path, conf
     for rule in ("synthesize", "report_applications", "paper"):
         assert "gpu=" not in jobs[rule]
         assert f"slurm_partition={defaults['slurm_partition']}" in jobs[rule]
+
+
+def test_documented_slurm_command_is_not_overridden_by_the_local_profile(repo_root, tmp_path, monkeypatch):
+    """`profiles/default` (one JAX job at a time, stop at the first failure) must not apply on the cluster.
+
+    Snakemake loads a workflow profile on top of `--profile` and lets it win, so the SLURM profile is passed as the
+    workflow profile, which replaces `profiles/default`.
+    """
+    from snakemake.cli import parse_args
+
+    for doc in ("profiles/README.md", "docs/scale-out.md", "config/README.md"):
+        text = (repo_root / doc).read_text()
+        assert "--workflow-profile profiles/slurm" in text and "--profile profiles/slurm" not in text, doc
+    monkeypatch.chdir(repo_root)
+    profile = load_profile(repo_root)
+    _, args = parse_args(["--workflow-profile", str(dry_run_profile(repo_root, tmp_path)), "--dry-run"])
+    assert args.resources["jax"].value == 1000 == int(profile["resources"][0].split("=")[1])
+    assert args.keep_going is True and args.retries == profile["retries"] == 1
+    _, local = parse_args(["--dry-run"])  # the local default profile, for contrast
+    assert local.resources["jax"].value == 1 and local.keep_going is False
 
 
 def test_every_profile_entry_is_commented(repo_root):
