@@ -59,6 +59,59 @@ def test_kappa_grid_expands_to_moralis_agents():
     assert extra == {kappa_agent_name(0.25): 0.25, kappa_agent_name(0.5): 0.5}
 
 
+def test_kappa_grid_values_that_share_a_name_are_refused():
+    with pytest.raises(
+        ConfigError, match=r"kappa_grid: 0\.0 would be agent 'moralis_k0', which already is moralis with kappa 0\.004"
+    ):
+        validate_config({"kappa_grid": [0.004, 0.0]})
+    economicus_named_like_the_grid = {"name": "moralis_k50", "preference": "economicus"}
+    with pytest.raises(ConfigError, match="already is economicus"):
+        validate_config({"agents": [economicus_named_like_the_grid], "kappa_grid": [0.5]})
+    same = validate_config(
+        {"agents": [{"name": "moralis_k50", "preference": "moralis", "kappa": 0.5}], "kappa_grid": [0.5]}
+    )
+    assert [agent["name"] for agent in same["agents"]] == ["moralis_k50"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"finetune": {"batch_size": 8, "grad_accum": 3}},
+            "finetune/grad_accum: 3 does not divide finetune/batch_size 8",
+        ),
+        (
+            {"data": {"payoff_min": 5, "payoff_max": 6}},
+            r"data/payoff_max: 6 must exceed data/payoff_min \(5\) by at least 3",
+        ),
+        ({"data": {"payoff_min": 5, "payoff_max": 9, "test_payoff_max": 7}}, "data/test_payoff_max: 7 must exceed"),
+        (
+            {"data": {"families_test": ["chicken", "trust"]}},
+            r"data/families_test: must not overlap data/families_train, both list \['chicken'\]",
+        ),
+        ({"data": {"label_sets": ["ABCA"]}}, "data/label_sets: label set 'ABCA' repeats a letter"),
+        (
+            {"report": {"temptation_bin": 3}},
+            r"report: Additional properties are not allowed \('temptation_bin' was unexpected\)",
+        ),
+    ],
+)
+def test_relations_between_keys_fail_at_validation_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(overrides)
+
+
+def test_all_relation_errors_are_reported_together():
+    with pytest.raises(ConfigError) as error:
+        validate_config({"finetune": {"grad_accum": 3}, "data": {"payoff_min": 8}})
+    lines = str(error.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "data/payoff_max",
+        "data/test_payoff_max",
+        "finetune/grad_accum",
+    ]
+
+
 def test_validation_does_not_mutate_input_and_is_idempotent():
     raw = {"kappa_grid": [0.75]}
     before = copy.deepcopy(raw)
@@ -96,3 +149,36 @@ def test_load_schema_returns_an_independent_copy():
     schema["properties"]["seed"]["default"] = 99
     assert load_schema()["properties"]["seed"]["default"] == 0
     assert validate_config({})["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "finetune:\n  lora:\n    rnak: 3\n",
+            "finetune/lora: Additional properties are not allowed ('rnak' was unexpected)",
+        ),
+        ("a: [\n", "while parsing"),
+        (None, "No such file or directory"),
+    ],
+)
+def test_cli_reports_a_bad_config_file_without_a_traceback(tmp_path, capsys, content, message):
+    from econalign.cli import main
+
+    path = tmp_path / "config.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synthesize", "--config", str(path), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("econalign synthesize: ") and message in error and "Traceback" not in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_bad_config_json(tmp_path, capsys):
+    from econalign.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synthesize", "--config-json", "{bad", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2 and "--config-json is not a JSON object" in capsys.readouterr().err

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("econalign.evaluate.battery", "Score one agent on the game battery."),
     "report-games": ("econalign.evaluate.report", "Tables and figures of the game battery."),
     "av": ("econalign.applications.av", "Autonomous-vehicle dilemmas for one agent."),
-    "pricing": ("econalign.applications.duopoly", "Repeated duopoly pricing for one pairing."),
+    "pricing": ("econalign.applications.duopoly", "Repeated duopoly pricing for one or more pairings."),
     "report-applications": ("econalign.applications.report", "Tables and figures of the applications."),
     "paper": ("econalign.report.paper", "Assemble the paper, its markdown summary and provenance."),
     "serve": ("econalign.serve.server", "Serve a local agent over an OpenAI-compatible HTTP API."),
@@ -41,12 +41,28 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Resolve the configuration given by :func:`add_config_arguments` (validated, defaults filled)."""
-    from econalign.config import load_config, validate_config
+    """Resolve the configuration given by :func:`add_config_arguments` (validated, defaults filled).
 
-    if getattr(args, "config_json", None):
-        return validate_config(json.loads(args.config_json))
-    return load_config(getattr(args, "config_path", None))
+    Raises:
+        SystemExit: With status 2 and the problem on stderr (each bad key named) when the configuration is missing,
+            unreadable or invalid: a user error, not a crash, so no traceback.
+    """
+    import yaml
+
+    from econalign.config import ConfigError, load_config, validate_config
+
+    try:
+        if getattr(args, "config_json", None):
+            try:
+                raw = json.loads(args.config_json)
+            except json.JSONDecodeError as error:
+                raise ConfigError(f"--config-json is not a JSON object: {error}") from None
+            return validate_config(raw)
+        return load_config(getattr(args, "config_path", None))
+    except (ConfigError, OSError, yaml.YAMLError) as error:
+        command = getattr(args, "command", None)
+        print(f"econalign{' ' + command if command else ''}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -80,7 +80,9 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         lines = [f"  {_key_path(error)}: {error.message}" for error in errors]
         raise ConfigError("invalid econalign configuration:\n" + "\n".join(lines))
-    _expand_kappa_grid(resolved)
+    problems = [*_relation_errors(resolved), *_expand_kappa_grid(resolved)]
+    if problems:
+        raise ConfigError("invalid econalign configuration:\n" + "\n".join(f"  {line}" for line in problems))
     names = [agent["name"] for agent in resolved["agents"]]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -94,13 +96,48 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _expand_kappa_grid(config: dict[str, Any]) -> None:
-    existing = {agent["name"] for agent in config["agents"]}
+def _relation_errors(config: Mapping[str, Any]) -> list[str]:
+    # Constraints between keys, which the schema cannot state; checked here so that they fail before any job runs.
+    data, finetune = config["data"], config["finetune"]
+    errors = []
+    overlap = sorted(set(data["families_train"]) & set(data["families_test"]))
+    if overlap:
+        errors.append(f"data/families_test: must not overlap data/families_train, both list {overlap}")
+    for key in ("payoff_max", "test_payoff_max"):
+        if data[key] - data["payoff_min"] < 3:
+            errors.append(f"data/{key}: {data[key]} must exceed data/payoff_min ({data['payoff_min']}) by at least 3")
+    for key in ("label_sets", "label_sets_unseen"):
+        for letters in data[key]:
+            if len(set(letters)) != len(letters):
+                errors.append(f"data/{key}: label set {letters!r} repeats a letter")
+    if finetune["batch_size"] % finetune["grad_accum"]:
+        errors.append(
+            f"finetune/grad_accum: {finetune['grad_accum']} does not divide finetune/batch_size "
+            f"{finetune['batch_size']} (each optimiser step is split into equal microbatches)"
+        )
+    return errors
+
+
+def _expand_kappa_grid(config: dict[str, Any]) -> list[str]:
+    # Returns the grid values whose agent name is taken by an agent with another preference (names are result paths).
+    agents = {agent["name"]: agent for agent in config["agents"]}
+    errors = []
     for kappa in config.get("kappa_grid", []):
         name = kappa_agent_name(kappa)
-        if name not in existing:
-            config["agents"].append({"name": name, "preference": "moralis", "kappa": float(kappa)})
-            existing.add(name)
+        if name not in agents:
+            agents[name] = {"name": name, "preference": "moralis", "kappa": float(kappa)}
+            config["agents"].append(agents[name])
+        elif agents[name].get("preference") != "moralis" or agents[name].get("kappa") != float(kappa):
+            errors.append(
+                f"kappa_grid: {kappa} would be agent {name!r}, which already is {_describe(agents[name])} "
+                "(grid values must differ in their first two decimals)"
+            )
+    return errors
+
+
+def _describe(agent: Mapping[str, Any]) -> str:
+    kappa = agent.get("kappa")
+    return agent.get("preference", "?") + ("" if kappa is None else f" with kappa {kappa}")
 
 
 def kappa_agent_name(kappa: float) -> str:
