@@ -30,6 +30,10 @@ class FakeAgent:
         self.calls.append((prompts, options))
         return [np.array([self.by_label[option.removeprefix("Answer: ")] for option in options]) for _ in prompts]
 
+    def generate(self, prompts, *, max_new_tokens, temperature=0.0, seed=0):
+        self.calls.append((prompts, max_new_tokens, temperature, seed))
+        return [f"reply {seed}" for _ in prompts]
+
 
 PD = PrisonersDilemma(T=5, R=3, P=1, S=0)
 
@@ -60,6 +64,8 @@ def test_aligned_agent_plays_and_delegates_scoring():
     agent = sdk.AlignedAgent(agent=fake, preference=ea.HomoMoralis(kappa=0.5))
     assert agent.play(PD, belief=0.5).action == "D"
     assert agent.choice_logprobs(["p"], ["Answer: A"])[0].tolist() == [-2.0]
+    assert agent.generate(["p", "q"], max_new_tokens=4, seed=7) == ["reply 7", "reply 7"]
+    assert fake.calls[-1] == (["p", "q"], 4, 0.0, 7)
 
 
 def test_games_and_preferences_are_the_theory_classes():

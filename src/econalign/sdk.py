@@ -4,7 +4,7 @@ Example:
     >>> import econalign as ea  # doctest: +SKIP
     >>> agent = ea.align("smollm2-135m-instruct", ea.HomoMoralis(kappa=0.5))  # doctest: +SKIP
     >>> agent.play(ea.games.PrisonersDilemma(T=5, R=3, P=1, S=0), belief=0.5)  # doctest: +SKIP
-    Decision(action='C', label='A', probabilities={'C': 0.9..., 'D': 0.0...}, ...)
+    Decision(action=..., label=..., probabilities={'C': ..., 'D': ...}, logprobs=..., prompt=[...])
 
 :func:`align` runs ``prepare_model`` -> ``synthesize`` (one preference) -> ``finetune`` in a cache folder keyed by the
 hash of the configuration that determines the adapter, so a second call with the same arguments loads the adapter
@@ -149,6 +149,10 @@ class AlignedAgent:
     def choice_logprobs(self, prompts: Any, options: Any) -> Any:
         """Delegate to the model agent (so an ``AlignedAgent`` can be passed wherever an ``Agent`` is)."""
         return self.agent.choice_logprobs(prompts, options)
+
+    def generate(self, prompts: Any, **kwargs: Any) -> Any:
+        """Delegate to the model agent's ``generate`` (``max_new_tokens``, ``temperature``, ``seed``)."""
+        return self.agent.generate(prompts, **kwargs)
 
 
 def resolve_overrides(overrides: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:

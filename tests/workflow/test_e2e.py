@@ -72,6 +72,9 @@ def test_every_stage_wrote_its_outputs(dag_run):
         assert (results / "av" / f"{agent}.parquet").exists()
     assert list((results / "pricing").glob("*.parquet"))
     assert (results / "paper" / "RESULTS.md").read_text().strip()
+    index = (results / "report_games" / "index.md").read_text()
+    assert (results / "report_games" / "agreement.md").read_text().strip() in index
+    assert "(cooperation_vs_temptation.png)" in index
 
 
 def test_split_table_has_a_column_per_scored_split(dag_run):

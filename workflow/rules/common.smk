@@ -63,7 +63,8 @@ def get_evaluations():
 
 
 def get_final_output():
-    return ["results/paper/RESULTS.md"]
+    # The paper's summary, and the game battery's reading page (every table inlined, every figure linked).
+    return ["results/paper/RESULTS.md", "results/report_games/index.md"]
 
 
 TEST_SPLITS = [split for split in SPLITS if split.startswith("test_")]
