@@ -322,3 +322,19 @@ def test_balanced_orders_and_choices():
         assert abs(sum(firsts) - len(firsts) / 2) <= 0.5
     counts = Counter(balanced_choices(["a", "b", "c"], 10, rng))
     assert sorted(counts.values()) == [3, 3, 4]
+
+
+def test_dataset_same_type_answers_are_the_theory_predictions():
+    """The dataset's same-type answer and `theory.predicted_action` are one rule (the AV stage uses the latter)."""
+    from econalign.data.draws import Situation, decide
+    from econalign.theory import HomoEconomicus, HomoMoralis, predicted_action
+
+    preferences = [HomoEconomicus(), *(HomoMoralis(kappa=k) for k in (0.1, 0.3, 0.5, 0.9))]
+    compared = answered = 0
+    for family in ("prisoners_dilemma", "stag_hunt", "chicken", "coordination"):
+        for game in game_space(family, low=0, high=6):
+            for preference in preferences:
+                mine = decide(Situation(game, None), preference, min_margin=0.02).action
+                assert mine == predicted_action(game, preference, min_margin=0.02), (game, preference)
+                compared, answered = compared + 1, answered + (mine is not None)
+    assert compared > 200 and 0 < answered < compared

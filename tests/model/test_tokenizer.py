@@ -47,3 +47,15 @@ def test_is_prompt_tells_one_prompt_from_a_list():
     assert not is_prompt(["a", "b"])
     assert not is_prompt([[{"role": "user", "content": "hi"}]])
     assert not is_prompt([])
+
+
+def test_end_of_turn_is_the_token_the_template_writes_after_a_reply(smollm2_dir):
+    from econalign.model.tokenizer import end_of_turn_id, load_tokenizer
+
+    tokenizer = load_tokenizer(smollm2_dir)
+    assert tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) == "<|im_end|>"
+    # A base model's eos can differ from the template's turn end (Qwen2.5 base: <|endoftext|>).
+    tokenizer.eos_token = "<|endoftext|>"
+    assert tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) == "<|im_end|>"
+    tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    assert end_of_turn_id(tokenizer) == tokenizer.eos_token_id  # the template writes no special token after a reply

@@ -321,3 +321,17 @@ def test_optimal_mixed_interior_for_5_3_1_0() -> None:
     # u(x) = 0.6 (1 - x) + 0.4 (-x^2 + 3x + 1) at q = 0 peaks where 0.6 - 0.8 x = 0.
     assert optimal_mixed(PD, HomoMoralis(kappa=0.4), 0.0).strategy == pytest.approx(0.75, abs=1e-9)
     assert best_response(PD, HomoMoralis(kappa=0.4), 0.0).action == "C"
+
+
+def test_same_type_prediction_refuses_a_nearly_tied_second_equilibrium():
+    """Against C, defecting gains 0.1 of a payoff range of 5 (just under the 2% tie margin): C is nearly an
+    equilibrium too, so the same-type item has no discrete answer although the unique equilibrium D is decisive."""
+    from econalign.theory.preferences import HomoMoralis
+    from econalign.theory.solvers import predicted_action, same_type_answer, symmetric_equilibria
+
+    game, preference = PrisonersDilemma(T=5, R=4, P=2, S=0), HomoMoralis(kappa=0.3)
+    assert symmetric_equilibria(game, preference).unique.action == "D"
+    answer = same_type_answer(game, preference)
+    assert answer.candidate is None and answer.equilibrium is None
+    assert predicted_action(game, preference) is None
+    assert predicted_action(game, preference, min_margin=0.01) == "D"  # a looser tie rule poses it

@@ -72,7 +72,7 @@ TEST_SPLITS = [split for split in SPLITS if split.startswith("test_")]
 
 def pricing_players():
     """Every firm type in the pricing tournament: evaluated LLM agents, then reference pricers."""
-    return [*EVALUATED, *config["pricing"].get("reference_opponents", [])]
+    return [*EVALUATED, *config["pricing"]["reference_opponents"]]
 
 
 # Pairings are unordered "a__b" names over the LLM agents and reference opponents, LLM agents first;

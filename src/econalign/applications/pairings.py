@@ -33,7 +33,7 @@ def pricing_pairings(agents: Sequence[str], pricing_config: Mapping[str, Any]) -
         >>> pricing_pairings(["base", "moralis"], {"reference_opponents": ["nash"]})
         ['base__base', 'base__moralis', 'moralis__moralis', 'base__nash', 'moralis__nash', 'nash__nash']
     """
-    references = list(pricing_config.get("reference_opponents", []))
+    references = list(pricing_config["reference_opponents"])
     clash = sorted(set(references) & set(agents))
     if clash:
         raise ValueError(f"agent names {clash} are also reference pricers' names; rename the agents")

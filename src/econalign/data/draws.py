@@ -22,7 +22,7 @@ from econalign.data.templates import HISTORY
 from econalign.io import derive_seed
 from econalign.theory.games import GAMES, Game, SymmetricGame2x2, game_from_params
 from econalign.theory.preferences import Preference
-from econalign.theory.solvers import best_response, symmetric_equilibria
+from econalign.theory.solvers import best_response, same_type_answer
 
 __all__ = [
     "PARAM_GRIDS",
@@ -237,20 +237,10 @@ def _ignoring_belief(game: Game, preference: Preference) -> str:
 
 @functools.lru_cache(maxsize=1 << 14)
 def _same_type_decision(game: Game, preference: Preference, min_margin: float, ignoring: str) -> Decision:
-    # Cheap screen first: exactly one pure action must be a decisive best reply to itself, and every other pure
-    # action must be decisively beaten against itself. Only then is the (slower) equilibrium solver asked.
-    replies = [best_response(game, preference, action) for action in game.actions]
-    span = game.payoff_range
-    stable = [z for z, reply in enumerate(replies) if reply.index == z and reply.margin >= min_margin]
-    undefined = Decision(None, None, None, replies[0].utilities, ignoring)
-    if len(stable) != 1:
-        return undefined
-    (star,) = stable
-    for z, reply in enumerate(replies):
-        if z != star and max(reply.utilities) - reply.utilities[z] < min_margin * span:
-            return undefined
-    equilibria = symmetric_equilibria(game, preference)
-    unique = equilibria.unique if equilibria.is_pure else None
-    if unique is None or unique.action != game.actions[star] or (unique.margin or 0.0) < min_margin:
-        return Decision(None, None, None, replies[star].utilities, ignoring)
-    return Decision(game.actions[star], star, unique.margin, replies[star].utilities, ignoring)
+    answer = same_type_answer(game, preference, min_margin=min_margin)
+    # The utilities shown are those against the candidate action (against the first action when there is none).
+    star = answer.candidate
+    utilities = answer.replies[0 if star is None else star].utilities
+    if answer.equilibrium is None:
+        return Decision(None, None, None, utilities, ignoring)
+    return Decision(answer.equilibrium.action, star, answer.equilibrium.margin, utilities, ignoring)

@@ -41,7 +41,7 @@ from econalign.evaluate.probes import consistency_probes
 from econalign.evaluate.reference import reference_scorers
 from econalign.evaluate.scoring import AgentScorer, Scorer
 from econalign.io import config_hash, provenance, write_json, write_parquet
-from econalign.theory import MIN_MARGIN, preference_from_config
+from econalign.theory import preference_from_config
 
 __all__ = [
     "SMALL_BATCHES",
@@ -90,7 +90,7 @@ def build_battery(
         The annotated battery, the theories, and the data check of ``load_battery`` with ``answer_mismatches``
         (per agent dataset, items whose ``optimal_action`` differs from the battery's answer; 0 expected).
     """
-    settings, data = config["evaluate"], config.get("data", {})
+    settings, data = config["evaluate"], config["data"]
     agents = [a["name"] for a in config["agents"]]
     if prefer in agents:
         agents = [prefer, *(a for a in agents if a != prefer)]
@@ -100,11 +100,11 @@ def build_battery(
         battery,
         n_items=settings["consistency_items"],
         seed=config["seed"],
-        reasoning_first=bool(data.get("reasoning_first", False)),
+        reasoning_first=bool(data["reasoning_first"]),
     )
     battery = pl.concat([battery, probes], how="vertical")
     theories = theories_from_config(config)
-    margin = float(data.get("tie_margin", MIN_MARGIN))
+    margin = float(data["tie_margin"])
     battery = add_theory_columns(battery, theories, min_margin=margin)
     # The battery's answers must be the datasets' own: count disagreements per agent (0 expected).
     check["answer_mismatches"] = {
@@ -223,7 +223,7 @@ def evaluate_agent(
         max_new_tokens=settings["max_new_tokens"],
         temperature=settings["temperature"],
         seed=config["seed"],
-        reasoning_first=config.get("data", {}).get("reasoning_first"),
+        reasoning_first=config["data"]["reasoning_first"],
     )
     extra = {"agent": agent, "model_sha256": sha, "adapter_hash": adapter}
     return evaluate_scorer(
@@ -261,7 +261,7 @@ def evaluate_hosted(
         max_new_tokens=settings["max_new_tokens"],
         temperature=settings["temperature"],
         seed=config["seed"],
-        reasoning_first=config.get("data", {}).get("reasoning_first"),
+        reasoning_first=config["data"]["reasoning_first"],
     )
 
     def extra() -> dict[str, Any]:

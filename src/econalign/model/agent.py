@@ -28,7 +28,14 @@ import numpy as np
 
 from econalign.model.buckets import Buckets
 from econalign.model.llama import Llama, LlamaConfig
-from econalign.model.tokenizer import Prompt, encode_continuations, encode_prompts, is_prompt, load_tokenizer
+from econalign.model.tokenizer import (
+    Prompt,
+    encode_continuations,
+    encode_prompts,
+    end_of_turn_id,
+    is_prompt,
+    load_tokenizer,
+)
 
 # Below this many prompts a progress bar is noise.
 _PROGRESS_MIN_PROMPTS = 64
@@ -221,9 +228,7 @@ def _stop_ids(model_dir: Path, tokenizer: Any) -> tuple[int, ...]:
             ids.update([eos] if isinstance(eos, int) else eos or [])
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
-    # Chat templates end a turn with their own token, which base configs do not always list as eos.
-    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
-        token_id = tokenizer.convert_tokens_to_ids(token)
-        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id >= 0:
-            ids.add(token_id)
+    # Chat templates end a turn with their own token, which base configs do not always list as eos; training
+    # appends the same token to every answer.
+    ids.add(end_of_turn_id(tokenizer))
     return tuple(sorted(ids))

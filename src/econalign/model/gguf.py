@@ -197,7 +197,7 @@ def _hf_config(meta: dict[str, Any]) -> dict[str, Any]:
         "head_dim": head_dim,
         "max_position_embeddings": int(meta[f"{arch}.context_length"]),
         "rms_norm_eps": _f32(meta[f"{arch}.attention.layer_norm_rms_epsilon"]),
-        "rope_theta": _f32(meta.get(f"{arch}.rope.freq_base", 10000.0)),
+        "rope_theta": _f32(meta.get(f"{arch}.rope.freq_base", 10000.0)),  # llama.cpp's default when absent
         "rope_scaling": None,
         "vocab_size": int(meta[f"{arch}.vocab_size"]),
         "bos_token_id": None,

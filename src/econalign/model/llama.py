@@ -66,6 +66,11 @@ PROJECTIONS: dict[str, tuple[str, str]] = {
     "down_proj": ("mlp", "down_proj"),
 }
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
+# What a config.json that leaves a key out means: transformers' LlamaConfig defaults (from_hf_config). The dataclass
+# defaults below equal them except rms_norm_eps, 1e-5 in code as SmolLM2 and Llama 3 use it.
+HF_DEFAULT_ROPE_THETA = 10000.0
+HF_DEFAULT_RMS_NORM_EPS = 1e-6
+HF_DEFAULT_MAX_POSITION_EMBEDDINGS = 2048
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
 
@@ -120,14 +125,14 @@ class LlamaConfig:
     num_heads: int
     num_kv_heads: int
     head_dim: int
-    rope_theta: float = 10000.0
+    rope_theta: float = HF_DEFAULT_ROPE_THETA
     rope_scaling: RopeScaling | None = None
     rms_norm_eps: float = 1e-5
     tie_word_embeddings: bool = False
     attention_bias: bool = False
     output_bias: bool = False
     mlp_bias: bool = False
-    max_position_embeddings: int = 2048
+    max_position_embeddings: int = HF_DEFAULT_MAX_POSITION_EMBEDDINGS
     sliding_window: int | None = None
     model_type: str = "llama"
     dtype: str = "float32"
@@ -166,7 +171,7 @@ class LlamaConfig:
         num_heads = int(config["num_attention_heads"])
         rope = dict(config.get("rope_parameters") or {})
         legacy_scaling = config.get("rope_scaling") or {}
-        rope_theta = float(rope.get("rope_theta", config.get("rope_theta", 10000.0)))
+        rope_theta = float(rope.get("rope_theta", config.get("rope_theta", HF_DEFAULT_ROPE_THETA)))
         scaling = {**legacy_scaling, **{k: v for k, v in rope.items() if k != "rope_theta"}}
         qkv_bias = model_type == "qwen2" or bool(config.get("attention_bias", False))
         return cls(
@@ -179,12 +184,12 @@ class LlamaConfig:
             head_dim=int(config.get("head_dim") or config["hidden_size"] // num_heads),
             rope_theta=rope_theta,
             rope_scaling=_rope_scaling(scaling),
-            rms_norm_eps=float(config.get("rms_norm_eps", 1e-6)),
+            rms_norm_eps=float(config.get("rms_norm_eps", HF_DEFAULT_RMS_NORM_EPS)),
             tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
             attention_bias=qkv_bias,
             output_bias=model_type != "qwen2" and bool(config.get("attention_bias", False)),
             mlp_bias=bool(config.get("mlp_bias", False)),
-            max_position_embeddings=int(config.get("max_position_embeddings", 2048)),
+            max_position_embeddings=int(config.get("max_position_embeddings", HF_DEFAULT_MAX_POSITION_EMBEDDINGS)),
             sliding_window=config.get("sliding_window") if config.get("use_sliding_window", True) else None,
             model_type=model_type,
             dtype=dtype,

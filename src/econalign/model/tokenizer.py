@@ -98,6 +98,34 @@ def encode_continuations(tokenizer: Any, texts: Sequence[str]) -> list[list[int]
     return ids
 
 
+_REPLY_PROBE = "\u2063reply"  # an invisible separator: no chat template treats it specially
+
+
+def end_of_turn_id(tokenizer: Any) -> int:
+    """The token that ends an assistant's turn: what the chat template writes right after a reply.
+
+    ``<|im_end|>`` for ChatML templates (SmolLM2, Qwen2.5), ``<|eot_id|>`` for Llama 3; a base model's eos can differ
+    (``<|endoftext|>``). Training appends this token to every answer and generation stops on it, so the two agree.
+    Without a chat template, or where the template writes no special token after the reply, it is the eos token.
+
+    Args:
+        tokenizer: From :func:`load_tokenizer`.
+
+    Returns:
+        A token id.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        conversation = [{"role": "user", "content": "x"}, {"role": "assistant", "content": _REPLY_PROBE}]
+        text = tokenizer.apply_chat_template(conversation, tokenize=False)
+        after = text.split(_REPLY_PROBE, 1)[1] if _REPLY_PROBE in text else ""
+        ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
+        if ids and ids[0] in tokenizer.all_special_ids:
+            return int(ids[0])
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has neither an eos token nor a chat template that ends a turn")
+    return int(tokenizer.eos_token_id)
+
+
 def is_prompt(value: Any) -> bool:
     """Whether ``value`` is a single prompt (a string or a list of message dicts) rather than a list of prompts."""
     if isinstance(value, str):

@@ -25,11 +25,13 @@ __all__ = [
     "Equilibrium",
     "EquilibriumSet",
     "MixedOptimum",
+    "SameTypeAnswer",
     "best_response",
     "best_response_price",
     "maximise_scalar",
     "optimal_mixed",
     "predicted_action",
+    "same_type_answer",
     "symmetric_equilibria",
     "symmetric_equilibrium_price",
 ]
@@ -320,13 +322,68 @@ def _equilibrium(game: Game, u: Callable[[Any, Any], float], x: np.ndarray) -> E
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class SameTypeAnswer:
+    """The theory's answer against an opponent who reasons exactly like oneself (the same-type convention).
+
+    Attributes:
+        replies: The best reply to each pure action, in ``game.actions`` order.
+        candidate: The one pure action that is decisively its own best reply while every other pure action is
+            decisively beaten against itself (no near-tie equilibrium competes); None otherwise.
+        equilibrium: The unique symmetric equilibrium when it is pure, the candidate and decisive: the answer. None
+            where the theory gives no discrete prediction.
+    """
+
+    replies: tuple[BestResponse, ...]
+    candidate: int | None
+    equilibrium: Equilibrium | None
+
+
+def same_type_answer(game: Game, preference: Preference, *, min_margin: float = MIN_MARGIN) -> SameTypeAnswer:
+    """The decisive answer against a same-type opponent, or why there is none (the one definition of the rule).
+
+    A cheap screen first: exactly one pure action must be a decisive best reply to itself, and every other pure
+    action must be decisively beaten against itself. Only then is the (slower) equilibrium solver asked, and its
+    unique symmetric equilibrium must be that action, pure and decisive.
+
+    Args:
+        game: Any game.
+        preference: A preference.
+        min_margin: Tie rule, as a fraction of the payoff range.
+
+    Returns:
+        A :class:`SameTypeAnswer`; ``equilibrium.action`` is the answer when ``equilibrium`` is set.
+
+    Example:
+        >>> from econalign.theory.games import PrisonersDilemma
+        >>> from econalign.theory.preferences import HomoMoralis
+        >>> same_type_answer(PrisonersDilemma(T=5, R=3, P=1, S=0), HomoMoralis(kappa=0.9)).equilibrium.action
+        'C'
+    """
+    replies = tuple(best_response(game, preference, action) for action in game.actions)
+    stable = [z for z, reply in enumerate(replies) if reply.index == z and reply.margin >= min_margin]
+    span = game.payoff_range
+    if len(stable) != 1 or any(
+        z != stable[0] and max(reply.utilities) - reply.utilities[z] < min_margin * span
+        for z, reply in enumerate(replies)
+    ):
+        return SameTypeAnswer(replies, None, None)
+    (star,) = stable
+    equilibria = symmetric_equilibria(game, preference)
+    unique = equilibria.unique if equilibria.is_pure else None
+    if unique is None or unique.action != game.actions[star] or (unique.margin or 0.0) < min_margin:
+        return SameTypeAnswer(replies, star, None)
+    return SameTypeAnswer(replies, star, unique)
+
+
 def predicted_action(
     game: Game, preference: Preference, belief: Any | None = None, *, min_margin: float = MIN_MARGIN
 ) -> str | None:
     """The theory's discrete answer, or None where the theory gives no prediction.
 
     With a belief: the best response if it is decisive (margin >= ``min_margin``). Without one (same-type
-    opponent): the unique symmetric equilibrium if it is pure and decisive; None if equilibria are mixed or many.
+    opponent): :func:`same_type_answer` (the unique symmetric equilibrium if it is pure and decisive and no other
+    pure action comes within the margin of being one); None if equilibria are mixed, many or nearly tied.
 
     Args:
         game: Any game.
@@ -347,8 +404,5 @@ def predicted_action(
     if belief is not None:
         response = best_response(game, preference, belief)
         return response.action if response.is_decisive(min_margin=min_margin) else None
-    equilibria = symmetric_equilibria(game, preference)
-    if not equilibria.is_pure:
-        return None
-    (equilibrium,) = equilibria
-    return equilibrium.action if equilibrium.margin is not None and equilibrium.margin >= min_margin else None
+    equilibrium = same_type_answer(game, preference, min_margin=min_margin).equilibrium
+    return None if equilibrium is None else equilibrium.action

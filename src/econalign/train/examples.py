@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from econalign.model.tokenizer import encode_continuations, encode_prompts
+from econalign.model.tokenizer import encode_continuations, encode_prompts, end_of_turn_id
 from econalign.train.data import Example
 
 
@@ -123,6 +123,7 @@ def encode_rows(
         One :class:`Example` per row.
     """
     decision_line = _decision_line()
+    end_of_turn = end_of_turn_id(tokenizer)
     prompts = encode_prompts(tokenizer, [json.loads(row["messages"]) for row in rows])
     examples = []
     for row, prompt in zip(rows, prompts, strict=True):
@@ -134,7 +135,7 @@ def encode_rows(
             decision_weight=decision_weight,
             reasoning_weight=reasoning_weight,
         )
-        answer, weights = [*answer, tokenizer.eos_token_id], np.append(weights, np.float32(reasoning_weight))
+        answer, weights = [*answer, end_of_turn], np.append(weights, np.float32(reasoning_weight))
         if max_target_tokens is not None and len(answer) > max_target_tokens:
             answer, weights = answer[:max_target_tokens], weights[:max_target_tokens]
         tokens = np.asarray(prompt + answer, np.int32)
