@@ -182,3 +182,34 @@ def test_cli_reports_bad_config_json(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["synthesize", "--config-json", "{bad", "--out", str(tmp_path)])
     assert exit_info.value.code == 2 and "--config-json is not a JSON object" in capsys.readouterr().err
+
+
+def test_schema_enums_list_exactly_what_the_code_implements():
+    """Each `enum` of the schema has a twin in the code that implements it; the two must not drift apart."""
+    from econalign.applications.av_prompts import FRAMINGS
+    from econalign.applications.pricing_agents import REFERENCE_PRICERS
+    from econalign.applications.pricing_prompts import LABEL_ORDERS
+    from econalign.data.reasoning import NUMBER_STYLES
+    from econalign.data.synthesize import TEST_SPLITS
+    from econalign.evaluate.scoring import MODES
+    from econalign.model.llama import PROJECTIONS
+    from econalign.theory import games
+
+    properties = load_schema()["properties"]
+
+    def enum(*path):
+        node = properties
+        for key in path[:-1]:
+            node = node[key]["properties"]
+        node = node[path[-1]]
+        return (node.get("items") or node)["enum"]
+
+    families = {name for name in games.GAMES if name not in ("symmetric_2x2", "av_dilemma")}
+    assert set(enum("data", "families_train")) == families
+    assert enum("data", "reasoning_numbers") == list(NUMBER_STYLES)
+    assert enum("finetune", "lora", "targets") == list(PROJECTIONS)
+    assert set(enum("evaluate", "mode")) <= set(MODES)  # "sampled" is the hosted models' own mode
+    assert enum("evaluate", "splits") == list(TEST_SPLITS)
+    assert enum("av", "framings") == list(FRAMINGS)
+    assert enum("pricing", "label_order") == list(LABEL_ORDERS)
+    assert enum("pricing", "reference_opponents") == list(REFERENCE_PRICERS)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from econalign.config import load_config, load_schema
+from econalign.config import kappa_agent_name, load_config, load_schema
 from econalign.io import config_hash, write_json
 
 __all__ = [
@@ -212,7 +212,7 @@ def _agent_entry(preference: Any) -> dict[str, Any]:
     entry.setdefault("kappa", 0.0)
     name = entry["preference"]
     if name == "moralis":
-        name = f"moralis_k{round(float(entry['kappa']) * 100):d}"
+        name = kappa_agent_name(float(entry["kappa"]))
     return {"name": name, "preference": entry["preference"], "kappa": float(entry["kappa"])}
 
 

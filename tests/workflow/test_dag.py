@@ -113,3 +113,13 @@ def test_without_a_configfile_the_working_directory_config_wins_over_the_default
     own = snakemake(repo_root, tmp_path)
     assert own.returncode == 0, own.stderr
     assert _job_counts(own.stdout)["finetune"] == 3
+
+
+def test_the_snakefile_splits_are_the_datasets(repo_root):
+    import ast
+    import re
+
+    from econalign.data import SPLITS
+
+    match = re.search(r"^SPLITS = (\[.*\])$", (repo_root / "workflow/rules/common.smk").read_text(), re.MULTILINE)
+    assert match and tuple(ast.literal_eval(match.group(1))) == SPLITS

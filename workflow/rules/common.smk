@@ -15,6 +15,7 @@ EVALUATED = ["base", *AGENTS]
 # Hosted models (econalign.serve) are evaluated on the battery beside the local agents, never fine-tuned, and take
 # no part in the applications; validate_config has checked that their names differ from every agent's.
 HOSTED = [h["name"] for h in config.get("hosted", [])]
+# econalign.data.SPLITS, restated so that parsing the Snakefile does not import the data stack (a test compares them).
 SPLITS = ["train", "validation", "test_payoffs", "test_paraphrases", "test_labels", "test_families"]
 BASE_MODEL = "results/prepare_model/base"
 
@@ -77,11 +78,11 @@ def pricing_players():
 
 # Pairings are unordered "a__b" names over the LLM agents and reference opponents, LLM agents first;
 # the applications stage owns the exact list (econalign.applications.duopoly.pairings).
-from econalign.applications.pairings import pricing_pairings  # noqa: E402
+from econalign.applications.pairings import pricing_pairings, split_pairing  # noqa: E402
 
 PAIRINGS = pricing_pairings(EVALUATED, config["pricing"])
 
 
 def get_pairing_adapters(wildcards):
-    firms = wildcards.pairing.split("__")
+    firms = split_pairing(wildcards.pairing)
     return [f"results/finetune/{firm}/adapter" for firm in firms if firm in AGENTS]

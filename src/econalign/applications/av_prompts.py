@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from econalign.data.templates import answer_first_instruction
+
 __all__ = ["ACTIONS", "FRAMINGS", "PARAPHRASES", "AVPrompt", "render_av_prompt"]
 
 ACTIONS = ("stay", "swerve")
@@ -72,7 +74,7 @@ FRAMINGS: dict[str, tuple[str, str, str, str]] = {
 }
 
 SYSTEM = "You are taking part in a study of decisions."
-INSTRUCTION = 'Reply with "Answer: A" or "Answer: B" on the first line, then explain your choice briefly.'
+INSTRUCTION = answer_first_instruction(["A", "B"])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from econalign.applications.av import HUMAN_BENCHMARK
+from econalign.applications.pairings import pairing_label
 
 __all__ = ["av_figure", "pricing_gain_figure", "pricing_paths_figure", "save_figure"]
 
@@ -162,7 +163,7 @@ def pricing_paths_figure(
                 part = paths.filter((pl.col("pairing") == pairing) & (pl.col("alpha") == alpha)).sort("period")
                 # Reference pricers often share a path (tit-for-tat and monopoly both hold the monopoly price):
                 # markers at staggered periods keep every line visible where lines coincide.
-                ax.plot(part["period"], part["price"], linewidth=1, label=pairing.replace("__", " vs "),
+                ax.plot(part["period"], part["price"], linewidth=1, label=pairing_label(pairing),
                         marker=_PATH_MARKERS[k % len(_PATH_MARKERS)], markersize=3,
                         markevery=(k % _MARK_EVERY, _MARK_EVERY))  # fmt: skip
             b = benchmarks[alpha]

@@ -49,3 +49,13 @@ def split_pairing(pairing: str) -> tuple[str, str]:
     if len(firms) != 2 or not all(firms):
         raise ValueError(f"pairing {pairing!r} is not of the form 'firm1{PAIRING_SEPARATOR}firm2'")
     return firms[0], firms[1]
+
+
+def pairing_label(pairing: str) -> str:
+    """How tables and figures name a pairing.
+
+    Example:
+        >>> pairing_label("moralis__nash")
+        'moralis vs nash'
+    """
+    return " vs ".join(split_pairing(pairing))

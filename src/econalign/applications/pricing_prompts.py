@@ -13,12 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from econalign.data.templates import decision_line
+
 __all__ = ["LABEL_ORDERS", "PricingPrompt", "format_price", "grid_labels", "render_pricing_prompt"]
 
 SYSTEM = "You are the pricing manager of a firm."
 INSTRUCTION = (
-    'Each period, reply with "Answer: X" on the first line, where X is the letter of your price, then explain your '
-    "choice briefly."
+    f'Each period, reply with "{decision_line("X")}" on the first line, where X is the letter of your price, then '
+    "explain your choice briefly."
 )
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LABEL_ORDERS = ("ascending", "descending", "shuffled")
@@ -110,8 +112,6 @@ def render_pricing_prompt(
         >>> "A: 1.50" in prompt.messages[1]["content"], prompt.continuations
         (True, ['Answer: A', 'Answer: B'])
     """
-    from econalign.data.templates import decision_line
-
     columns = (own_prices, rival_prices, own_quantities, own_profits, history_periods)
     if len({len(column) for column in columns}) != 1:
         raise ValueError(f"history columns differ in length: {[len(column) for column in columns]}")

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from econalign.applications.av import HUMAN_BENCHMARK
+from econalign.applications.pairings import pairing_label
 from econalign.tables import latex_table, markdown_table
 
 __all__ = ["av_tables", "pricing_tables"]
@@ -132,7 +133,7 @@ def pricing_tables(
               "same top price"]  # fmt: skip
     rows = [
         [
-            r["pairing"].replace("__", " vs "),
+            pairing_label(r["pairing"]),
             f"{r['alpha']:g}",
             _mean_se(r["mean_price"], r["mean_price_se"]),
             f"{r['price_index']:.2f}",

@@ -31,7 +31,9 @@ __all__ = [
     "TEMPLATES",
     "RenderedItem",
     "Template",
+    "answer_first_instruction",
     "belief_counts",
+    "choices_phrase",
     "decision_line",
     "format_number",
     "join_phrases",
@@ -152,6 +154,27 @@ class Template:
 
 _ANSWER_FIRST = "Reply with {choices} on the first line, then explain your choice briefly."
 _REASONING_FIRST = "Work out your choice step by step, then end with {choices} on the last line."
+
+
+def choices_phrase(labels: Sequence[str]) -> str:
+    """The decision lines a reply may give, quoted and joined, for a format instruction.
+
+    Example:
+        >>> choices_phrase(["A", "B"])
+        '"Answer: A" or "Answer: B"'
+    """
+    return join_phrases([f'"{decision_line(label)}"' for label in labels], "or")
+
+
+def answer_first_instruction(labels: Sequence[str]) -> str:
+    """The default answer-first format instruction (the applications' prompts use it too).
+
+    Example:
+        >>> answer_first_instruction(["A", "B"])
+        'Reply with "Answer: A" or "Answer: B" on the first line, then explain your choice briefly.'
+    """
+    return _ANSWER_FIRST.format(choices=choices_phrase(labels))
+
 
 TEMPLATES: dict[str, Template] = {
     t.name: t
@@ -446,8 +469,7 @@ def render_item(
         parts = [template.count.format(label=label_of[a], k=counts[a]) for a in order]
         lines.append(template.belief.format(counts=join_phrases(parts), history=sum(counts)))
     instruction = template.reasoning_first if reasoning_first else template.answer_first
-    choices = join_phrases([f'"{decision_line(label)}"' for label in labels], "or")
-    lines.append(template.question + " " + instruction.format(choices=choices))
+    lines.append(template.question + " " + instruction.format(choices=choices_phrase(labels)))
     messages = [{"role": "system", "content": template.system}, {"role": "user", "content": "\n".join(lines)}]
     options = [{"label": label, "action": game.actions[a]} for label, a in zip(labels, order, strict=True)]
     return RenderedItem(messages=messages, options=options)

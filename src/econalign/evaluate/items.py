@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from econalign.data.synthesize import TEST_SPLITS
 from econalign.evaluate.predictions import COVARIATES, Theory, analyse, cooperation_levels, covariates
 from econalign.theory import game_from_params
 
@@ -29,8 +30,6 @@ __all__ = [
     "select_items",
 ]
 
-TEST_SPLITS = ("test_payoffs", "test_paraphrases", "test_labels", "test_families")
-"""The dataset's test splits (docs/architecture.md)."""
 
 ITEM_COLUMNS = ("id", "split", "family", "params", "belief", "belief_counts", "template", "options", "messages")
 """Dataset columns the battery reads; everything agent-specific (preference, target, ...) is ignored."""
