@@ -60,6 +60,13 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return "/".join(str(part) for part in error.absolute_path) or "(top level)"
 
 
+def _message(error: jsonschema.ValidationError) -> str:
+    # jsonschema words a failed "not" as "0 should not be valid under {'const': 0}"; the key's description says more.
+    if error.validator == "not" and "description" in error.schema:
+        return f"{error.instance!r} is not allowed ({error.schema['description']})"
+    return error.message
+
+
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a configuration and return a completed copy with every default filled in.
 
@@ -78,7 +85,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     validator = _DefaultingValidator(_schema())
     errors = sorted(validator.iter_errors(resolved), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        lines = [f"  {_key_path(error)}: {error.message}" for error in errors]
+        lines = [f"  {_key_path(error)}: {_message(error)}" for error in errors]
         raise ConfigError("invalid econalign configuration:\n" + "\n".join(lines))
     problems = [*_relation_errors(resolved), *_expand_kappa_grid(resolved)]
     if problems:
