@@ -22,7 +22,7 @@ from econalign.data.templates import HISTORY
 from econalign.io import derive_seed
 from econalign.theory.games import GAMES, Game, SymmetricGame2x2, game_from_params
 from econalign.theory.preferences import Preference
-from econalign.theory.solvers import best_response, same_type_answer
+from econalign.theory.solvers import best_response, ignoring_belief, same_type_answer
 
 __all__ = [
     "PARAM_GRIDS",
@@ -211,7 +211,7 @@ def decide(situation: Situation, preference: Preference, *, min_margin: float) -
         ...        min_margin=0.02).action
         'C'
     """
-    ignoring = _ignoring_belief(situation.game, preference)
+    ignoring = ignoring_belief(situation.game, preference)
     if situation.counts is not None:
         response = _best_response(situation.game, preference, tuple(int(c) for c in situation.counts))
         decisive = response.margin >= min_margin
@@ -228,11 +228,6 @@ def decide(situation: Situation, preference: Preference, *, min_margin: float) -
 @functools.lru_cache(maxsize=1 << 16)
 def _best_response(game: Game, preference: Preference, counts: tuple[int, ...]) -> Any:
     return best_response(game, preference, np.asarray(counts, dtype=np.float64) / sum(counts))
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _ignoring_belief(game: Game, preference: Preference) -> str:
-    return best_response(game, preference, np.full(game.n_actions, 1.0 / game.n_actions)).action
 
 
 @functools.lru_cache(maxsize=1 << 14)

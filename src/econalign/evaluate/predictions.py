@@ -26,7 +26,6 @@ from econalign.theory import (
     SymmetricGame2x2,
     Trust,
     Ultimatum,
-    best_response,
     symmetric_equilibria,
 )
 
@@ -36,7 +35,6 @@ __all__ = [
     "analyse",
     "cooperation_levels",
     "covariates",
-    "ignoring_belief",
     "theories_from_config",
     "theory_name",
 ]
@@ -208,17 +206,3 @@ def analyse(
         probabilities=tuple(float(p) for p in probabilities),
         payoff_range=float(game.payoff_range),
     )
-
-
-@functools.lru_cache(maxsize=65536)
-def ignoring_belief(game: Game, preference: HomoEconomicus | HomoMoralis) -> str:
-    """The theory's best reply to a uniform belief, whatever the prompt states (ties to the first action).
-
-    The same rule as the dataset's ``theory_ignoring_belief`` column.
-
-    Example:
-        >>> from econalign.theory import PrisonersDilemma
-        >>> ignoring_belief(PrisonersDilemma(T=5, R=3, P=1, S=0), HomoMoralis(kappa=0.4))
-        'C'
-    """
-    return best_response(game, preference, np.full(game.n_actions, 1.0 / game.n_actions)).action

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from econalign.evaluate.predictions import Theory, ignoring_belief
+from econalign.evaluate.predictions import Theory
 from econalign.evaluate.scoring import Scores
 from econalign.theory import game_from_params
+from econalign.theory.solvers import ignoring_belief
 
 __all__ = [
     "ExactScorer",

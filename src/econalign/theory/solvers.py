@@ -8,6 +8,7 @@ that utilities are polynomials in the mixing probabilities (see ``_simplex``). T
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "SameTypeAnswer",
     "best_response",
     "best_response_price",
+    "ignoring_belief",
     "maximise_scalar",
     "optimal_mixed",
     "predicted_action",
@@ -374,6 +376,23 @@ def same_type_answer(game: Game, preference: Preference, *, min_margin: float = 
     if unique is None or unique.action != game.actions[star] or (unique.margin or 0.0) < min_margin:
         return SameTypeAnswer(replies, star, None)
     return SameTypeAnswer(replies, star, unique)
+
+
+@functools.lru_cache(maxsize=65536)
+def ignoring_belief(game: Game, preference: Preference) -> str:
+    """The theory's best reply to a uniform belief, whatever the prompt states (ties to the first action).
+
+    The reference rule "the theory ignoring the stated belief": the dataset's ``theory_ignoring_belief`` column and
+    the battery's reference agent of that name.
+
+    Example:
+        >>> from econalign.theory.games import PrisonersDilemma
+        >>> from econalign.theory.preferences import HomoMoralis
+        >>> game = PrisonersDilemma(T=5, R=3, P=1, S=0)
+        >>> ignoring_belief(game, HomoMoralis(kappa=0.4)), ignoring_belief(game, HomoMoralis(kappa=0.6))
+        ('D', 'C')
+    """
+    return best_response(game, preference, np.full(game.n_actions, 1.0 / game.n_actions)).action
 
 
 def predicted_action(

@@ -34,7 +34,7 @@ def learning_rate_schedule(
 
     Example:
         >>> schedule = learning_rate_schedule(peak_value=1e-3, total_steps=100, warmup_steps=10)
-        >>> float(schedule(0)), float(schedule(10))
+        >>> round(float(schedule(0)), 9), round(float(schedule(10)), 9)
         (0.0, 0.001)
 
     References:

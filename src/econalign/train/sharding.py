@@ -93,8 +93,8 @@ def param_spec(shape: tuple[int, ...], fsdp: int) -> PartitionSpec:
         A ``PartitionSpec`` (replicated when ``fsdp`` is 1 or no dimension divides).
 
     Example:
-        >>> param_spec((576, 192), 2)
-        PartitionSpec('fsdp', None)
+        >>> tuple(param_spec((576, 192), 2))
+        ('fsdp', None)
     """
     if fsdp <= 1 or not shape:
         return PartitionSpec()
