@@ -92,7 +92,7 @@ def test_documented_slurm_command_is_not_overridden_by_the_local_profile(repo_ro
 
     for doc in ("profiles/README.md", "docs/scale-out.md", "config/README.md"):
         text = (repo_root / doc).read_text()
-        assert "--workflow-profile profiles/slurm" in text and "--profile profiles/slurm" not in text, doc
+        assert "snakemake --workflow-profile profiles/slurm" in text and "snakemake --profile" not in text, doc
     monkeypatch.chdir(repo_root)
     profile = load_profile(repo_root)
     _, args = parse_args(["--workflow-profile", str(dry_run_profile(repo_root, tmp_path)), "--dry-run"])
