@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from econalign.applications.pricing_prompts import PRICE_DECIMALS, format_price
 from econalign.theory.games import MatrixGame
 from econalign.theory.market import LogitDuopoly
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis
@@ -36,7 +37,7 @@ __all__ = [
 
 @functools.lru_cache(maxsize=64)
 def _grid(market: LogitDuopoly, n: int) -> tuple[float, ...]:
-    grid = np.round(market.price_grid(n), 2)
+    grid = np.round(market.price_grid(n), PRICE_DECIMALS)
     if len(np.unique(grid)) != n:
         raise ValueError(f"a grid of {n} prices at alpha={market.alpha} is not distinct at the cent: {grid.tolist()}")
     return tuple(float(p) for p in grid)
@@ -85,8 +86,8 @@ class PriceGridGame(MatrixGame):
 
     @property
     def actions(self) -> tuple[str, ...]:  # type: ignore[override]
-        """Prices as two-decimal strings."""
-        return tuple(f"{p:.2f}" for p in self.grid)
+        """Prices as the firms read them (``format_price``)."""
+        return tuple(format_price(p) for p in self.grid)
 
     @functools.cached_property
     def _matrix(self) -> np.ndarray:

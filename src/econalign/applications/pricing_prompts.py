@@ -15,7 +15,7 @@ import numpy as np
 
 from econalign.data.templates import decision_line
 
-__all__ = ["LABEL_ORDERS", "PricingPrompt", "format_price", "grid_labels", "render_pricing_prompt"]
+__all__ = ["LABEL_ORDERS", "PRICE_DECIMALS", "PricingPrompt", "format_price", "grid_labels", "render_pricing_prompt"]
 
 SYSTEM = "You are the pricing manager of a firm."
 INSTRUCTION = (
@@ -26,14 +26,18 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LABEL_ORDERS = ("ascending", "descending", "shuffled")
 
 
+PRICE_DECIMALS = 2
+"""Prices are set and shown to the cent: grid prices are rounded to this many decimals."""
+
+
 def format_price(price: float) -> str:
-    """A price as the firm reads it (two decimals).
+    """A price as the firm reads it (to the cent).
 
     Example:
         >>> format_price(1.5)
         '1.50'
     """
-    return f"{price:.2f}"
+    return f"{price:.{PRICE_DECIMALS}f}"
 
 
 def grid_labels(n: int, *, order: str, rng: np.random.Generator | None = None) -> list[str]:

@@ -114,6 +114,11 @@ def make_optimizer(
     return optax.chain(*parts)
 
 
+def warmup_steps(finetune: dict[str, Any], total_steps: int) -> int:
+    """Warmup steps of a run: ``warmup_ratio`` of its optimiser steps, rounded."""
+    return round(finetune["warmup_ratio"] * total_steps)
+
+
 def optimizer_from_config(finetune: dict[str, Any], *, total_steps: int) -> optax.GradientTransformation:
     """Build :func:`make_optimizer` from the resolved ``finetune`` config section.
 
@@ -128,7 +133,7 @@ def optimizer_from_config(finetune: dict[str, Any], *, total_steps: int) -> opta
     return make_optimizer(
         learning_rate=finetune["learning_rate"],
         total_steps=total_steps,
-        warmup_steps=round(finetune["warmup_ratio"] * total_steps),
+        warmup_steps=warmup_steps(finetune, total_steps),
         end_lr_ratio=finetune["end_lr_ratio"],
         weight_decay=finetune["weight_decay"],
         clip_norm=finetune["clip_norm"],
@@ -143,6 +148,6 @@ def schedule_from_config(finetune: dict[str, Any], *, total_steps: int) -> Calla
     return learning_rate_schedule(
         peak_value=finetune["learning_rate"],
         total_steps=total_steps,
-        warmup_steps=round(finetune["warmup_ratio"] * total_steps),
+        warmup_steps=warmup_steps(finetune, total_steps),
         end_value_ratio=finetune["end_lr_ratio"],
     )
