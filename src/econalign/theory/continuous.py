@@ -11,13 +11,15 @@ from collections.abc import Callable
 import numpy as np
 from scipy import optimize
 
+from econalign.theory.preferences import two_player_moralis
+
 __all__ = ["ProfitFn", "best_response_price", "maximise_scalar", "symmetric_equilibrium_price"]
 
 ProfitFn = Callable[[float, float], float]
 
 
 def _moralis_objective(profit: ProfitFn, p_other: float, kappa: float) -> Callable[[float], float]:
-    return lambda p: (1.0 - kappa) * profit(p, p_other) + kappa * profit(p, p)
+    return lambda p: two_player_moralis(profit(p, p_other), profit(p, p), kappa)
 
 
 def _derivative(f: Callable[[float], float], step: float) -> Callable[[float], float]:

@@ -14,7 +14,14 @@ import numpy as np
 
 from econalign.theory.games import Game
 
-__all__ = ["HomoEconomicus", "HomoMoralis", "Preference", "moralis_utility", "preference_from_config"]
+__all__ = [
+    "HomoEconomicus",
+    "HomoMoralis",
+    "Preference",
+    "moralis_utility",
+    "preference_from_config",
+    "two_player_moralis",
+]
 
 
 class Preference(Protocol):
@@ -30,6 +37,19 @@ class Preference(Protocol):
     def utility(self, game: Game, x: Any, y: Any) -> float:
         """Utility of own strategy ``x`` when every other player uses ``y``."""
         ...
+
+
+def two_player_moralis(payoff_against_other: Any, payoff_against_self: Any, kappa: float) -> Any:
+    """(1 - kappa) pi(x, y) + kappa pi(x, x): the two-player homo moralis utility from its two payoffs.
+
+    :func:`moralis_utility` with n = 2, for the hot paths (matrix games in the solvers, continuous prices) that
+    compute the two payoffs themselves; no validation.
+
+    Example:
+        >>> two_player_moralis(0.0, 3.0, 0.5)  # PD with S = 0, R = 3: cooperating against a defector
+        1.5
+    """
+    return (1.0 - kappa) * payoff_against_other + kappa * payoff_against_self
 
 
 def moralis_utility(game: Game, x: Any, y: Any, *, kappa: float) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 from econalign.theory import _simplex, _support
 from econalign.theory.continuous import best_response_price, maximise_scalar, symmetric_equilibrium_price
 from econalign.theory.games import Game, MatrixGame
-from econalign.theory.preferences import HomoEconomicus, HomoMoralis, Preference
+from econalign.theory.preferences import HomoEconomicus, HomoMoralis, Preference, two_player_moralis
 
 __all__ = [
     "MIN_MARGIN",
@@ -156,10 +156,9 @@ class EquilibriumSet:
 def _utility_fn(game: Game, preference: Preference) -> Callable[[np.ndarray, np.ndarray], float]:
     """u(x, y) on probability vectors; for two-player matrix games the known preferences' closed form."""
     if isinstance(game, MatrixGame) and isinstance(preference, HomoEconomicus | HomoMoralis):
-        # Same formula as moralis_utility with n = 2, without per-call validation: the solvers call it thousands
-        # of times.
+        # moralis_utility with n = 2, without per-call validation: the solvers call it thousands of times.
         matrix, kappa = game.payoff_matrix(), float(preference.kappa)
-        return lambda x, y: float((1.0 - kappa) * (x @ matrix @ y) + kappa * (x @ matrix @ x))
+        return lambda x, y: float(two_player_moralis(x @ matrix @ y, x @ matrix @ x, kappa))
     return lambda x, y: preference.utility(game, x, y)
 
 
