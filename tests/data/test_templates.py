@@ -216,6 +216,7 @@ def test_same_type_reasoning_names_the_only_stable_choice():
 @pytest.mark.parametrize("reasoning_first", [False, True])
 def test_targets_parse_back_to_the_theory_answer(reasoning_first):
     rng = np.random.default_rng(1)
+    checked = 0
     for game, preference in itertools.product(GAMES, PREFERENCES):
         k = game.n_actions
         counts = rng.multinomial(10, np.full(k, 1.0 / k))
@@ -223,6 +224,7 @@ def test_targets_parse_back_to_the_theory_answer(reasoning_first):
         response = best_response(game, preference, belief)
         if response.margin < 0.02:
             continue
+        checked += 1
         order = [int(a) for a in rng.permutation(k)]
         labels = list("WXYZ"[:k])
         target = render_target(
@@ -237,6 +239,7 @@ def test_targets_parse_back_to_the_theory_answer(reasoning_first):
             reasoning_first=reasoning_first, reasoning=False,
         )  # fmt: skip
         assert short == decision_line(expected)
+    assert checked >= len(GAMES) * len(PREFERENCES) // 2
 
 
 def test_target_refuses_an_answer_the_utilities_do_not_imply():

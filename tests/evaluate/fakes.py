@@ -21,6 +21,7 @@ class CountingAgent:
         self.generated = 0
         self.calls = 0
         self.replies = replies
+        self.generate_settings = set()
 
     def choice_logprobs(self, prompts, options):
         self.calls += 1
@@ -28,6 +29,7 @@ class CountingAgent:
         return [np.array([-3.0 * _value(p, o) for o in opts]) for p, opts in zip(prompts, options, strict=True)]
 
     def generate(self, prompts, *, max_new_tokens, temperature=0.0, seed=0):
+        self.generate_settings.add((max_new_tokens, temperature, seed))
         self.calls += 1
         self.generated += len(prompts)
         return [self.replies(p) for p in prompts]

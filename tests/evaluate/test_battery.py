@@ -114,3 +114,55 @@ def test_scores_in_another_dtype_are_cached_apart(dataset_dir, tmp_path, monkeyp
 def test_evaluate_without_a_model_is_an_error(dataset_dir, tmp_path):
     with pytest.raises(SystemExit):
         main(["evaluate", "--data", str(dataset_dir), "--out", str(tmp_path)])
+
+
+def test_the_data_check_counts_answers_and_items_that_differ(dataset_dir, tmp_path):
+    """One changed answer and one changed prompt in moralis' copy: each count is exactly 1."""
+    import shutil
+
+    from econalign.config import load_config
+    from econalign.evaluate.battery import build_battery
+
+    data = tmp_path / "synthesize"
+    shutil.copytree(dataset_dir, data)
+    path = data / "moralis" / "test_payoffs.parquet"
+    frame = pl.read_parquet(path)
+    answered = frame.filter(pl.col("optimal_action").is_not_null())
+    changed_answer, changed_prompt = answered["id"][0], answered["id"][1]
+    actions = json.loads(answered["options"][0])
+    other = next(o["action"] for o in actions if o["action"] != answered["optimal_action"][0])
+    frame = frame.with_columns(
+        pl.when(pl.col("id") == changed_answer)
+        .then(pl.lit(other))
+        .otherwise(pl.col("optimal_action"))
+        .alias("optimal_action"),
+        pl.when(pl.col("id") == changed_prompt)
+        .then(pl.col("messages").str.replace("\\.", "!"))
+        .otherwise(pl.col("messages"))
+        .alias("messages"),
+    )
+    frame.write_parquet(path)
+    config = load_config(overrides={"evaluate": {"max_items_per_split": 0, "consistency_items": 0}})
+    _, _, check = build_battery(config, data, prefer="economicus")
+    assert check["mismatched_items"] == 1
+    assert check["answer_mismatches"] == {"economicus": 0, "moralis": 1}
+
+
+def test_reasoning_mode_passes_the_configured_generation_settings(dataset_dir, tmp_path, monkeypatch):
+    fake = CountingAgent(replies=lambda prompt: "Let me think.\nAnswer: A")
+
+    def load_agent(model_dir, adapter=None, *, dtype, buckets):
+        return fake
+
+    monkeypatch.setitem(sys.modules, "econalign.model.agent", types.SimpleNamespace(load_agent=load_agent))
+    config = {
+        "seed": 5,
+        "data": {"reasoning_first": True},
+        "evaluate": {**CONFIG["evaluate"], "mode": "reasoning", "temperature": 0.7, "max_new_tokens": 24},
+    }
+    args = ["evaluate", "--config-json", json.dumps(config), "--agent", "base", "--model", "model-dir",
+            "--data", str(dataset_dir), "--out", str(tmp_path / "base")]  # fmt: skip
+    assert main(args) == 0
+    assert fake.generated > 0 and fake.generate_settings == {(24, 0.7, 5)}
+    metrics = json.loads((tmp_path / "base" / "metrics.json").read_text())
+    assert metrics["mode"] == "reasoning" and metrics["seed"] == 5

@@ -64,3 +64,32 @@ def test_warm_generation_does_not_recompile(model):
     out = generate_tokens(model, [[9, 9], [8, 8, 8, 8, 8], [1]], max_new_tokens=8, stop_ids=[4], buckets=BUCKETS)
     assert dict(TRACE_COUNTS) == before
     assert all(len(row) <= 8 for row in out)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_sampled_tokens_follow_the_tempered_softmax(model, temperature):
+    """First tokens of 1,200 copies of one prompt against softmax(logits / T) (chi-square; prompts draw apart)."""
+    from scipy import stats
+
+    prompt, n = [1, 2, 3], 1200
+    tokens = generate_tokens(
+        model, [prompt] * n, max_new_tokens=1, stop_ids=[], temperature=temperature, seed=7,
+        buckets=Buckets(batch_size=400, small_batches=(1,), min_length=8),
+    )  # fmt: skip
+    logits = np.asarray(forward(model, jnp.asarray([prompt + [0] * 5])).logits[0, len(prompt) - 1], np.float64)
+    expected = np.exp((logits - logits.max()) / temperature)
+    expected *= n / expected.sum()
+    counts = np.bincount([row[0] for row in tokens], minlength=len(expected)).astype(float)
+    # Pool the rare tokens so every cell expects at least 5 draws.
+    rare = expected < 5
+    observed = np.append(counts[~rare], counts[rare].sum())
+    wanted = np.append(expected[~rare], expected[rare].sum())
+    assert (~rare).sum() >= 4
+    assert stats.chisquare(observed, wanted).pvalue > 1e-3
+    # The other temperature's distribution is rejected: the draws do depend on T.
+    other = np.exp((logits - logits.max()) / (2.5 - temperature))
+    other *= n / other.sum()
+    assert (
+        stats.chisquare(np.append(counts[~rare], counts[rare].sum()), np.append(other[~rare], other[rare].sum())).pvalue
+        < 1e-3
+    )

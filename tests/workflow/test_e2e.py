@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -86,17 +87,41 @@ def test_split_table_has_a_column_per_scored_split(dag_run):
     assert sorted(columns[2:]) == sorted(split for split in metrics["agreement"] if split != "all")
 
 
-def test_outputs_carry_seed_and_model_hash(dag_run):
-    provenance = json.loads((dag_run / "results" / "prepare_model" / "base" / "provenance.json").read_text())
-    sha = provenance["sha256"] if "sha256" in provenance else provenance["model_sha256"]
+def test_outputs_carry_seed_and_model_hash(repo_root, dag_run):
+    import yaml
+
+    results = dag_run / "results"
+    sha = json.loads((results / "prepare_model" / "base" / "provenance.json").read_text())["model_sha256"]
     assert len(sha) == 64
-    summary = (dag_run / "results" / "paper" / "RESULTS.md").read_text()
-    assert sha[:12] in summary
+    seed = yaml.safe_load((repo_root / ".test" / "config.yaml").read_text())["seed"]
+    summary = (results / "paper" / "RESULTS.md").read_text()
+    assert sha in summary and f"seed {seed}," in summary
+    records = {
+        path.relative_to(results).as_posix(): json.loads(path.read_text())
+        for path in results.rglob("*provenance.json")
+        if "prepare_model" not in path.parts and "paper" not in path.parts
+    }
+    assert {
+        "synthesize/moralis/provenance.json",
+        "finetune/moralis/provenance.json",
+        "av/moralis.provenance.json",
+    } <= set(records)
+    for name, record in records.items():
+        assert isinstance(record["seed"], int), name  # the stage's own seed, derived from the config's
+        assert record["config"]["seed"] == seed and len(record["config_hash"]) == 16, name
+    for agent in ["base", "economicus", "moralis"]:
+        metrics = json.loads((results / "evaluate" / agent / "metrics.json").read_text())
+        assert metrics["seed"] == seed and metrics["provenance"]["model_sha256"] == sha
 
 
 def test_scores_hold_a_probability_per_option(dag_run):
     scores = pl.read_parquet(dag_run / "results" / "evaluate" / "moralis" / "items.parquet")
     assert scores.height > 0
+    for labels, probs, logprobs, choice in scores.select("labels", "probs", "logprobs", "choice_index").iter_rows():
+        assert len(probs) == len(logprobs) == len(labels) >= 2
+        softmax = np.exp(np.asarray(logprobs) - max(logprobs))
+        np.testing.assert_allclose(probs, softmax / softmax.sum(), rtol=1e-6)
+        assert choice == int(np.argmax(probs))
 
 
 def test_second_invocation_has_nothing_to_do(repo_root, dag_run):
@@ -123,7 +148,6 @@ def test_rebuilding_tables_is_byte_identical(repo_root, dag_run):
 
 def test_logged_scores_replay_through_the_agent(dag_run):
     """Scores stored by evaluate, av and pricing equal the aligned agent's own score of the logged prompt."""
-    import numpy as np
 
     from econalign.data.templates import decision_line
     from econalign.model.agent import load_agent
