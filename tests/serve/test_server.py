@@ -173,3 +173,25 @@ def test_cli_arguments_and_default_name():
     assert (args.model_dir, args.host, args.port, args.adapter) == ("results/prepare_model/base", "127.0.0.1", 0, None)
     assert served_name("results/finetune/moralis/adapter") == "moralis"
     assert served_name(None) == "base"
+
+
+def test_serve_refuses_to_start_without_the_named_key(monkeypatch):
+    import sys
+    import types
+
+    from econalign.serve.server import main
+
+    loaded = []
+    monkeypatch.setitem(sys.modules, "econalign.model.agent", types.SimpleNamespace(load_agent=loaded.append))
+    monkeypatch.delenv("ECONALIGN_TEST_SERVE_KEY", raising=False)
+    args = build_parser(["serve"]).parse_args(["serve", "model-dir", "--api-key-env", "ECONALIGN_TEST_SERVE_KEY"])
+    with pytest.raises(SystemExit, match="ECONALIGN_TEST_SERVE_KEY is empty or unset"):
+        main(args)
+    assert loaded == []  # refused before loading the model: never served without the key
+
+
+def test_max_tokens_limit_refuses_longer_requests():
+    with AgentServer(FakeLM(), model_name="fake", max_tokens_limit=8) as server:
+        assert post(server.base_url, {"messages": PROMPT, "max_tokens": 8})[0] == 200
+        code, reply = post(server.base_url, {"messages": PROMPT, "max_tokens": 9})
+        assert code == 400 and reply["error"]["param"] == "max_tokens"

@@ -129,3 +129,25 @@ def test_more_train_layers_than_blocks_is_refused(tiny_model_dir, tiny_data_dir,
     config = finetune_config(train_layers=3)
     with pytest.raises(SystemExit, match="econalign finetune: finetune/train_layers: 3, but the model has 2 blocks"):
         run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)
+
+
+def test_load_agent_scores_with_the_trained_adapter(lora_run, tiny_model_dir):
+    """What evaluate, av and pricing load: an Agent with the adapter, against the adapted model's own logits."""
+    from econalign.model.agent import load_agent
+    from econalign.model.tokenizer import encode_continuations, encode_prompts
+
+    _, out = lora_run
+    agent = load_agent(tiny_model_dir, adapter=out / "adapter", progress=False)
+    prompt, options = "Choose: A or B?", [" A", " B", " B then A"]
+    ours = np.asarray(agent.choice_logprobs(prompt, options))
+    (prompt_ids,) = encode_prompts(agent.tokenizer, [prompt])
+    reference_model = load_peft_adapter(load_llama(tiny_model_dir), out / "adapter", merge=False)
+    expected = []
+    for option_ids in encode_continuations(agent.tokenizer, options):
+        tokens = jnp.asarray([prompt_ids + option_ids], jnp.int32)
+        logprobs = jax.nn.log_softmax(np.asarray(forward(reference_model, tokens), np.float64)[0], axis=-1)
+        start = len(prompt_ids)
+        expected.append(sum(float(logprobs[start - 1 + i, t]) for i, t in enumerate(option_ids)))
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+    base = np.asarray(load_agent(tiny_model_dir, progress=False).choice_logprobs(prompt, options))
+    assert np.abs(base - ours).max() > 1e-3  # the adapter was applied
