@@ -341,3 +341,25 @@ def test_dataset_same_type_answers_are_the_theory_predictions():
                 assert mine == predicted_action(game, preference, min_margin=0.02), (game, preference)
                 compared, answered = compared + 1, answered + (mine is not None)
     assert compared > 200 and 0 < answered < compared
+
+
+def test_same_type_share_and_unseen_label_sets_follow_the_config(frames, small_config):
+    data = small_config["data"]
+    for agent, splits in frames.items():
+        # Train and validation are drawn together and then split, so the share holds over the two.
+        drawn = pl.concat([splits["train"], splits["validation"]])
+        for family, part in drawn.group_by("family"):
+            same_type = part["belief_counts"].null_count()
+            wanted = round(data["same_type_fraction"] * part.height)
+            # Families where the theory answers every same-type game get exactly their share; others fewer.
+            assert same_type <= wanted, (agent, family)
+            if family[0] == "prisoners_dilemma":
+                assert same_type == wanted > 0, agent
+        allowed = {tuple(letters) for letters in data["label_sets_unseen"]} | {
+            tuple(letters) for letters in data["label_sets"]
+        }
+        for options in splits["test_labels"]["options"]:
+            labels = [o["label"] for o in json.loads(options)]
+            assert any(set(labels) <= set(letters) for letters in allowed)
+        unseen_letters = set("".join(data["label_sets_unseen"]))
+        assert any(set(json.loads(o)[0]["label"]) <= unseen_letters for o in splits["test_labels"]["options"])

@@ -166,3 +166,28 @@ def test_reasoning_mode_passes_the_configured_generation_settings(dataset_dir, t
     assert fake.generated > 0 and fake.generate_settings == {(24, 0.7, 5)}
     metrics = json.loads((tmp_path / "base" / "metrics.json").read_text())
     assert metrics["mode"] == "reasoning" and metrics["seed"] == 5
+
+
+def test_battery_predictions_are_the_theory_solvers_answers(dataset_dir):
+    """pred_<theory> of every item (probes included) against theory.predicted_action on the item's own game."""
+    import numpy as np
+
+    from econalign.config import load_config
+    from econalign.evaluate.battery import build_battery
+    from econalign.evaluate.items import parse_counts
+    from econalign.theory import game_from_params, predicted_action
+
+    config = load_config(overrides={"evaluate": {"max_items_per_split": 0, "consistency_items": 6}})
+    battery, theories, _ = build_battery(config, dataset_dir)
+    margin = config["data"]["tie_margin"]
+    answered = 0
+    for theory in theories:
+        for family, params, counts, predicted in battery.select(
+            "family", "params", "belief_counts", f"pred_{theory.name}"
+        ).iter_rows():
+            parsed = parse_counts(counts)
+            belief = None if parsed is None else np.asarray(parsed, float) / sum(parsed)
+            game = game_from_params(family, params)
+            assert predicted == predicted_action(game, theory.preference, belief, min_margin=margin)
+            answered += predicted is not None
+    assert answered > battery.height  # both theories answer most items
