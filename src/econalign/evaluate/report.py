@@ -24,7 +24,6 @@ from econalign.evaluate.outputs import evaluated_agents, report_outputs
 from econalign.evaluate.tables import TABLES
 from econalign.io import config_hash, write_json, write_text
 from econalign.tables import latex_table, markdown_table
-from econalign.theory import MIN_MARGIN
 
 __all__ = ["add_arguments", "games_summary", "main", "report_games", "write_index"]
 
@@ -59,8 +58,8 @@ def report_games(
     unknown = sorted(set(tables) - set(TABLES)) + sorted(set(figures) - set(FIGURES))
     if unknown:
         raise ValueError(f"unknown tables or figures {unknown}; tables: {list(TABLES)}, figures: {list(FIGURES)}")
-    report, out_dir = config.get("report", {}), Path(out_dir)
-    decimals = int(report.get("decimals", 2))
+    report, out_dir = config["report"], Path(out_dir)
+    decimals = int(report["decimals"])
     results = load_results(evaluations, references, evaluated_agents(config), with_items=bool(figures))
     written: list[Path] = []
     for name in tables:
@@ -70,11 +69,11 @@ def report_games(
         written.append(write_text(out_dir / f"{name}.tex", latex))
     for name in figures:
         if name == "cooperation_vs_temptation":
-            figure = FIGURES[name](results, bins=int(report.get("temptation_bins", 5)))
+            figure = FIGURES[name](results, bins=int(report["temptation_bins"]))
         elif name == "kappa_sweep":
             one = results.references[0] if results.references else results.agents[0]
-            kappas = np.linspace(0.0, 1.0, int(report.get("kappa_points", 21)))
-            margin = float(config.get("data", {}).get("tie_margin", MIN_MARGIN))
+            kappas = np.linspace(0.0, 1.0, int(report["kappa_points"]))
+            margin = float(config["data"]["tie_margin"])
             curve = kappa_curve(results.items.filter(results.items["agent"] == one), kappas, min_margin=margin)
             figure = FIGURES[name](results, curve)
         else:

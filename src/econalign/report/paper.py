@@ -109,8 +109,8 @@ def assemble_paper(
         RuntimeError: If ``latex`` is ``require`` and the PDF could not be built (RESULTS.md is written first).
     """
     results, out, paper = Path(results), Path(out), Path(paper)
-    report = config.get("report", {})
-    latex = latex or report.get("latex", "auto")
+    report = config["report"]
+    latex = latex or report["latex"]
     agents = ["base", *(agent["name"] for agent in config["agents"])]
     manuscript = (paper / MANUSCRIPT).read_text(encoding="utf-8")
     usage = manuscript_usage(manuscript)
@@ -130,7 +130,7 @@ def assemble_paper(
     for source in sorted(paper.iterdir()):
         if source.is_file() and source.suffix in _SOURCE_SUFFIXES and source.name not in _GENERATED:
             write_atomic(out / source.name, source.read_bytes())
-    decimals = int(report.get("decimals", 2))
+    decimals = int(report["decimals"])
     write_text(out / "numbers.tex", numbers_tex(numbers, decimals=decimals, required=usage.macros))
     write_text(out / "appendix.tex", appendix_tex(assets, placed=usage.placed))
 

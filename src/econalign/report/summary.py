@@ -253,7 +253,7 @@ def results_markdown(
         The markdown text.
     """
     out = Path(out)
-    decimals = int(config.get("report", {}).get("decimals", 2))
+    decimals = int(config["report"]["decimals"])
     lines = [
         "# econalign: results",
         "",
