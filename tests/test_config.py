@@ -59,6 +59,12 @@ def test_kappa_grid_expands_to_moralis_agents():
     assert extra == {kappa_agent_name(0.25): 0.25, kappa_agent_name(0.5): 0.5}
 
 
+@pytest.mark.parametrize("name", ["moralis__nash", "moralis_", "Moralis", "_x"])
+def test_agent_names_that_would_break_paths_or_pairings_are_refused(name):
+    with pytest.raises(ConfigError, match="agents/0/name"):
+        validate_config({"agents": [{"name": name, "preference": "economicus"}]})
+
+
 def test_kappa_grid_values_that_share_a_name_are_refused():
     with pytest.raises(
         ConfigError, match=r"kappa_grid: 0\.0 would be agent 'moralis_k0', which already is moralis with kappa 0\.004"
@@ -181,7 +187,11 @@ def test_cli_reports_bad_config_json(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         main(["synthesize", "--config-json", "{bad", "--out", str(tmp_path)])
-    assert exit_info.value.code == 2 and "--config-json is not a JSON object" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--config-json is not valid JSON" in capsys.readouterr().err
+    for not_a_mapping in ("[1]", "3", "null"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["synthesize", "--config-json", not_a_mapping, "--out", str(tmp_path)])
+        assert exit_info.value.code == 2 and "expected a mapping of keys" in capsys.readouterr().err
 
 
 def test_schema_enums_list_exactly_what_the_code_implements():

@@ -56,7 +56,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 raw = json.loads(args.config_json)
             except json.JSONDecodeError as error:
-                raise ConfigError(f"--config-json is not a JSON object: {error}") from None
+                raise ConfigError(f"--config-json is not valid JSON: {error}") from None
             return validate_config(raw)
         return load_config(getattr(args, "config_path", None))
     except (ConfigError, OSError, yaml.YAMLError) as error:

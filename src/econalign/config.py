@@ -81,6 +81,8 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
             collide (they share result paths); the message lists each problem with its key path, e.g.
             ``finetune/learning_rate: -1 is less than the minimum of 0``.
     """
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"invalid econalign configuration: expected a mapping of keys, got {type(config).__name__}")
     resolved = copy.deepcopy(dict(config))
     validator = _DefaultingValidator(_schema())
     errors = sorted(validator.iter_errors(resolved), key=lambda e: [str(p) for p in e.absolute_path])
@@ -137,14 +139,15 @@ def _expand_kappa_grid(config: dict[str, Any]) -> list[str]:
         elif agents[name].get("preference") != "moralis" or agents[name].get("kappa") != float(kappa):
             errors.append(
                 f"kappa_grid: {kappa} would be agent {name!r}, which already is {_describe(agents[name])} "
-                "(grid values must differ in their first two decimals)"
+                "(agent names round kappa to hundredths)"
             )
     return errors
 
 
 def _describe(agent: Mapping[str, Any]) -> str:
     kappa = agent.get("kappa")
-    return agent.get("preference", "?") + ("" if kappa is None else f" with kappa {kappa}")
+    moralis = agent.get("preference") == "moralis" and kappa is not None
+    return agent.get("preference", "?") + (f" with kappa {kappa}" if moralis else "")
 
 
 def kappa_agent_name(kappa: float) -> str:

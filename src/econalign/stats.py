@@ -138,8 +138,9 @@ def clustered_mean_interval(values: Any, clusters: Sequence[Any], *, confidence:
     """Mean with a cluster-robust Student-t interval, for values that are not independent within a cluster.
 
     The variance is the CR1 sandwich of a regression on a constant, ``G / (G - 1) * sum_g (sum_{i in g} (x_i -
-    mean))^2 / n^2`` over ``G`` clusters, and the t quantile uses ``G - 1`` degrees of freedom. With one value per
-    cluster it equals :func:`mean_interval`; a cluster of identical copies counts as one value.
+    mean))^2 / n^2`` over ``G`` clusters, and the t quantile uses ``G - 1`` degrees of freedom (Cameron & Miller
+    2015). With one value per cluster it equals :func:`mean_interval`; values in one cluster are not independent
+    evidence (when every value is copied equally often, the interval is that of the values without copies).
 
     Args:
         values: 1-D array; NaNs are dropped with their cluster labels.

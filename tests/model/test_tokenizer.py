@@ -54,8 +54,17 @@ def test_end_of_turn_is_the_token_the_template_writes_after_a_reply(smollm2_dir)
 
     tokenizer = load_tokenizer(smollm2_dir)
     assert tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) == "<|im_end|>"
-    # A base model's eos can differ from the template's turn end (Qwen2.5 base: <|endoftext|>).
-    tokenizer.eos_token = "<|endoftext|>"
+    # A base model's eos (and pad) can differ from the template's turn end (Qwen2.5 base: <|endoftext|>).
+    tokenizer.eos_token = tokenizer.pad_token = "<|endoftext|>"
     assert tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) == "<|im_end|>"
+    # Whitespace before the turn end is skipped.
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}\n<|im_end|>\n{% endfor %}"
+    assert tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) == "<|im_end|>"
+    # Llama 3: <|eot_id|> is a special token without a name (not in all_special_ids), eos is <|end_of_text|>.
+    from tokenizers import AddedToken
+
+    tokenizer.add_tokens([AddedToken("<|eot_id|>", special=True)])
+    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}<|eot_id|>{% endfor %}"
+    assert tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) == "<|eot_id|>"
     tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
     assert end_of_turn_id(tokenizer) == tokenizer.eos_token_id  # the template writes no special token after a reply

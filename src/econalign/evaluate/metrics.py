@@ -88,8 +88,10 @@ def paired_gain(
         .sort("id")
     )
     difference = (paired[column] - paired["other"]).to_numpy()
-    labels = paired["id" if cluster is None else cluster].to_list()
-    m = clustered_mean_interval(difference, labels, confidence=confidence)
+    if cluster is None:
+        m = {**mean_interval(difference, confidence=confidence), "clusters": len(difference)}
+    else:
+        m = clustered_mean_interval(difference, paired[cluster].to_list(), confidence=confidence)
     significant = None if m["low"] is None else bool(m["low"] > 0)
     return {
         "estimate": m["mean"],

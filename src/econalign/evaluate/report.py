@@ -96,7 +96,7 @@ def games_summary(config: Mapping[str, Any], evaluations: str | Path) -> dict[st
         configured agent with a theory and results, per test split and pooled (``all``, consistency probes left
         out), the agent's agreement with its theory minus base's agreement with that theory on the same items
         (``econalign.evaluate.metrics.paired_gain``, clustered by decision problem: a problem posed twice, in other
-        words or labels, counts once in the interval; ``significant`` when the interval lies above 0).
+        words or labels, is one cluster, not independent evidence; ``significant`` when the interval lies above 0).
     """
     agents = [agent["name"] for agent in config["agents"]]
     results = load_results(evaluations, None, ["base", *agents])

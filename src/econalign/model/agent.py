@@ -229,6 +229,10 @@ def _stop_ids(model_dir: Path, tokenizer: Any) -> tuple[int, ...]:
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
     # Chat templates end a turn with their own token, which base configs do not always list as eos; training
-    # appends the same token to every answer.
+    # appends the same token to every answer. The common turn-end tokens stop generation too, whatever the template.
     ids.add(end_of_turn_id(tokenizer))
+    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id >= 0:
+            ids.add(token_id)
     return tuple(sorted(ids))

@@ -116,14 +116,26 @@ def end_of_turn_id(tokenizer: Any) -> int:
     """
     if getattr(tokenizer, "chat_template", None):
         conversation = [{"role": "user", "content": "x"}, {"role": "assistant", "content": _REPLY_PROBE}]
-        text = tokenizer.apply_chat_template(conversation, tokenize=False)
+        try:
+            text = tokenizer.apply_chat_template(conversation, tokenize=False)
+        except Exception:  # a template that cannot render this conversation says nothing about turn ends
+            text = ""
         after = text.split(_REPLY_PROBE, 1)[1] if _REPLY_PROBE in text else ""
         ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
-        if ids and ids[0] in tokenizer.all_special_ids:
-            return int(ids[0])
+        for token_id in ids:  # the first special token after the reply; whitespace may come before it
+            if _is_special(tokenizer, token_id):
+                return int(token_id)
+            if tokenizer.decode([token_id]).strip():
+                break
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has neither an eos token nor a chat template that ends a turn")
     return int(tokenizer.eos_token_id)
+
+
+def _is_special(tokenizer: Any, token_id: int) -> bool:
+    # all_special_ids lists only named special tokens; <|eot_id|> is special without a name in Llama 3.
+    added = getattr(tokenizer, "added_tokens_decoder", {}).get(token_id)
+    return token_id in tokenizer.all_special_ids or bool(added is not None and added.special)
 
 
 def is_prompt(value: Any) -> bool:
