@@ -128,7 +128,8 @@ def _relation_errors(config: Mapping[str, Any]) -> list[str]:
 
 
 def _expand_kappa_grid(config: dict[str, Any]) -> list[str]:
-    # Returns the grid values whose agent name is taken by an agent with another preference (names are result paths).
+    # Adds one moralis agent per new grid value; returns an error line for each value whose agent name (a result path)
+    # is already taken by an agent with another preference or kappa.
     agents = {agent["name"]: agent for agent in config["agents"]}
     errors = []
     for kappa in config.get("kappa_grid", []):

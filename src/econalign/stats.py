@@ -163,10 +163,10 @@ def clustered_mean_interval(values: Any, clusters: Sequence[Any], *, confidence:
     keep = ~np.isnan(x)
     x, labels = x[keep], labels[keep]
     n = int(x.size)
-    _, cluster_index = np.unique(labels, return_inverse=True)
-    g = int(cluster_index.max()) + 1 if n else 0
     if n == 0:
         return {"mean": None, "low": None, "high": None, "se": None, "n": 0, "clusters": 0}
+    _, cluster_index = np.unique(labels, return_inverse=True)
+    g = int(cluster_index.max()) + 1
     mean = float(x.mean())
     if g < 2:
         return {"mean": mean, "low": None, "high": None, "se": None, "n": n, "clusters": g}
