@@ -135,9 +135,24 @@ def test_load_config_reads_yaml(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", ".test/config.yaml"])
+@pytest.mark.parametrize(
+    "name", ["config/config.yaml", "config/embedded-gpu.yaml", "config/paper-scale.yaml", ".test/config.yaml"]
+)
 def test_shipped_configs_are_valid(name, repo_root):
     load_config(repo_root / name)
+
+
+def test_embedded_gpu_config_is_the_lever_study_setting(repo_root):
+    """config/embedded-gpu.yaml trains what the study's row measured (checkpoint frequency changes no weight)."""
+    shipped = yaml.safe_load((repo_root / "config/embedded-gpu.yaml").read_text())
+    grid = yaml.safe_load((repo_root / "benchmarks/levers.yaml").read_text())
+    (row,) = [setting for setting in grid if setting["name"] == "decision_only_n1920_full_3ep"]
+    assert shipped["finetune"].pop("checkpoint_every") > 0
+    assert shipped == row["overrides"]
+    resolved = load_config(repo_root / "config/embedded-gpu.yaml")
+    default = load_config(repo_root / "config/config.yaml")
+    assert resolved["model"] == default["model"] and resolved["agents"] == default["agents"]
+    assert resolved["evaluate"] == default["evaluate"]
 
 
 def test_hosted_names_must_not_repeat_or_collide_with_agents():

@@ -18,7 +18,7 @@ def render(path, config):
 
 
 @pytest.mark.parametrize("caption", ["workflow.rst", "paper.rst"])
-@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper-scale.yaml"])
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/embedded-gpu.yaml", "config/paper-scale.yaml"])
 def test_report_texts_render_with_each_config(repo_root, caption, configfile):
     config = load_config(repo_root / configfile)
     parts = render(repo_root / "workflow/report" / caption, config)
