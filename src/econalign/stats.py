@@ -21,14 +21,34 @@ __all__ = [
     "LogitSlope",
     "clustered_mean_interval",
     "correlation",
+    "coverage_label",
     "difference_interval",
     "fit_linear_probability",
     "fit_logit",
     "logit_slope",
     "mean_interval",
+    "normal_critical_value",
     "wilson_bounds",
     "wilson_interval",
 ]
+
+
+def coverage_label(confidence: float) -> str:
+    """An interval's coverage as captions state it.
+
+    >>> coverage_label(0.95), coverage_label(0.975)
+    ('95%', '97.5%')
+    """
+    return f"{100 * confidence:g}%"
+
+
+def normal_critical_value(confidence: float) -> float:
+    """Two-sided standard-normal critical value: an estimate ``critical * se`` from 0 is significant at ``confidence``.
+
+    >>> round(normal_critical_value(0.95), 4)
+    1.96
+    """
+    return _z(confidence)
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,8 +1,10 @@
+import copy
 import json
 
 import numpy as np
 import polars as pl
 import pytest
+import scipy.stats
 
 from econalign.applications.av import av_scenarios, score_av
 from econalign.applications.duopoly import PricingSetup, simulate_many
@@ -12,6 +14,7 @@ from econalign.applications.pricing_run import build_players
 from econalign.applications.report import alpha_key, report_applications, summarize_av, summarize_pricing
 from econalign.config import validate_config
 from econalign.io import write_parquet
+from econalign.stats import difference_interval, wilson_bounds
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis
 
 from .fakes import HashAgent, KantianAgent, LetterBiasAgent, PriceLevelAgent
@@ -150,11 +153,21 @@ def test_a_gap_within_noise_is_not_a_finding(study):
         pl.lit(0.5).alias("kappa"),
         (pl.col("p_swerve") + jitter).alias("p_swerve"),
     )
-    findings = summarize_av(pl.concat([economicus, noisy]), agents=["economicus", "moralis"], config=config)["findings"]
+    both = pl.concat([economicus, noisy])
+    findings = summarize_av(both, agents=["economicus", "moralis"], config=config)["findings"]
     gap = findings["moralis_minus_economicus_p_swerve"]
     assert gap["gap"] == pytest.approx(0.01, abs=0.01) and gap["gap"] > 0
     assert gap["se"] == pytest.approx(0.2 / economicus.height**0.5, rel=0.05)
     assert findings["moralis_swerves_more_than_economicus"] is False
+    # The same gap is a finding at a coverage whose critical value lies below gap / se (evaluate.confidence).
+    loose = copy.deepcopy(config)
+    loose["evaluate"]["confidence"] = float(2 * scipy.stats.norm.cdf(0.9 * gap["gap"] / gap["se"]) - 1)
+    summary = summarize_av(both, agents=["economicus", "moralis"], config=loose)
+    assert summary["findings"]["moralis_swerves_more_than_economicus"] is True
+    record = summary["agents"]["moralis"]
+    swerves = round(record["swerve_share"] * record["items"])
+    low, high = wilson_bounds(swerves, record["items"], confidence=loose["evaluate"]["confidence"])
+    assert (record["ci_low"], record["ci_high"]) == (low, high) != wilson_bounds(swerves, record["items"])
 
 
 def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> pl.DataFrame:
@@ -204,6 +217,16 @@ def test_pricing_finding_needs_the_gap_to_clear_the_episode_noise(study, prices,
     assert gap["gap"] == pytest.approx(np.mean(prices["moralis"]) - np.mean(prices["economicus"]))
     assert gap["gap"] > 0
     assert findings["moralis_above_economicus"] == {"1": expected, "all": expected}
+
+
+def test_pricing_finding_tests_at_the_configured_coverage(study):
+    config, _ = study
+    firms = _self_play({"moralis": [1.80, 1.45, 1.62], "economicus": [1.60, 1.58, 1.50]})  # not a finding at 95%
+    loose = copy.deepcopy(config)
+    loose["evaluate"]["confidence"] = 0.2
+    gap = _pricing_findings(firms, loose)["moralis_minus_economicus_price"]["1"]
+    assert gap == difference_interval([1.80, 1.45, 1.62], [1.60, 1.58, 1.50], confidence=0.2)
+    assert _pricing_findings(firms, loose)["moralis_above_economicus"]["1"] is (gap["low"] > 0) is True
 
 
 def test_a_scale_missed_decides_the_pricing_finding_even_where_another_is_unmeasured(study):

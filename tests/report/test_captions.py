@@ -9,8 +9,8 @@ from docutils.core import publish_parts
 from econalign.config import load_config
 
 
-def render(path, config):
-    snakemake = types.SimpleNamespace(config=config, wildcards={}, params={})
+def render(path, config, wildcards=None):
+    snakemake = types.SimpleNamespace(config=config, wildcards=types.SimpleNamespace(**(wildcards or {})), params={})
     text = (
         jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(path.read_text()).render(snakemake=snakemake)
     )
@@ -28,3 +28,20 @@ def test_report_texts_render_with_each_config(repo_root, caption, configfile):
             assert agent["name"] in parts["html_body"]
         for category in ("Data", "Fine-tuning", "Games", "Applications", "Paper"):
             assert category in parts["html_body"]
+
+
+@pytest.mark.parametrize(
+    ("caption", "figure"),
+    [
+        ("av.rst", None),
+        ("report_games.rst", "cooperation_vs_temptation"),
+        ("report_games.rst", "agreement_by_split"),
+        ("report_games.rst", "kappa_sweep"),
+    ],
+)
+def test_figure_captions_state_the_configured_coverage(repo_root, caption, figure):
+    config = load_config(overrides={"evaluate": {"confidence": 0.9}})
+    wildcards = {"figure": figure} if figure else {}
+    body = render(repo_root / "workflow/report" / caption, config, wildcards)["html_body"]
+    assert "90% intervals" in body or "90% Wilson" in body
+    assert "95%" not in body

@@ -250,13 +250,17 @@ answers ``predicted_action`` (own preference, null for base), ``economicus_actio
 
 
 def swerve_by_cell(
-    scores: pl.DataFrame, *, by: Sequence[str] = ("agent", "n_passengers", "n_pedestrians")
+    scores: pl.DataFrame,
+    *,
+    by: Sequence[str] = ("agent", "n_passengers", "n_pedestrians"),
+    confidence: float = 0.95,
 ) -> pl.DataFrame:
-    """Swerve share (argmax choices) with 95% Wilson intervals and mean P(swerve), per group.
+    """Swerve share (argmax choices) with Wilson intervals and mean P(swerve), per group.
 
     Args:
         scores: Rows from ``score_av`` (any number of agents).
         by: Grouping columns.
+        confidence: Coverage of the Wilson intervals.
 
     Returns:
         ``by`` columns, ``items``, ``swerves``, ``swerve_share``, ``ci_low``, ``ci_high``, ``mean_p_swerve``, sorted.
@@ -270,7 +274,10 @@ def swerve_by_cell(
         )
         .sort(list(by))
     )
-    intervals = [wilson_bounds(int(s), int(n)) for s, n in zip(grouped["swerves"], grouped["items"], strict=True)]
+    intervals = [
+        wilson_bounds(int(s), int(n), confidence=confidence)
+        for s, n in zip(grouped["swerves"], grouped["items"], strict=True)
+    ]
     return grouped.with_columns(
         (pl.col("swerves") / pl.col("items")).alias("swerve_share"),
         pl.Series("ci_low", [low for low, _ in intervals], dtype=pl.Float64),

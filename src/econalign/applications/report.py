@@ -37,7 +37,7 @@ from econalign.applications.pricing_metrics import (
     market_from_config,
     pairing_table,
 )
-from econalign.stats import difference_interval, logit_slope, wilson_bounds
+from econalign.stats import difference_interval, logit_slope, normal_critical_value, wilson_bounds
 from econalign.theory.preferences import HomoMoralis
 
 __all__ = ["add_arguments", "alpha_key", "main", "report_applications", "summarize_av", "summarize_pricing"]
@@ -55,8 +55,8 @@ def alpha_key(alpha: float) -> str:
     return f"{float(alpha):g}"
 
 
-def _share_record(swerves: int, items: int, mean_p: float) -> dict[str, Any]:
-    low, high = wilson_bounds(swerves, items)
+def _share_record(swerves: int, items: int, mean_p: float | None, *, confidence: float) -> dict[str, Any]:
+    low, high = wilson_bounds(swerves, items, confidence=confidence)
     return {
         "items": items,
         "swerve_share": swerves / items if items else None,
@@ -92,12 +92,16 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
     (share of argmax choices equal to the theory's answer: ``own`` preference, ``economicus``, ``moralis`` at
     ``reference_kappa``; items without a prediction skipped); ``ratio_slope`` (fractional logit of P(swerve) on
     log(n/k), with robust SE); ``share_choosing_A`` (letter bias); ``by_framing`` (swerve share per framing).
-    ``findings``: ``moralis_swerves_more_as_ratio_grows`` per moralis agent (slope > 1.96 SE);
+    Intervals have the study's coverage (``evaluate.confidence``) and the findings test at that level, one-sided
+    against the two-sided critical value z (1.96 at 0.95), as the intervals would:
+    ``findings``: ``moralis_swerves_more_as_ratio_grows`` per moralis agent (slope > z SE);
     ``moralis_minus_economicus_p_swerve`` (``gap``, ``se``, ``n``: the mean over scenarios of moralis agents'
     P(swerve) minus economicus agents', paired by scenario, since every agent faces the same scenarios) and
-    ``moralis_swerves_more_than_economicus`` (that gap above 1.96 SE), both null if either kind of agent is
-    absent; ``base_benchmark_share`` next to ``human_share``.
+    ``moralis_swerves_more_than_economicus`` (that gap above z SE), both null if either kind of agent is
+    absent; ``critical_value`` (z); ``base_benchmark_share`` next to ``human_share``.
     """
+    confidence = float(config["evaluate"]["confidence"])
+    critical = normal_critical_value(confidence)
     records: dict[str, Any] = {}
     bench = HUMAN_BENCHMARK
     for agent in agents:
@@ -113,11 +117,17 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
         records[agent] = {
             "preference": None if preference is None else preference.name,
             "kappa": None if preference is None else float(preference.kappa),
-            **_share_record(int((part["choice"] == "swerve").sum()), part.height, float(part["p_swerve"].mean())),
+            **_share_record(
+                int((part["choice"] == "swerve").sum()),
+                part.height,
+                float(part["p_swerve"].mean()),
+                confidence=confidence,
+            ),
             "benchmark_cell": _share_record(
                 int((cell["choice"] == "swerve").sum()),
                 cell.height,
                 float(cell["p_swerve"].mean()) if cell.height else None,
+                confidence=confidence,
             ),
             "agreement": {
                 "own": _agreement(part, "predicted_action") if preference is not None else None,
@@ -128,7 +138,7 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
             "share_choosing_A": first_label_share(part),
             "by_framing": {
                 row["framing"]: row["swerve_share"]
-                for row in swerve_by_cell(part, by=("framing",)).iter_rows(named=True)
+                for row in swerve_by_cell(part, by=("framing",), confidence=confidence).iter_rows(named=True)
             },
         }
     moralis = [a for a in agents if records[a]["preference"] == "moralis"]
@@ -136,10 +146,11 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
     gap = _paired_gap(scores, moralis, economicus) if moralis and economicus else None
     findings = {
         "moralis_swerves_more_as_ratio_grows": {
-            a: bool(records[a]["ratio_slope"]["slope"] > 1.96 * records[a]["ratio_slope"]["se"]) for a in moralis
+            a: bool(records[a]["ratio_slope"]["slope"] > critical * records[a]["ratio_slope"]["se"]) for a in moralis
         },
         "moralis_minus_economicus_p_swerve": gap,
-        "moralis_swerves_more_than_economicus": None if gap is None else bool(gap["gap"] > 1.96 * gap["se"]),
+        "moralis_swerves_more_than_economicus": None if gap is None else bool(gap["gap"] > critical * gap["se"]),
+        "critical_value": critical,
         "base_benchmark_share": records["base"]["benchmark_cell"]["swerve_share"] if "base" in records else None,
         "human_share": bench.share,
     }
@@ -172,12 +183,14 @@ def summarize_pricing(
     ``self_play`` (agent -> alpha -> ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``,
     ``top_price_share``);
     ``moralis_minus_economicus_price`` (alpha -> ``stats.difference_interval`` of the self-play episodes' mean
-    market prices, moralis agents' episodes pooled against economicus agents'; the episodes are the independent
-    replications); ``moralis_above_economicus`` (alpha -> that interval lies above 0, ``all`` over alphas; null
-    with fewer than two episodes a side, or if either kind of agent is absent); ``base_self_play`` (alpha ->
-    ``price_index``, ``profit_gain``, ``mean_price``, ``mean_price_se``, ``top_price_share``).
+    market prices at the study's coverage, ``evaluate.confidence``, moralis agents' episodes pooled against
+    economicus agents'; the episodes are the independent replications); ``moralis_above_economicus`` (alpha ->
+    that interval lies above 0, ``all`` over alphas; null with fewer than two episodes a side, or if either kind
+    of agent is absent); ``base_self_play`` (alpha -> ``price_index``, ``profit_gain``, ``mean_price``,
+    ``mean_price_se``, ``top_price_share``).
     """
     pricing = config["pricing"]
+    confidence = float(config["evaluate"]["confidence"])
     pairings: dict[str, dict[str, Any]] = {}
     for row in table.iter_rows(named=True):
         values = {k: v for k, v in row.items() if k not in ("pairing", "alpha")}
@@ -198,7 +211,9 @@ def summarize_pricing(
             return chosen["mean_price"].to_numpy()
 
         gaps = {
-            alpha_key(alpha): difference_interval(self_play_prices(moralis, alpha), self_play_prices(economicus, alpha))
+            alpha_key(alpha): difference_interval(
+                self_play_prices(moralis, alpha), self_play_prices(economicus, alpha), confidence=confidence
+            )
             for alpha in sorted(benchmarks)
         }
         above = {key: None if gap["low"] is None else bool(gap["low"] > 0) for key, gap in gaps.items()}
@@ -250,7 +265,8 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     references = list(pricing["reference_opponents"])
 
     scores = pl.concat([pl.read_parquet(av_dir / f"{agent}.parquet") for agent in agents])
-    cells = swerve_by_cell(scores)
+    confidence = float(config["evaluate"]["confidence"])
+    cells = swerve_by_cell(scores, confidence=confidence)
     bench = HUMAN_BENCHMARK
     bench_cells = swerve_by_cell(
         scores.filter(
@@ -259,14 +275,15 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
             & (pl.col("framing") == bench.framing)
         ),
         by=("agent",),
+        confidence=confidence,
     )
     order = {agent: i for i, agent in enumerate(agents)}
     bench_cells = bench_cells.sort(pl.col("agent").replace_strict(order, return_dtype=pl.Int64))
     write_parquet(out / "av_cells.parquet", cells)
     av_summary = summarize_av(scores, agents=agents, config=config)
-    by_letter = swerve_by_cell(scores, by=("agent", "swerve_label"))
+    by_letter = swerve_by_cell(scores, by=("agent", "swerve_label"), confidence=confidence)
     first_letter = {agent: record["share_choosing_A"] for agent, record in av_summary["agents"].items()}
-    av_md, av_tex = tables.av_tables(cells, bench_cells, by_letter, first_letter, agents=agents)
+    av_md, av_tex = tables.av_tables(cells, bench_cells, by_letter, first_letter, agents=agents, confidence=confidence)
     write_text(out / "av.md", av_md)
     write_text(out / "av.tex", av_tex)
     reference_kappa = float(config["av"]["reference_kappa"])

@@ -9,6 +9,7 @@ import polars as pl
 
 from econalign.applications.av import HUMAN_BENCHMARK
 from econalign.applications.pairings import pairing_label
+from econalign.stats import coverage_label
 from econalign.tables import latex_table, markdown_table
 
 __all__ = ["av_tables", "pricing_tables"]
@@ -42,8 +43,9 @@ def av_tables(
     first_letter: Mapping[str, float],
     *,
     agents: Sequence[str],
+    confidence: float = 0.95,
 ) -> tuple[str, str]:
-    """Swerve shares by agent, k and n (95% Wilson intervals), the human-benchmark comparison and the letter order.
+    """Swerve shares by agent, k and n (Wilson intervals), the human-benchmark comparison and the letter order.
 
     Args:
         cells: ``av.swerve_by_cell`` by agent, n_passengers, n_pedestrians.
@@ -53,6 +55,7 @@ def av_tables(
             it weighs; this table shows it.
         first_letter: Agent -> ``av.first_label_share`` (the share of answers naming A, the first listed letter).
         agents: Row order.
+        confidence: Coverage of the intervals in ``cells``, ``benchmark`` and ``by_letter`` (for the captions).
 
     Returns:
         ``(markdown, latex)``.
@@ -84,7 +87,8 @@ def av_tables(
     bench_rows.append(["humans", f"{100 * bench.share:.0f}%", ""])
     caption = (
         "Autonomous-vehicle dilemmas: share of scenarios in which the agent prefers to swerve (kill its k passengers "
-        "rather than n pedestrians), over framings, paraphrases and letter orders; 95% Wilson intervals."
+        f"rather than n pedestrians), over framings, paraphrases and letter orders; {coverage_label(confidence)} "
+        "Wilson intervals."
     )
     bench_caption = f"Human benchmark: {bench.citation}"
     letters = sorted(by_letter["swerve_label"].unique().to_list())
@@ -101,7 +105,8 @@ def av_tables(
             f"{100 * first_letter[agent]:.0f}%",
         ])  # fmt: skip
     letter_caption = (
-        "Letter order: swerve share when the swerve option carries each letter (95% Wilson intervals) and the share "
+        f"Letter order: swerve share when the swerve option carries each letter ({coverage_label(confidence)} Wilson "
+        "intervals) and the share "
         "of answers naming A, the first listed letter. "
         + (
             "An agent that always names one letter swerves in half the scenarios."

@@ -36,6 +36,11 @@ class Results:
     items: pl.DataFrame
 
     @property
+    def confidence(self) -> float:
+        """Coverage of the metrics' intervals (``evaluate.confidence`` of the run that scored them)."""
+        return float(self.metrics[(self.agents or self.references)[0]]["confidence"])
+
+    @property
     def theories(self) -> list[str]:
         """Theory names, as in the metrics (economicus first, then moralis by increasing κ)."""
         first = self.metrics[(self.agents or self.references)[0]]

@@ -76,7 +76,9 @@ def _pooled(items: pl.DataFrame) -> pl.DataFrame:
     return items.filter(~pl.col("split").str.starts_with(PROBE_PREFIX))
 
 
-def _binned(frame: pl.DataFrame, edges: np.ndarray, column: str = "coop_expected") -> tuple[np.ndarray, ...]:
+def _binned(
+    frame: pl.DataFrame, edges: np.ndarray, column: str = "coop_expected", *, confidence: float = 0.95
+) -> tuple[np.ndarray, ...]:
     x = frame["x_temptation"].to_numpy()
     y = frame[column].to_numpy().astype(np.float64)
     index = np.clip(np.digitize(x, edges[1:-1]), 0, len(edges) - 2)
@@ -85,7 +87,7 @@ def _binned(frame: pl.DataFrame, edges: np.ndarray, column: str = "coop_expected
         values = y[(index == b) & ~np.isnan(y)]
         if values.size == 0:
             continue
-        summary = mean_interval(values)
+        summary = mean_interval(values, confidence=confidence)
         centers.append(x[index == b].mean())
         means.append(summary["mean"])
         lows.append(max(0.0, summary["low"]) if summary["low"] is not None else summary["mean"])
@@ -97,8 +99,8 @@ def cooperation_vs_temptation_figure(results: Results, *, bins: int = 5) -> plt.
     """Cooperation against the temptation (T − R)/(T − S), one panel per 2×2 family, agents beside the theories.
 
     Agents' points are means of the probability-weighted cooperation level in temptation bins of equal item counts,
-    with t 95% intervals (clipped to [0, 1]); the theories' lines are the exact reference agents on the same items;
-    published human and GPT-3.5 rates are marked on the prisoner's dilemma panel.
+    with t intervals of the metrics' coverage (clipped to [0, 1]); the theories' lines are the exact reference
+    agents on the same items; published human and GPT-3.5 rates are marked on the prisoner's dilemma panel.
 
     Args:
         results: Collected results with items.
@@ -119,7 +121,9 @@ def cooperation_vs_temptation_figure(results: Results, *, bins: int = 5) -> plt.
             if edges.size < 2:  # a single temptation value: one bin
                 edges = np.array([x.min(), x.min() + 1.0])
             for k, agent in enumerate(results.agents):
-                centers, means, lows, highs = _binned(group.filter(pl.col("agent") == agent), edges)
+                centers, means, lows, highs = _binned(
+                    group.filter(pl.col("agent") == agent), edges, confidence=results.confidence
+                )
                 ax.errorbar(centers, means, yerr=[means - lows, highs - means], marker="o", markersize=3,
                             capsize=2, linewidth=1, color=f"C{k}", label=agent)  # fmt: skip
             for k, theory in enumerate(results.theories):

@@ -12,6 +12,7 @@ from typing import Any
 from econalign.evaluate.benchmarks import BENCHMARKS
 from econalign.evaluate.collect import Results, display_theory
 from econalign.evaluate.scoring import GENERATING_MODES
+from econalign.stats import coverage_label
 
 __all__ = [
     "TABLES",
@@ -75,7 +76,7 @@ def agreement_table(results: Results, *, decimals: int = 2) -> Table:
         "Share of items where the argmax choice is the theory's answer (test splits pooled, items the theory "
         "answers) and the same choice under a label swap and a paraphrase"
         + (", and replies whose answer could not be parsed" if generated else "")
-        + "; Wilson 95% intervals."
+        + f"; Wilson {coverage_label(results.confidence)} intervals."
     )
     return header, rows, caption
 
