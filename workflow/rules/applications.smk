@@ -89,7 +89,7 @@ rule report_applications:
         pricing_gain_pdf="results/report_applications/pricing_gain.pdf",
         summary="results/report_applications/summary.json",
     params:
-        config=lambda wildcards: stage_config("av", "pricing", "report"),
+        config=lambda wildcards: stage_config("av", "pricing", "report", "evaluate"),
     log:
         "logs/report_applications/report.log",
     shell:

@@ -91,7 +91,10 @@ def agreement_by_split_table(results: Results, *, decimals: int = 2) -> Table:
             cells = [_interval(_get(results.metrics[name], "agreement", s, theory, "all", "choice"), decimals)
                      for s in splits]  # fmt: skip
             rows.append([name, display_theory(theory), *cells])
-    caption = "Agreement with each theory by test split and consistency probe; Wilson 95% intervals."
+    caption = (
+        "Agreement with each theory by test split and consistency probe; "
+        f"Wilson {coverage_label(results.confidence)} intervals."
+    )
     return header, rows, caption
 
 
@@ -110,7 +113,8 @@ def cooperation_table(results: Results, *, decimals: int = 2) -> Table:
                          *(f"{b.value:.{decimals}f}" if f == b.family else DASH for f in families)])  # fmt: skip
     caption = (
         "Cooperation level (share cooperating in 2x2 games, share of the endowment or pie given, sent or "
-        "offered) weighted by choice probabilities; t 95% intervals; published rates for comparison."
+        f"offered) weighted by choice probabilities; t {coverage_label(results.confidence)} intervals; published rates "
+        "for comparison."
     )
     return header, rows, caption
 
@@ -170,8 +174,9 @@ def utility_table(results: Results, *, decimals: int = 2) -> Table:
         rows.append(row)
     caption = (
         "Pearson correlation of the probability-weighted cooperation level with the theory's utility "
-        "difference (two-option items; Fisher-z 95% interval), and expected utility regret as a share of "
-        "the payoff range (items the theory answers; t 95% interval)."
+        f"difference (two-option items; Fisher-z {coverage_label(results.confidence)} interval), and expected utility "
+        "regret as a share of "
+        f"the payoff range (items the theory answers; t {coverage_label(results.confidence)} interval)."
     )
     return header, rows, caption
 
