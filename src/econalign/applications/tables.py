@@ -106,8 +106,7 @@ def av_tables(
         ])  # fmt: skip
     letter_caption = (
         f"Letter order: swerve share when the swerve option carries each letter ({coverage_label(confidence)} Wilson "
-        "intervals) and the share "
-        "of answers naming A, the first listed letter. "
+        "intervals) and the share of answers naming A, the first listed letter. "
         + (
             "An agent that always names one letter swerves in half the scenarios."
             if len(letters) > 1

@@ -113,8 +113,8 @@ def cooperation_table(results: Results, *, decimals: int = 2) -> Table:
                          *(f"{b.value:.{decimals}f}" if f == b.family else DASH for f in families)])  # fmt: skip
     caption = (
         "Cooperation level (share cooperating in 2x2 games, share of the endowment or pie given, sent or "
-        f"offered) weighted by choice probabilities; t {coverage_label(results.confidence)} intervals; published rates "
-        "for comparison."
+        f"offered) weighted by choice probabilities; t {coverage_label(results.confidence)} intervals; "
+        "published rates for comparison."
     )
     return header, rows, caption
 
@@ -172,11 +172,11 @@ def utility_table(results: Results, *, decimals: int = 2) -> Table:
             estimate = {"estimate": corr.get("pearson"), "low": corr.get("low"), "high": corr.get("high")}
             row += [_interval(estimate, decimals), _interval(_get(m, "regret", "all", t, "expected"), decimals)]
         rows.append(row)
+    coverage = coverage_label(results.confidence)
     caption = (
         "Pearson correlation of the probability-weighted cooperation level with the theory's utility "
-        f"difference (two-option items; Fisher-z {coverage_label(results.confidence)} interval), and expected utility "
-        "regret as a share of "
-        f"the payoff range (items the theory answers; t {coverage_label(results.confidence)} interval)."
+        f"difference (two-option items; Fisher-z {coverage} interval), and expected utility regret as a share "
+        f"of the payoff range (items the theory answers; t {coverage} interval)."
     )
     return header, rows, caption
 
