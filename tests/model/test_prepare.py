@@ -20,7 +20,8 @@ def test_checkpoint_directory_is_copied_with_provenance(tmp_path):
         assert (out / name).read_bytes() == (tiny_dir("qwen2") / name).read_bytes(), name
     assert "chat_template" in json.loads((out / "tokenizer_config.json").read_text())
     provenance = json.loads((out / "provenance.json").read_text())
-    assert provenance["source"] == str(tiny_dir("qwen2"))
+    assert provenance["spec"] == provenance["source"] == str(tiny_dir("qwen2"))
+    assert provenance["seed"] is None  # recorded, and null: the conversion draws nothing at random
     assert provenance["source_sha256"] == sha256_file(tiny_dir("qwen2") / "model.safetensors")
     assert provenance["model_sha256"] == sha256_file(out / "model.safetensors")
     assert provenance["files"]["tokenizer.json"] == sha256_file(out / "tokenizer.json")

