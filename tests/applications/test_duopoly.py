@@ -144,6 +144,32 @@ def test_run_pairing_continues_a_partial_log_and_removes_it(tmp_path):
     assert not partial_path(out).exists()
 
 
+def test_the_run_key_covers_what_plays_under_each_name():
+    def key(pairing, identities=None, **pricing):
+        return PricingSetup.from_config(small_config(**pricing), pairing, identities=identities).run_key()
+
+    assert key("nash__exact_moralis", reference_kappa=0.25) != key("nash__exact_moralis", reference_kappa=0.5)
+    assert key("nash__tit_for_tat", reference_kappa=0.25) == key("nash__tit_for_tat", reference_kappa=0.5)
+    assert key("base__nash", {"base": "model=a adapter=none"}) != key("base__nash", {"base": "model=b adapter=none"})
+    assert key("base__nash", {"base": "x", "moralis": "y"}) == key("base__nash", {"base": "x", "moralis": "z"})
+
+
+def test_run_pairing_ignores_a_partial_log_of_other_players(tmp_path):
+    out = tmp_path / "nash__exact_moralis.parquet"
+    old, new = small_config(reference_kappa=1.0), small_config(reference_kappa=0.0)
+    old_setup = PricingSetup.from_config(old, "nash__exact_moralis")
+    partial = simulate(old_setup, build_players(old_setup.firms, old, model=None, adapters=None), until_period=4)
+    partial.write_parquet(partial_path(out))
+    new_setup = PricingSetup.from_config(new, "nash__exact_moralis")
+    fresh = simulate(new_setup, build_players(new_setup.firms, new, model=None, adapters=None))
+    log = run_pairing(new, "nash__exact_moralis", out=out)
+    assert_frame_equal(log, fresh)
+    # The two kappas price differently, so resuming the old prefix would have shown in the log.
+    assert not partial.filter(pl.col("firm") == 1)["price"].equals(
+        log.filter(pl.col("period") <= 4, pl.col("firm") == 1)["price"]
+    )
+
+
 def test_cli_runs_a_reference_pairing(tmp_path):
     from econalign.cli import main
 

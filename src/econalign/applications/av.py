@@ -246,7 +246,8 @@ AV_SCHEMA: dict[str, Any] = {
 of swerve); ``messages`` and ``options`` (JSON, as in the datasets); ``logprob_stay``/``logprob_swerve`` (summed
 log-probabilities of the options' decision lines); ``p_swerve`` (their softmax); ``choice`` (argmax action); theory
 answers ``predicted_action`` (own preference, null for base), ``economicus_action``, ``moralis_action`` (kappa =
-``av.reference_kappa``); null where the theory has no answer (kappa n = k)."""
+``av.reference_kappa``); null where the theory has no clear answer (a near-tie: the utility margin between the
+actions is under ``econalign.theory.MIN_MARGIN`` of the payoff range, kappa n = k included)."""
 
 
 def swerve_by_cell(

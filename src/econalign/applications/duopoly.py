@@ -86,6 +86,9 @@ class PricingSetup:
         initial_prices: ``none`` or ``random`` (a period 0 of uniform grid prices).
         market: Logit demand parameters other than alpha.
         seed: The study's seed.
+        players: What each firm is beyond its name, ``((firm, identity), ...)``: ``exact_moralis``'s κ, an LLM
+            firm's weights and adapter hashes. Part of the run key, so a partial log played by other firms under
+            the same names is never resumed.
     """
 
     pairing: str
@@ -99,12 +102,23 @@ class PricingSetup:
     initial_prices: str
     market: tuple[tuple[str, float], ...]
     seed: int
+    players: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], pairing: str) -> PricingSetup:
-        """Build the setup of ``pairing`` from a resolved configuration."""
-        split_pairing(pairing)
+    def from_config(
+        cls, config: Mapping[str, Any], pairing: str, *, identities: Mapping[str, str] | None = None
+    ) -> PricingSetup:
+        """Build the setup of ``pairing`` from a resolved configuration.
+
+        Args:
+            config: The resolved configuration.
+            pairing: ``"firm0__firm1"``.
+            identities: Firm name -> what it is (an LLM firm's hashes); ``exact_moralis``'s κ is read from the
+                config.
+        """
+        firms = split_pairing(pairing)
         pricing = config["pricing"]
+        known = {"exact_moralis": f"kappa={float(pricing['reference_kappa'])!r}", **(identities or {})}
         return cls(
             pairing=pairing,
             alphas=tuple(float(alpha) for alpha in pricing["alphas"]),
@@ -117,6 +131,7 @@ class PricingSetup:
             initial_prices=str(pricing["initial_prices"]),
             market=tuple(sorted((key, float(value)) for key, value in pricing["market"].items())),
             seed=int(config["seed"]),
+            players=tuple((firm, known[firm]) for firm in dict.fromkeys(firms) if firm in known),
         )
 
     @property

@@ -93,7 +93,8 @@ def av_figure(
                 linewidth=0.9,
                 label="economicus (theory)",
             )
-            # Homo moralis: swerve (1) or stay (0); exact ties (kappa n = k) have no prediction and no marker.
+            # Homo moralis: swerve (1) or stay (0); near-ties (kappa n = k, or within the tie rule's margin) have no
+            # prediction and no marker.
             predictions = [(positions[n], moralis_prediction(n, k)) for n in pedestrians]
             posed = [(x, 1.0 if action == "swerve" else 0.0) for x, action in predictions if action is not None]
             ax.plot(

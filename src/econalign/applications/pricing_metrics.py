@@ -162,7 +162,8 @@ def firm_metrics(log: pl.DataFrame, *, pricing_config: Mapping[str, Any], window
         .agg((top == top.mode().min()).mean().alias("top_price_share"))
     )
     last = play.group_by(["pairing", "alpha", "episode"]).agg(pl.col("period").max().alias("last_period"))
-    recent = play.join(last, on=["pairing", "alpha", "episode"]).filter(
+    # Left order kept: the price-change rate differences consecutive periods within each group.
+    recent = play.join(last, on=["pairing", "alpha", "episode"], maintain_order="left").filter(
         pl.col("period") > pl.col("last_period") - window
     )
     grouped = (

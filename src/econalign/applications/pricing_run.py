@@ -129,13 +129,19 @@ def run_pairings(
     """
     from econalign.io import adapter_hash, provenance, write_json, write_parquet
 
-    setups = [PricingSetup.from_config(config, pairing) for pairing in outs]
     players = build_players(
         (name for pairing in outs for name in split_pairing(pairing)), config, model=model, adapters=adapters
     )
     # Each LLM firm's adapter, hashed once per run (right after loading, before the simulation starts).
     llm_adapters = {name: adapter_dir(name, adapters) for name in players if name not in REFERENCE_PRICERS}
     llm_hashes = {name: adapter_hash(path) for name, path in llm_adapters.items()}
+    # A partial log is resumed only if the same weights played it (new adapters keep the firm's name).
+    identities = {
+        name: f"model={getattr(players[name], 'model_sha256', None)} adapter={llm_hashes[name]} "
+        f"dtype={config['model']['dtype']}"
+        for name in llm_adapters
+    }
+    setups = [PricingSetup.from_config(config, pairing, identities=identities) for pairing in outs]
     resumes = {setup.pairing: log for setup in setups if (log := _resume(setup, outs[setup.pairing])) is not None}
     logs = simulate_many(
         setups,
