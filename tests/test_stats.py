@@ -318,3 +318,21 @@ def test_clustered_mean_interval_reduces_to_the_t_interval_and_ignores_copies():
     assert lone["mean"] == 0.5 and lone["low"] is None and lone["clusters"] == 1
     with pytest.raises(ValueError, match="2 cluster labels for 3 values"):
         clustered_mean_interval([1.0, 2.0, 3.0], ["a", "b"])
+
+
+def test_clustered_wilson_counts_copies_once():
+    from econalign.stats import clustered_wilson_interval
+
+    # A rate of 0 has no binomial variance: the design effect is the mean cluster size (copies add nothing).
+    zeros = clustered_wilson_interval(np.zeros(30), np.repeat(np.arange(10), 3), confidence=0.95)
+    assert zeros["design_effect"] == pytest.approx(3.0) and zeros["effective_n"] == pytest.approx(10.0)
+    assert zeros["high"] == pytest.approx(wilson_interval(0, 10)["high"])
+    # Independent clusters of mixed outcomes never narrow the interval below the binomial one.
+    rng = np.random.default_rng(0)
+    values = (rng.random(60) < 0.3).astype(float)
+    clustered = clustered_wilson_interval(values, rng.integers(0, 20, 60), confidence=0.95)
+    plain = wilson_interval(values.sum(), 60)
+    assert clustered["design_effect"] >= 1.0
+    assert clustered["low"] <= plain["low"] + 1e-12 and clustered["high"] >= plain["high"] - 1e-12
+    with pytest.raises(ValueError, match="0/1"):
+        clustered_wilson_interval([0.5, 1.0], ["a", "a"])

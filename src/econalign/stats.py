@@ -20,6 +20,7 @@ __all__ = [
     "LogitFit",
     "LogitSlope",
     "clustered_mean_interval",
+    "clustered_wilson_interval",
     "correlation",
     "coverage_label",
     "difference_interval",
@@ -63,7 +64,7 @@ def _t(confidence: float, dof: float) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2.0, dof))
 
 
-def wilson_interval(successes: int | float, n: int, *, confidence: float = 0.95) -> dict[str, Any]:
+def wilson_interval(successes: int | float, n: int | float, *, confidence: float = 0.95) -> dict[str, Any]:
     """Rate with its Wilson score interval.
 
     The interval is the set of p whose score test does not reject at the given level:
@@ -72,7 +73,7 @@ def wilson_interval(successes: int | float, n: int, *, confidence: float = 0.95)
 
     Args:
         successes: Number of successes (may be fractional for expected counts).
-        n: Number of trials; 0 gives a rate of None.
+        n: Number of trials (may be fractional for an effective sample size); 0 gives a rate of None.
         confidence: Two-sided coverage.
 
     Returns:
@@ -129,6 +130,60 @@ def wilson_bounds(successes: int, trials: int, *, confidence: float = 0.95) -> t
         _z(confidence)  # an invalid confidence is an error even without trials
         return 0.0, 1.0
     return interval["low"], interval["high"]
+
+
+def clustered_wilson_interval(values: Any, clusters: Sequence[Any], *, confidence: float = 0.95) -> dict[str, Any]:
+    """Rate of a 0/1 event with a Wilson interval on the effective sample size, for items that repeat in clusters.
+
+    The variance of the rate is the cluster-robust one of :func:`clustered_mean_interval`; its ratio to the
+    binomial variance, the design effect ``d`` (at least 1), shrinks the sample to ``n / d`` before the Wilson
+    interval is taken (Korn & Graubard 1998). Where the rate is 0 or 1 the binomial variance vanishes and ``d`` is
+    ``n / G``, the mean cluster size. With one value per cluster it equals :func:`wilson_interval`; when every
+    value is copied equally often it is the Wilson interval of the values without copies, on one trial fewer.
+
+    Args:
+        values: 0/1 outcomes; NaNs are dropped with their cluster labels.
+        clusters: One hashable label per value (e.g. the decision problem an item poses).
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"rate", "low", "high", "n", "successes", "clusters", "design_effect", "effective_n"}``.
+
+    Example:
+        >>> r = clustered_wilson_interval([1, 1, 0, 0, 1, 1], ["a", "a", "b", "b", "c", "c"])
+        >>> round(r["effective_n"], 6), r["clusters"]
+        (2.0, 3)
+
+    References:
+        Korn & Graubard (1998), Confidence intervals for proportions with small expected number of positive counts
+        estimated from survey data, Survey Methodology 24(2).
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    labels = np.asarray([str(label) for label in clusters], dtype=object)
+    if labels.shape != x.shape:
+        raise ValueError(f"{labels.size} cluster labels for {x.size} values")
+    keep = ~np.isnan(x)
+    x, labels = x[keep], labels[keep]
+    if np.any((x != 0.0) & (x != 1.0)):
+        raise ValueError("clustered_wilson_interval needs 0/1 outcomes")
+    n, g = int(x.size), len(set(labels.tolist()))
+    design_effect = 1.0
+    if g < n:
+        p = float(x.mean())
+        binomial = p * (1.0 - p) / n
+        robust = clustered_mean_interval(x, labels.tolist(), confidence=confidence)["se"]
+        # At a rate of 0 or 1 (or a single cluster) the ratio is undefined; copies then add nothing: d = n / G.
+        design_effect = max(1.0, robust**2 / binomial) if binomial > 0.0 and robust is not None else n / g
+    effective_n = n / design_effect
+    interval = wilson_interval(float(x.sum()) / design_effect, effective_n, confidence=confidence)
+    return {
+        **interval,
+        "n": n,
+        "successes": float(x.sum()),
+        "clusters": g,
+        "design_effect": design_effect,
+        "effective_n": effective_n,
+    }
 
 
 def mean_interval(values: Any, *, confidence: float = 0.95) -> dict[str, Any]:

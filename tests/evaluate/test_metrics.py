@@ -8,10 +8,11 @@ import pytest
 from scipy import special
 
 from econalign.evaluate.battery import build_battery, evaluate_references
-from econalign.evaluate.metrics import sensitivity, summarise
+from econalign.evaluate.metrics import rate, sensitivity, summarise
 from econalign.evaluate.per_item import item_results
 from econalign.evaluate.predictions import Theory
 from econalign.evaluate.scoring import Scores
+from econalign.stats import wilson_interval
 from econalign.theory import HomoEconomicus
 
 TEST_SPLITS = ["test_families", "test_labels", "test_paraphrases", "test_payoffs"]
@@ -67,7 +68,7 @@ def test_fixed_action_rules_cooperate_always_or_never(references):
     for family in ["prisoners_dilemma", "stag_hunt", "chicken"]:
         assert references["first_action"]["cooperation"]["all"][family]["choice"]["estimate"] == 1.0
         assert references["second_action"]["cooperation"]["all"][family]["choice"]["estimate"] == 0.0
-        assert references["first_action"]["cooperation"]["all"][family]["choice"]["method"] == "wilson"
+        assert references["first_action"]["cooperation"]["all"][family]["choice"]["method"].startswith("wilson")
     dictator = references["first_action"]["cooperation"]["all"]["dictator"]["choice"]
     assert dictator["estimate"] == 0.0 and dictator["method"] == "t"  # giving nothing is the first plan
 
@@ -225,3 +226,21 @@ def test_paired_gain_without_a_difference_is_not_significant():
     assert gain["estimate"] == gain["low"] == gain["high"] == 0.0 and gain["significant"] is False
     lone = paired_gain(same.head(1), same, "economicus", confidence=0.95)
     assert lone["n"] == 1 and lone["low"] is None and lone["significant"] is None
+
+
+def test_rates_are_clustered_only_where_a_decision_problem_repeats():
+    rng = np.random.default_rng(3)
+    outcomes = (rng.random(40) < 0.6).astype(float)
+    plain = rate(outcomes, binary=True, confidence=0.9)
+    singletons = rate(outcomes, binary=True, confidence=0.9, clusters=[f"g{i}" for i in range(40)])
+    assert singletons == plain and plain["method"] == "wilson"
+    # Every problem posed twice: the interval is that of the 40 problems (on one trial fewer), not of 80 items.
+    doubled = rate(np.repeat(outcomes, 2), binary=True, confidence=0.9, clusters=np.repeat(np.arange(40), 2))
+    once = wilson_interval(outcomes.sum() * 39 / 40, 39, confidence=0.9)
+    assert doubled["method"] == "wilson, clustered" and doubled["n"] == 80
+    assert (doubled["low"], doubled["high"]) == pytest.approx((once["low"], once["high"]))
+    levels = rng.random(40)
+    t_doubled = rate(np.repeat(levels, 2), binary=False, confidence=0.9, clusters=np.repeat(np.arange(40), 2))
+    t_once = rate(levels, binary=False, confidence=0.9)
+    assert t_doubled["method"] == "t, clustered"
+    assert (t_doubled["low"], t_doubled["high"]) == pytest.approx((t_once["low"], t_once["high"]))

@@ -1,7 +1,8 @@
 """Aggregate metrics of one agent's per-item results, each with its uncertainty.
 
 Every interval estimate has one shape, ``{"estimate", "low", "high", "n", "method"}`` (method ``wilson`` for
-rates of a binary event, ``t`` for means), so tables can print any of them the same way. Groupings use ``"all"``
+rates of a binary event, ``t`` for means, each with ``, clustered`` where a decision problem recurs in the group:
+see ``rate``), so tables can print any of them the same way. Groupings use ``"all"``
 for the pooled splits (the test splits; consistency probes are reported on their own) or families. See
 ``summarise`` for the layout of ``metrics.json``.
 """
@@ -19,6 +20,7 @@ from econalign.evaluate.predictions import COVARIATES, Theory
 from econalign.evaluate.probes import PROBE_SPLITS, SOURCE_SPLIT
 from econalign.stats import (
     clustered_mean_interval,
+    clustered_wilson_interval,
     correlation,
     fit_linear_probability,
     fit_logit,
@@ -33,26 +35,49 @@ OWN = "own"
 """Alias of the agent's own theory in ``agreement``, ``utility_correlation`` and ``regret`` (absent for base)."""
 
 
-def rate(values: Any, *, binary: bool, confidence: float) -> dict[str, Any]:
+def rate(values: Any, *, binary: bool, confidence: float, clusters: Sequence[Any] | None = None) -> dict[str, Any]:
     """Interval estimate of a rate: Wilson for binary outcomes, Student-t (clipped to [0, 1]) for means of levels.
+
+    Where ``clusters`` shows a decision problem posed more than once (the pooled test splits may pose one game in
+    two splits), the interval is cluster-robust: Wilson on the effective sample size
+    (:func:`econalign.stats.clustered_wilson_interval`) or the clustered t (``clustered_mean_interval``), and
+    ``method`` says ``clustered``. Without repeats both equal the plain intervals.
 
     Args:
         values: Outcomes in [0, 1]; nulls/NaNs are dropped.
         binary: Whether outcomes are 0/1 events (then the Wilson interval applies).
         confidence: Two-sided coverage.
+        clusters: One label per value (``game_key``), or None to treat the values as independent.
 
     Returns:
         ``{"estimate", "low", "high", "n", "method"}``.
     """
     x = np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-    x = x[~np.isnan(x)]
+    keep = ~np.isnan(x)
+    labels = None if clusters is None else [label for label, kept in zip(clusters, keep, strict=True) if kept]
+    x = x[keep]
+    repeated = labels is not None and len(set(labels)) < len(labels)
+    suffix = ", clustered" if repeated else ""
     if binary:
-        w = wilson_interval(float(x.sum()), int(x.size), confidence=confidence)
-        return {"estimate": w["rate"], "low": w["low"], "high": w["high"], "n": w["n"], "method": "wilson"}
-    m = mean_interval(x, confidence=confidence)
+        w = (
+            clustered_wilson_interval(x, labels, confidence=confidence)
+            if repeated
+            else wilson_interval(float(x.sum()), int(x.size), confidence=confidence)
+        )
+        return {"estimate": w["rate"], "low": w["low"], "high": w["high"], "n": w["n"], "method": "wilson" + suffix}
+    m = (
+        clustered_mean_interval(x, labels, confidence=confidence)
+        if repeated
+        else mean_interval(x, confidence=confidence)
+    )
     # Every rate here lies in [0, 1] (levels, probabilities, regrets over the payoff range): clip the t interval.
     low, high = (None if v is None else min(max(v, 0.0), 1.0) for v in (m["low"], m["high"]))
-    return {"estimate": m["mean"], "low": low, "high": high, "n": m["n"], "method": "t"}
+    return {"estimate": m["mean"], "low": low, "high": high, "n": m["n"], "method": "t" + suffix}
+
+
+def _clusters(group: pl.DataFrame) -> list[str] | None:
+    # The decision problem an item poses; frames without it (hand-built tests) count every item once.
+    return group["game_key"].to_list() if "game_key" in group.columns else None
 
 
 def paired_gain(
@@ -136,8 +161,12 @@ def cooperation(items: pl.DataFrame, *, confidence: float) -> dict[str, dict[str
         out[split] = {}
         for family, group in _groups(by_split, "family"):
             out[split][family] = {
-                "expected": rate(group["coop_expected"], binary=False, confidence=confidence),
-                "choice": rate(group["coop_choice"], binary=_is_binary(group), confidence=confidence),
+                "expected": rate(
+                    group["coop_expected"], binary=False, confidence=confidence, clusters=_clusters(group)
+                ),
+                "choice": rate(
+                    group["coop_choice"], binary=_is_binary(group), confidence=confidence, clusters=_clusters(group)
+                ),
             }
     return out
 
@@ -145,8 +174,15 @@ def cooperation(items: pl.DataFrame, *, confidence: float) -> dict[str, dict[str
 def _agreement(group: pl.DataFrame, theory: str, *, confidence: float) -> dict[str, Any]:
     return {
         family: {
-            "choice": rate(by_family[f"agree_{theory}"].cast(pl.Float64), binary=True, confidence=confidence),
-            "prob": rate(by_family[f"p_pred_{theory}"], binary=False, confidence=confidence),
+            "choice": rate(
+                by_family[f"agree_{theory}"].cast(pl.Float64),
+                binary=True,
+                confidence=confidence,
+                clusters=_clusters(by_family),
+            ),
+            "prob": rate(
+                by_family[f"p_pred_{theory}"], binary=False, confidence=confidence, clusters=_clusters(by_family)
+            ),
         }
         for family, by_family in _groups(group, "family")
     }
@@ -291,15 +327,20 @@ def summarise(
         "confidence": confidence,
         "n_items": {split: group.height for split, group in splits},
         "parse_failure": {
-            split: rate(group["parse_failed"].cast(pl.Float64), binary=True, confidence=confidence)
+            split: rate(
+                group["parse_failed"].cast(pl.Float64), binary=True, confidence=confidence, clusters=_clusters(group)
+            )
             for split, group in splits
         },
         "unscorable": {
-            split: rate(group["unscorable"].cast(pl.Float64), binary=True, confidence=confidence)
+            split: rate(
+                group["unscorable"].cast(pl.Float64), binary=True, confidence=confidence, clusters=_clusters(group)
+            )
             for split, group in splits
         },
         "reply_failure": {
-            split: rate(group["reply_failure"], binary=False, confidence=confidence) for split, group in splits
+            split: rate(group["reply_failure"], binary=False, confidence=confidence, clusters=_clusters(group))
+            for split, group in splits
         },
         "cooperation": coop,
         "agreement": {
@@ -318,8 +359,12 @@ def summarise(
         "regret": {
             split: {
                 alias: {
-                    "expected": rate(group[f"regret_{name}"], binary=False, confidence=confidence),
-                    "choice": rate(group[f"regret_choice_{name}"], binary=False, confidence=confidence),
+                    "expected": rate(
+                        group[f"regret_{name}"], binary=False, confidence=confidence, clusters=_clusters(group)
+                    ),
+                    "choice": rate(
+                        group[f"regret_choice_{name}"], binary=False, confidence=confidence, clusters=_clusters(group)
+                    ),
                 }
                 for alias, name in aliases.items()
             }

@@ -31,6 +31,10 @@ Table = tuple[list[str], list[list[str]], str]
 """Header, rows and caption."""
 
 
+POOLED_CLUSTERING = "clustered by decision problem where one recurs across the pooled splits"
+"""How the pooled intervals treat a game posed in two test splits (``econalign.evaluate.metrics.rate``)."""
+
+
 def _interval(entry: Mapping[str, Any] | None, decimals: int) -> str:
     if not entry or entry.get("estimate") is None:
         return DASH
@@ -76,7 +80,7 @@ def agreement_table(results: Results, *, decimals: int = 2) -> Table:
         "Share of items where the argmax choice is the theory's answer (test splits pooled, items the theory "
         "answers) and the same choice under a label swap and a paraphrase"
         + (", and replies whose answer could not be parsed" if generated else "")
-        + f"; Wilson {coverage_label(results.confidence)} intervals."
+        + f"; Wilson {coverage_label(results.confidence)} intervals (pooled rates {POOLED_CLUSTERING})."
     )
     return header, rows, caption
 
@@ -113,7 +117,8 @@ def cooperation_table(results: Results, *, decimals: int = 2) -> Table:
                          *(f"{b.value:.{decimals}f}" if f == b.family else DASH for f in families)])  # fmt: skip
     caption = (
         "Cooperation level (share cooperating in 2x2 games, share of the endowment or pie given, sent or "
-        f"offered) weighted by choice probabilities; t {coverage_label(results.confidence)} intervals; "
+        f"offered) weighted by choice probabilities; t {coverage_label(results.confidence)} intervals, "
+        f"{POOLED_CLUSTERING}; "
         "published rates for comparison."
     )
     return header, rows, caption
@@ -176,7 +181,7 @@ def utility_table(results: Results, *, decimals: int = 2) -> Table:
     caption = (
         "Pearson correlation of the probability-weighted cooperation level with the theory's utility "
         f"difference (two-option items; Fisher-z {coverage} interval), and expected utility regret as a share "
-        f"of the payoff range (items the theory answers; t {coverage} interval)."
+        f"of the payoff range (items the theory answers; t {coverage} interval, {POOLED_CLUSTERING})."
     )
     return header, rows, caption
 
