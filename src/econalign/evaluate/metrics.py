@@ -203,8 +203,9 @@ def sensitivity(
     For each family (pooled over the test splits, probes left out), the covariates of ``COVARIATES`` defined for
     at least half of its items are regressed jointly on the items that have them all (so the belief's slope comes
     from stated-belief items, same-type items drop out), keeping those that vary. The agent's outcome is its
-    probability-weighted cooperation level (a fractional logit, Firth-penalised, HC1 errors) and, for 0/1 levels,
-    its argmax choice (a binary logit); a linear probability model gives slopes on the rate scale. The same
+    probability-weighted cooperation level (a fractional logit, HC1 errors; Firth-penalised only where the plain fit
+    diverges) and, for 0/1 levels, its argmax choice (a binary logit, Firth-penalised); a linear probability model
+    gives slopes on the rate scale. The same
     regressions on each exact theory's strategy give the theory's slopes (logits of a deterministic rule are
     separated, flagged ``separated``: compare their signs, and the LPM slopes). An outcome that never varies in the
     family (economicus always defects in a prisoner's dilemma) is flagged ``constant``: its LPM slopes are 0 and

@@ -164,8 +164,8 @@ def analyse(
 
     The answer is the dataset's own (``econalign.data.draws.decide``, with the same tie rule), so an exact agent
     reproduces every dataset's ``optimal_action``. Where the theory has no discrete answer, its strategy is the
-    unique symmetric equilibrium (mixed) of a same-type item, the average of several equilibria, or uniform over
-    exactly tied best replies to a stated belief.
+    unique symmetric equilibrium (mixed) of a same-type item, the average of several equilibria (uniform over the
+    actions when there is none), or uniform over exactly tied best replies to a stated belief.
 
     Args:
         game: The item's game.
