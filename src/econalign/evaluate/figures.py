@@ -237,7 +237,8 @@ def kappa_sweep_figure(results: Results, curve: pl.DataFrame) -> plt.Figure:
 
     Args:
         results: Collected results; agents aligned to homo moralis (the κ grid's and others) are placed at their κ.
-        curve: ``kappa_curve`` of the battery: the theory's cooperation as a function of κ.
+        curve: ``kappa_curve`` of the battery: the theory's cooperation as a function of κ, over every pooled item
+            (an agent's point leaves out items whose reply did not parse or could not be scored).
 
     Returns:
         The figure.
