@@ -57,6 +57,28 @@ def test_plan_covers_each_epoch_once():
     assert make_plan(examples, finetune=settings, seed=4).steps != plan.steps
 
 
+def test_every_planned_batch_fits_its_bucket_answer_slots():
+    # Leftovers of two buckets share a batch: short prompts with long answers beside long prompts with short ones.
+    from econalign.train.data import Example, make_batch
+
+    def example(length, answer):
+        return Example(tokens=np.ones(length, np.int32), prompt_length=length - answer, weights=np.ones(answer))
+
+    examples = [example(100, 5)] * 3 + [example(40, 30)] * 3
+    settings = finetune_config(epochs=1, batch_size=4, grad_accum=1, max_buckets=2)["finetune"]
+    plan = make_plan(examples, finetune=settings, seed=0)
+    assert len(plan.buckets) == 2
+    mixed = 0
+    for step in plan.steps:
+        for micro in step:
+            members = [examples[i] for i in micro]
+            bucket = min(b for b in plan.buckets if b >= max(e.length for e in members))
+            mixed += len({e.length for e in members}) > 1
+            batch = make_batch(members, rows=plan.rows, length=bucket, slots=plan.slots[bucket])
+            assert batch["weights"].sum() == sum(e.weights.sum() for e in members)
+    assert mixed  # the case that used to raise: a 30-token answer in the slots of the long prompts' bucket
+
+
 @pytest.mark.slow
 def test_runs_are_identical_and_resume_matches_an_uninterrupted_run(tmp_path):
     first = run(tmp_path / "a")

@@ -174,6 +174,28 @@ def answer_slots(examples: Sequence[Example], *, length: int) -> int:
     return min(round_up(max(longest, 1), _SLOT_MULTIPLE), length)
 
 
+def bucket_slots(examples: Sequence[Example], buckets: Sequence[int]) -> dict[int, int]:
+    """Answer slots of each bucket, enough for every example that fits it, not only those of that bucket.
+
+    A batch takes the bucket of its longest member, and batches of leftovers mix buckets: a short example with a
+    long answer can share a batch with longer examples whose answers are short. Each bucket's count is therefore
+    a running maximum over the smaller buckets (one count per bucket keeps one compiled program per bucket).
+
+    Example:
+        >>> short_long_answer = Example(tokens=[1] * 40, prompt_length=10, weights=[1.0] * 30)
+        >>> long_short_answer = Example(tokens=[1] * 100, prompt_length=95, weights=[1.0] * 5)
+        >>> bucket_slots([short_long_answer, long_short_answer], [48, 112])
+        {48: 32, 112: 32}
+    """
+    slots: dict[int, int] = {}
+    running = 1
+    for bucket in sorted(buckets):
+        fitting = [example for example in examples if example.length <= bucket]
+        running = max(running, answer_slots(fitting, length=bucket))
+        slots[bucket] = running
+    return slots
+
+
 def make_batch(
     examples: Sequence[Example], *, rows: int, length: int, slots: int, num_options: int = 0
 ) -> dict[str, np.ndarray]:

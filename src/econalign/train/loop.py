@@ -30,7 +30,7 @@ from econalign.io import derive_seed
 from econalign.model.lora import apply_lora
 from econalign.train import checkpoint as ckpt
 from econalign.train import sharding
-from econalign.train.data import Example, answer_slots, bucket_of, choose_buckets, epoch_microbatches, make_batch
+from econalign.train.data import Example, bucket_of, bucket_slots, choose_buckets, epoch_microbatches, make_batch
 from econalign.train.examples import ValidationSet
 from econalign.train.optim import optimizer_from_config, schedule_from_config
 from econalign.train.steps import add_trees_jit, make_eval_fn, make_grad_fn, make_update_fn, split_model
@@ -113,10 +113,7 @@ def make_plan(
     rows = batch_size // accumulation
     lengths = [example.length for example in examples]
     buckets = choose_buckets([*lengths, *extra_lengths], max_buckets=finetune["max_buckets"])
-    by_bucket: dict[int, list[Example]] = {}
-    for example in examples:
-        by_bucket.setdefault(bucket_of(example.length, buckets), []).append(example)
-    slots = {bucket: answer_slots(members, length=bucket) for bucket, members in by_bucket.items()}
+    slots = bucket_slots(examples, buckets)
     epoch_steps = math.ceil(math.ceil(len(examples) / rows) / accumulation)
     total = math.ceil(finetune["epochs"] * epoch_steps)
     if finetune["max_steps"]:
@@ -166,10 +163,7 @@ def evaluate(
     num_options = max([len(e.option_ids) for e in examples] + [1])
     order = sorted(range(len(examples)), key=lambda i: (examples[i].length, i))
     # One answer-slot count per bucket, so evaluation compiles once per bucket, not once per batch.
-    slots: dict[int, int] = {}
-    for example in examples:
-        bucket = bucket_of(example.length, buckets)
-        slots[bucket] = max(slots.get(bucket, 1), answer_slots([example], length=bucket))
+    slots = bucket_slots(examples, buckets)
     logprob_sum = np.zeros(len(examples))
     weight = np.zeros(len(examples))
     options = np.full((len(examples), num_options), -np.inf)
