@@ -97,6 +97,15 @@ def test_kappa_grid_values_that_share_a_name_are_refused():
         ),
         ({"data": {"label_sets": ["ABCA"]}}, "data/label_sets: label set 'ABCA' repeats a letter"),
         (
+            {"data": {"label_sets_unseen": ["PQRS", "ABXY"]}},
+            "data/label_sets_unseen: 'ABXY' labels two-option items A, B as the training set 'ABCD' does",
+        ),
+        ({"data": {"label_sets": ["ABCD", "BAXY"]}}, "data/label_sets: 'BAXY' trains the swapped order B, A of 'ABCD'"),
+        (
+            {"agents": [{"name": "nash", "preference": "economicus"}]},
+            r"agents: names \['nash'\] are also pricing/reference_opponents",
+        ),
+        (
             {"report": {"temptation_bin": 3}},
             r"report: Additional properties are not allowed \('temptation_bin' was unexpected\)",
         ),

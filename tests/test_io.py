@@ -57,3 +57,18 @@ def test_provenance_carries_seed_config_and_versions():
     assert record["config_hash"] == config_hash({"seed": 5, "k": [1]})
     assert record["model_sha256"] == "ab"
     assert record["packages"]["polars"] == pl.__version__
+
+
+def test_a_stage_provenance_records_only_the_sections_it_was_given():
+    import argparse
+
+    from econalign.cli import config_from_args
+
+    given = {"seed": 7, "av": {"paraphrases": 1}, "pricing": {"periods": 300}}
+    config = config_from_args(argparse.Namespace(config_json=json.dumps(given), command="av"))
+    assert config["evaluate"]["confidence"] == 0.95  # defaults are still there for the code that reads them
+    record = provenance(config)
+    assert set(record["config"]) == {"av", "pricing", "seed"} and record["seed"] == 7
+    assert record["config"]["pricing"]["periods"] == 300 and record["config"]["av"]["paraphrases"] == 1
+    assert record["config_hash"] == config_hash({key: config[key] for key in ("av", "pricing", "seed")})
+    assert set(provenance(dict(config))["config"]) == set(config)  # a plain resolved config is recorded whole

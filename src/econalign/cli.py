@@ -49,7 +49,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """
     import yaml
 
-    from econalign.config import ConfigError, load_config, validate_config
+    from econalign.config import ConfigError, StageConfig, load_config, validate_config
 
     try:
         if getattr(args, "config_json", None):
@@ -57,7 +57,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 raw = json.loads(args.config_json)
             except json.JSONDecodeError as error:
                 raise ConfigError(f"--config-json is not valid JSON: {error}") from None
-            return validate_config(raw)
+            return StageConfig(validate_config(raw), given=raw)
         return load_config(getattr(args, "config_path", None))
     except (ConfigError, OSError, yaml.YAMLError) as error:
         command = getattr(args, "command", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,23 @@ def _message(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+class StageConfig(dict):
+    """A resolved configuration that remembers which top-level sections its caller gave.
+
+    Snakemake hands each stage only the sections it reads (``stage_config`` in ``workflow/rules/common.smk``);
+    validation fills the others with schema defaults, which the stage never reads and which need not be the
+    study's. :func:`econalign.io.provenance` records the given sections only, so a stage's provenance never shows a
+    default as if the study had used it.
+
+    Attributes:
+        given: The top-level keys the caller passed, sorted.
+    """
+
+    def __init__(self, resolved: Mapping[str, Any], *, given: Iterable[str]) -> None:
+        super().__init__(resolved)
+        self.given = tuple(sorted(given))
+
+
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a configuration and return a completed copy with every default filled in.
 
@@ -119,6 +136,25 @@ def _relation_errors(config: Mapping[str, Any]) -> list[str]:
         for letters in data[key]:
             if len(set(letters)) != len(letters):
                 errors.append(f"data/{key}: label set {letters!r} repeats a letter")
+    # A two-option item uses the first two letters, so sets that agree there label it alike; test_labels must not
+    # pose what training posed (in order), nor a swapped order that another training set trains.
+    seen = {letters[:2]: letters for letters in data["label_sets"]}
+    for letters in data["label_sets_unseen"]:
+        if letters[:2] in seen:
+            errors.append(
+                f"data/label_sets_unseen: {letters!r} labels two-option items {letters[0]}, {letters[1]} as the "
+                f"training set {seen[letters[:2]]!r} does"
+            )
+    for letters in data["label_sets"]:
+        swapped = letters[1::-1]
+        if swapped in seen and letters[:2] < swapped:  # each such pair once
+            errors.append(
+                f"data/label_sets: {seen[swapped]!r} trains the swapped order {swapped[0]}, {swapped[1]} of "
+                f"{letters!r}, which test_labels holds out"
+            )
+    clash = sorted({agent["name"] for agent in config["agents"]} & set(config["pricing"]["reference_opponents"]))
+    if clash:
+        errors.append(f"agents: names {clash} are also pricing/reference_opponents (a pairing names its firms)")
     if finetune["batch_size"] % finetune["grad_accum"]:
         errors.append(
             f"finetune/grad_accum: {finetune['grad_accum']} does not divide finetune/batch_size "

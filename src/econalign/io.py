@@ -191,7 +191,9 @@ def provenance(
     """Build the provenance record written next to results.
 
     It holds the seed, the resolved configuration and its hash, package versions and the model file's
-    sha256, and nothing time-dependent, so that it is itself byte-identical on a re-run.
+    sha256, and nothing time-dependent, so that it is itself byte-identical on a re-run. Of a
+    :class:`econalign.config.StageConfig` (what ``--config-json`` gives a stage) only the sections the stage was
+    given are recorded and hashed, not the defaults validation filled in beside them.
 
     Args:
         config: The resolved configuration the output was made with.
@@ -204,7 +206,9 @@ def provenance(
     """
     record: dict[str, Any] = {"packages": package_versions()}
     if config is not None:
-        record["config"] = dict(config)
+        given = getattr(config, "given", None)
+        config = dict(config) if given is None else {key: config[key] for key in given if key in config}
+        record["config"] = config
         record["config_hash"] = config_hash(config)
         if seed is None:
             seed = config.get("seed")

@@ -15,7 +15,7 @@ rule av:
         "logs/av/{agent}.log",
     benchmark:
         "benchmarks/av/{agent}.tsv"
-    threads: workflow.cores
+    threads: JAX_THREADS
     resources:
         jax=1,
         mem_mb=6000,
@@ -41,7 +41,7 @@ rule pricing:
         "logs/pricing/pricing.log",
     benchmark:
         "benchmarks/pricing/pricing.tsv"
-    threads: workflow.cores
+    threads: JAX_THREADS
     resources:
         jax=1,
         mem_mb=8000,

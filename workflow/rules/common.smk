@@ -18,6 +18,9 @@ HOSTED = [h["name"] for h in config.get("hosted", [])]
 # econalign.data.SPLITS, restated so that parsing the Snakefile does not import the data stack (a test compares them).
 SPLITS = ["train", "validation", "test_payoffs", "test_paraphrases", "test_labels", "test_families"]
 BASE_MODEL = "results/prepare_model/base"
+# A JAX job takes every core of a local run (the `jax` resource keeps them one at a time). On a cluster executor
+# there is no --cores (reading workflow.cores would fail while parsing): there the profile's cpus_per_task decides.
+JAX_THREADS = workflow.resource_settings.cores or 1
 
 
 wildcard_constraints:
@@ -35,7 +38,7 @@ def stage_config(*sections):
     Passing only the relevant sections makes Snakemake's params trigger rerun a stage exactly when
     its own settings change.
     """
-    keys = ["seed", "model", "agents", "kappa_grid", "tracking", *sections]
+    keys = ["seed", "model", "agents", "kappa_grid", *sections]
     return json.dumps({key: config[key] for key in keys}, sort_keys=True)
 
 

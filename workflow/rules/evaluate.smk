@@ -29,7 +29,7 @@ rule evaluate:
         "logs/evaluate/{agent}.log",
     benchmark:
         "benchmarks/evaluate/{agent}.tsv"
-    threads: workflow.cores
+    threads: JAX_THREADS
     resources:
         jax=1,
         mem_mb=6000,

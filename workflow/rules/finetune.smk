@@ -16,12 +16,12 @@ rule finetune:
             labels={"agent": "{agent}", "figure": "loss curve"},
         ),
     params:
-        config=lambda wildcards: stage_config("finetune"),
+        config=lambda wildcards: stage_config("finetune", "tracking"),
     log:
         "logs/finetune/{agent}.log",
     benchmark:
         "benchmarks/finetune/{agent}.tsv"
-    threads: workflow.cores
+    threads: JAX_THREADS
     resources:
         jax=1,
         # LoRA on SmolLM2-135M at the default lengths peaked at 6.3 GB (economicus) and 8.8 GB (moralis, whose

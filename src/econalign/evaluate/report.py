@@ -155,7 +155,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--references", metavar="DIR", help="reference rules' results (results/evaluate_reference)")
     parser.add_argument("--out", metavar="DIR", required=True, help="output folder (results/report_games)")
     parser.add_argument("--tables", nargs="*", metavar="NAME", help=f"tables to write (default all: {list(TABLES)})")
-    parser.add_argument("--figures", nargs="*", metavar="NAME", help=f"figures to write (default: {list(FIGURES)})")
+    parser.add_argument(
+        "--figures",
+        nargs="*",
+        metavar="NAME",
+        help=f"figures to write, of {list(FIGURES)} (default: the config's; kappa_sweep only with a kappa_grid)",
+    )
     parser.add_argument("--index", action="store_true", help="only write index.md from the existing tables/figures")
     parser.add_argument(
         "--summary", action="store_true", help="only write summary.json (agents compared with base, paired by item)"
