@@ -213,6 +213,19 @@ def test_same_type_reasoning_names_the_only_stable_choice():
     assert "If the other picks K: J gives 5, K gives 3; so K is not." in lines
 
 
+def test_same_type_moralis_reasoning_states_both_terms_of_the_utility():
+    # kappa = 0.75 in the PD: against C, C is worth 3 and D 0.25*5 + 0.75*1 = 2; against D, C is worth
+    # 0.25*0 + 0.75*3 = 2.25 and D 1: only C is a best reply to itself.
+    target = render_target(
+        PD, HomoMoralis(kappa=0.75), belief=None, labels=["A", "B"], order=[0, 1], answer="C", reasoning_first=True
+    )
+    lines = target.splitlines()
+    assert "Value = 0.25*(my points against their pick) + 0.75*(my points if the other picks the same as me)." in lines
+    assert "If the other picks A: A is worth 3, B is worth 2; so A is a best reply to itself." in lines
+    assert "If the other picks B: A is worth 2.25, B is worth 1; so B is not." in lines
+    assert lines[-1] == decision_line("A")
+
+
 @pytest.mark.parametrize("reasoning_first", [False, True])
 def test_targets_parse_back_to_the_theory_answer(reasoning_first):
     rng = np.random.default_rng(1)
@@ -298,6 +311,32 @@ def test_counted_arithmetic_is_right_and_ranks_as_the_theory(preference):
             assert parse_decision(target, ["X", "Y"], reasoning_first=True) == "XY"[order.index(response.index)]
             checked += 1
     assert checked > 60
+
+
+@pytest.mark.parametrize("kappa", [0.25, 0.5, 0.75])
+def test_decimal_arithmetic_adds_up_exactly_as_written(kappa):
+    # Weights of a quarter give three or four decimals (0.75*1.5 = 1.125): the written sums must still hold.
+    rng = np.random.default_rng(11)
+    chains_checked = 0
+    for family in (PrisonersDilemma, StagHunt, Chicken):
+        for _ in range(30):
+            game = _random_game(family, rng)
+            belief = int(rng.integers(0, 11)) / 10
+            preference = HomoMoralis(kappa=kappa)
+            response = best_response(game, preference, np.array([belief, 1 - belief]))
+            if response.margin < 0.02:
+                continue
+            target = render_target(
+                game, preference, belief=belief, labels=["X", "Y"], order=[0, 1], answer=response.action,
+                reasoning_first=True,
+            )  # fmt: skip
+            for chain in _ARITHMETIC.findall(target):
+                if "*" not in chain:
+                    continue
+                values = [_sum_of_products(part) for part in chain.split(" = ")]
+                assert np.allclose(values, values[0], rtol=0.0, atol=1e-9), chain
+                chains_checked += 1
+    assert chains_checked > 100
 
 
 def _sum_of_products(text):

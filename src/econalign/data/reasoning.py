@@ -151,11 +151,11 @@ def _belief_lines(
                 f"{format_number(counts[b] / history)}*{format_number(game.payoff(game.actions[a], game.actions[b]))}"
                 for b in order
             )
-            + f" = {format_number(e)}"
+            + f" = {_value(e)}"
             for a, e in zip(order, expected, strict=True)
         ]
     else:
-        cells = [format_number(e) for e in expected]
+        cells = [_value(e) for e in expected]
     lines.append("Expected points: " + "; ".join(f"{labels[i]} = {c}" for i, c in enumerate(cells)) + ".")
     utilities = [preference.utility(game, game.actions[a], y) for a in order]
     if _is_moralis(preference):
@@ -174,7 +174,7 @@ def _belief_lines(
         if linear:
             w_own, w_same = format_number(1 - kappa), format_number(kappa)
             cells = [
-                f"{w_own}*{format_number(e)} + {w_same}*{format_number(s)} = {format_number(u)}"
+                f"{w_own}*{_value(e)} + {w_same}*{format_number(s)} = {_value(u)}"
                 for e, s, u in zip(expected, same, utilities, strict=True)
             ]
             lines.append(f"Value = {weights}: " + "; ".join(f"{labels[i]} = {c}" for i, c in enumerate(cells)) + ".")
@@ -182,7 +182,7 @@ def _belief_lines(
             # n-player games with non-linear payoffs: each other player is my copy with chance kappa (no closed form).
             lines.append(
                 f"Value, with each other player copying me with chance {format_number(kappa)}: "
-                + "; ".join(f"{labels[i]} = {format_number(u)}" for i, u in enumerate(utilities))
+                + "; ".join(f"{labels[i]} = {_value(u)}" for i, u in enumerate(utilities))
                 + "."
             )
     lines.append(_conclusion(game, labels, order, utilities, answer))
@@ -210,8 +210,8 @@ def _count_lines(
         cells.append(
             " + ".join(f"{n}*{format_number(x)}" for n, x in terms)
             + " = "
-            + " + ".join(format_number(p) for p in products)
-            + f" = {format_number(totals[-1])}"
+            + " + ".join(_value(p) for p in products)
+            + f" = {_value(totals[-1])}"
         )
     lines.append(
         f"My points against those {history} games: "
@@ -227,7 +227,7 @@ def _count_lines(
         lines.append(
             f"My points if the other picked the same as me all {history} times: "
             + "; ".join(
-                f"{labels[i]} = {history}*{format_number(s / history)} = {format_number(s)}" for i, s in enumerate(same)
+                f"{labels[i]} = {history}*{format_number(s / history)} = {_value(s)}" for i, s in enumerate(same)
             )
             + "."
         )
@@ -236,7 +236,7 @@ def _count_lines(
         lines.append(
             f"Value = {w_own}*mine + {w_same}*same: "
             + "; ".join(
-                f"{labels[i]} = {w_own}*{format_number(t)} + {w_same}*{format_number(s)} = {format_number(v)}"
+                f"{labels[i]} = {w_own}*{_value(t)} + {w_same}*{_value(s)} = {_value(v)}"
                 for i, (t, s, v) in enumerate(zip(totals, same, values, strict=True))
             )
             + "."
@@ -248,12 +248,26 @@ def _count_lines(
     return lines
 
 
+def _value(x: float) -> str:
+    """A computed value as the reasoning states it: exact where four decimals hold it, else to two decimals.
+
+    Products of stated weights and points (0.75*1.5 = 1.125) must add up on the page; values with no short exact
+    form (a third) are rounded as prompts round numbers.
+
+    Example:
+        >>> _value(1.125), _value(2.5), _value(1 / 3)
+        ('1.125', '2.5', '0.33')
+    """
+    exact = format_number(x, digits=4)
+    return exact if math.isclose(float(exact), x, rel_tol=0.0, abs_tol=1e-9) else format_number(x)
+
+
 def _conclusion(game: Game, labels: Sequence[str], order: list[int], utilities: Sequence[float], answer: str) -> str:
     ranked = np.argsort(-np.asarray(utilities), kind="stable")
     best, second = int(ranked[0]), int(ranked[1])
     if game.actions[order[best]] != answer or not utilities[best] > utilities[second]:
         raise ValueError(f"the utilities {list(utilities)} do not single out the answer {answer!r}")
-    return f"{labels[best]} is best: {format_number(utilities[best])} > {format_number(utilities[second])}."
+    return f"{labels[best]} is best: {_value(utilities[best])} > {_value(utilities[second])}."
 
 
 def _same_type_lines(
@@ -268,8 +282,11 @@ def _same_type_lines(
     moralis = _is_moralis(preference)
     if moralis:
         kappa = float(preference.kappa)
-        weights = f"{format_number(1 - kappa)}*points + {format_number(kappa)}*points"
-        lines.append(f"Value = {weights} if {_all_others(game)} the same as me.")
+        # Both terms of (1 - kappa) * pi(x, y) + kappa * pi(x, x), named, so the text states the utility it applies.
+        lines.append(
+            f"Value = {format_number(1 - kappa)}*(my points against their pick) + {format_number(kappa)}*(my points "
+            f"if {_all_others(game)} the same as me)."
+        )
     verb = "is worth" if moralis else "gives"
     stable = []
     for i, z in enumerate(order):
@@ -277,7 +294,7 @@ def _same_type_lines(
         best = max(values)
         is_stable = values[i] == best and sum(v == best for v in values) == 1
         stable.append(is_stable)
-        cells = ", ".join(f"{labels[j]} {verb} {format_number(v)}" for j, v in enumerate(values))
+        cells = ", ".join(f"{labels[j]} {verb} {_value(v)}" for j, v in enumerate(values))
         verdict = f"so {labels[i]} is a best reply to itself" if is_stable else f"so {labels[i]} is not"
         lines.append(f"If {_all_others(game)} {labels[i]}: {cells}; {verdict}.")
     winners = [game.actions[a] for a, s in zip(order, stable, strict=True) if s]
