@@ -161,3 +161,37 @@ def test_full_weights_folder_replaces_the_weights():
 
 def small_model_like_base() -> Llama:
     return Llama(load_llama(PEFT_DATA / "base").config, rngs=nnx.Rngs(7))
+
+
+def test_adapters_on_a_bfloat16_base_stay_float32():
+    config = LlamaConfig(2, 48, 16, 32, 4, 2, 4, tie_word_embeddings=True, dtype="bfloat16")
+    model = apply_lora(Llama(config, rngs=nnx.Rngs(0)), rank=4, alpha=8, targets=["q_proj", "v_proj"], rngs=nnx.Rngs(1))
+    tokens = jnp.arange(8, dtype=jnp.int32)[None] % config.vocab_size
+    modules = [module for _, _, module in lora_layers(model)]
+    assert modules and all(m.kernel[...].dtype == jnp.bfloat16 for m in modules)
+    assert all(m.lora_a[...].dtype == m.lora_b[...].dtype == jnp.float32 for m in modules)
+    # An update far below bfloat16's spacing survives in the factor itself.
+    factor = modules[0].lora_a
+    before = float(factor[...][0, 0])
+    factor[...] = factor[...] + 1e-6
+    assert float(factor[...][0, 0]) - before == pytest.approx(1e-6, rel=0.05)
+    assert bool(jnp.all(jnp.isfinite(forward(model, tokens))))
+    grads = nnx.grad(lambda m: forward(m, tokens).astype(jnp.float32).sum(), argnums=nnx.DiffState(0, nnx.LoRAParam))(
+        model
+    )
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(grads))
+
+
+def test_a_peft_regex_of_targets_resolves_to_the_projections_it_names(tmp_path):
+    model = small_model()
+    apply_lora(model, rank=2, alpha=4, targets=["q_proj", "v_proj", "up_proj"], rngs=nnx.Rngs(1))
+    randomize_b(model, 5)
+    tokens = jnp.arange(10, dtype=jnp.int32)[None]
+    expected = logits(model, tokens)
+    save_peft_adapter(model, tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    config["target_modules"] = r".*\.(self_attn\.(q|v)_proj|mlp\.up_proj)"  # PEFT matches full module names
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    loaded = load_peft_adapter(small_model(), tmp_path, merge=False)
+    assert sorted(name for _, name, _ in lora_layers(loaded)) == sorted(["q_proj", "v_proj", "up_proj"] * 2)
+    np.testing.assert_allclose(logits(loaded, tokens), expected, atol=1e-6)

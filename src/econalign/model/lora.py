@@ -53,7 +53,8 @@ class LoRALinear(nnx.Module):
     """A linear layer plus a trainable low-rank update, ``y = x W + b + (alpha / r) (x A) B``.
 
     The base ``kernel`` ``[in, out]`` and ``bias`` are the wrapped layer's own variables (same state path as an
-    ``nnx.Linear``), ``lora_a`` ``[in, r]`` and ``lora_b`` ``[r, out]`` are ``nnx.LoRAParam``.
+    ``nnx.Linear``), ``lora_a`` ``[in, r]`` and ``lora_b`` ``[r, out]`` are float32 ``nnx.LoRAParam`` whatever the
+    base dtype (the product runs in the input's dtype).
 
     Args:
         base: The layer to wrap (its variables are shared, not copied).
@@ -73,8 +74,10 @@ class LoRALinear(nnx.Module):
         self.rank, self.alpha, self.rslora = int(rank), float(alpha), bool(rslora)
         bound = 1.0 / math.sqrt(self.in_features)
         shape_a = (self.in_features, self.rank)
-        self.lora_a = nnx.LoRAParam(jax.random.uniform(rngs.params(), shape_a, self.dtype, -bound, bound))
-        self.lora_b = nnx.LoRAParam(jnp.zeros((self.rank, self.out_features), self.dtype))
+        # Factors stay float32 on a bfloat16 base, as PEFT keeps them: late in the cosine decay an update (and AdamW's
+        # moments, which take the parameters' dtype) falls below bfloat16's spacing and would round away.
+        self.lora_a = nnx.LoRAParam(jax.random.uniform(rngs.params(), shape_a, jnp.float32, -bound, bound))
+        self.lora_b = nnx.LoRAParam(jnp.zeros((self.rank, self.out_features), jnp.float32))
 
     @property
     def scale(self) -> float:
@@ -86,7 +89,7 @@ class LoRALinear(nnx.Module):
         y = x @ self.kernel[...]
         if self.bias is not None:
             y = y + self.bias[...]
-        update = (x @ self.lora_a[...]) @ self.lora_b[...]  # [..., r] -> [..., out]
+        update = (x @ self.lora_a[...].astype(x.dtype)) @ self.lora_b[...].astype(x.dtype)  # [..., r] -> [..., out]
         return y + update * jnp.asarray(self.scale, y.dtype)
 
 
@@ -330,8 +333,12 @@ def load_peft_adapter(model: Llama, adapter_dir: str | os.PathLike[str], *, merg
     weights = load_file(folder / ADAPTER_WEIGHTS)
     targets = config["target_modules"]
     if isinstance(targets, str):
-        # PEFT allows a regex over module names; resolve it against our projection names.
-        targets = [name for name in PROJECTIONS if re.fullmatch(targets, f"model.layers.0.x.{name}") or targets == name]
+        # PEFT allows a regex over module names (model.layers.N.self_attn.q_proj); resolve it against ours.
+        targets = [
+            name
+            for name, (block, _) in PROJECTIONS.items()
+            if re.fullmatch(targets, f"model.layers.0.{block}.{name}") or targets == name
+        ]
     layers = config.get("layers_to_transform")
     if isinstance(layers, int):
         layers = [layers]

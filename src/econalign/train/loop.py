@@ -2,8 +2,10 @@
 
 :func:`train` runs a whole job on tokenised examples. Everything random derives from ``seed``: the LoRA
 initialisation (``derive_seed(seed, "lora")``) and the order of each epoch (``derive_seed(seed, "order",
-epoch)``), so two runs give identical weights, and a run resumed from a checkpoint continues the same
-sequence of batches and ends with the weights of an uninterrupted run.
+epoch)``), so two runs on CPU give identical weights, and a run resumed from a checkpoint continues the same
+sequence of batches and ends with the weights of an uninterrupted run. On a GPU, full fine-tuning of the embeddings
+accumulates their gradient with a scatter-add, which XLA runs in a nondeterministic order unless
+``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` is set: reruns there agree to rounding, not bit for bit.
 
 Checkpoints (:mod:`econalign.train.checkpoint`) hold the trainable state, the optimiser state and the metrics
 so far; a checkpoint written under another configuration is ignored (the job starts over), so a changed config
