@@ -52,6 +52,12 @@ def test_play_scores_each_decision_line_and_maps_labels_to_actions():
     assert decision.logprobs == pytest.approx({"D": np.log(0.2), "C": np.log(0.6)})
 
 
+def test_play_makes_no_decision_from_an_unscorable_reply():
+    agent = FakeAgent({"A": np.nan, "B": np.nan})  # a hosted agent whose reply was refused
+    with pytest.raises(ValueError, match="no decision"):
+        ea.play(agent, PD, belief=0.3)
+
+
 def test_play_passes_the_belief_into_the_prompt():
     agent = FakeAgent({"A": 0.0, "B": -1.0})
     low, high, same = (ea.play(agent, PD, belief=b).prompt for b in (0.1, 0.9, None))

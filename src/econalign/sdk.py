@@ -111,6 +111,9 @@ def play(
     item = render_item(game, belief=belief, template=template, labels=labels, order=order, reasoning_first=False)
     continuations = [decision_line(option["label"]) for option in item.options]
     logprobs = np.asarray(agent.choice_logprobs([item.messages], continuations)[0], dtype=np.float64)
+    if not np.all(np.isfinite(logprobs)):
+        # A hosted agent's refused or unscorable reply: no choice was made, so none is reported.
+        raise ValueError(f"the agent gave no log-probability for some options ({logprobs.tolist()}): no decision")
     weights = np.exp(logprobs - logprobs.max())
     probs = weights / weights.sum()
     best = int(np.argmax(logprobs))

@@ -56,6 +56,17 @@ def test_tables_and_figures_carry_provenance(fixture_results, paper_config, repo
     assert record["model_sha256"] == MODEL_SHA
     assert record["seed"] == paper_config["seed"]
     assert record["stage_seeds"] == {"synthesize/moralis/provenance.json": 1234}
+    # A folder left by an agent no longer in the config is no input of the paper.
+    from econalign.report.provenance import stage_seeds
+
+    stale = fixture_results / "synthesize" / "retired_agent" / "provenance.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"seed": 99}))
+    assert "synthesize/retired_agent/provenance.json" in stage_seeds(fixture_results)
+    agents = [agent["name"] for agent in paper_config["agents"]]
+    assert stage_seeds(fixture_results, agents=agents) == {"synthesize/moralis/provenance.json": 1234}
+    stale.unlink()
+    stale.parent.rmdir()
     assert record["inputs"]["report_games/agreement.tex"] == sha256_file(fixture_results / "report_games/agreement.tex")
 
     tex = (out / "tables/games_agreement.tex").read_text()

@@ -279,3 +279,36 @@ def test_requests_in_flight_never_exceed_max_concurrency():
         client = OpenAIChatAgent(settings(server.base_url, max_concurrency=2))
         assert client.generate([f"prompt {i}" for i in range(8)], max_new_tokens=2) == ["Decision: A"] * 8
     assert server.hits == 8 and 1 <= server.max_in_flight <= 2
+
+
+@pytest.mark.parametrize(("status", "retried"), [(529, True), (520, True), (501, False), (505, False)])
+def test_every_transient_5xx_is_retried_but_not_implemented(status, retried):
+    waits, sleep = noop_sleep()
+    with ScriptedServer([(status, b"{}"), (200, completion("Decision: A"))]) as server:
+        client = OpenAIChatAgent(settings(server.base_url, max_retries=2), sleep=sleep)
+        if retried:
+            assert client.generate(PROMPTS[0], max_new_tokens=4) == "Decision: A"
+        else:
+            with pytest.raises(EndpointError):
+                client.generate(PROMPTS[0], max_new_tokens=4)
+        assert server.hits == (2 if retried else 1) and len(waits) == (1 if retried else 0)
+
+
+def test_a_refused_reply_is_unscorable_not_fatal_and_describe_is_stable(tmp_path):
+    refusal = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": None}}]}).encode()
+    with ScriptedServer([(200, refusal)]) as server:
+        first = OpenAIChatAgent(settings(server.base_url, logprob_method="top_logprobs"), cache_dir=tmp_path)
+        scores = first.choice_logprobs(PROMPTS[0], OPTIONS)
+        assert np.isnan(scores).all() and first.stats["unscorable"] == 1
+        rerun = OpenAIChatAgent(settings(server.base_url, logprob_method="top_logprobs"), cache_dir=tmp_path)
+        assert np.isnan(rerun.choice_logprobs(PROMPTS[0], OPTIONS)).all()
+        assert server.hits == 1 and rerun.stats["cache_hits"] == 1
+    # The record written beside results does not depend on what an earlier run had cached.
+    assert first.describe() == rerun.describe()
+
+
+def test_sampling_without_a_seed_sends_none(served):
+    _, server = served
+    client = OpenAIChatAgent(settings(server.base_url, seed=None))
+    sampled = client.sample_choices(PROMPTS[0], ["A", "B", "C"], n=2, temperature=1.0)
+    assert sampled.n_samples == 2 and int(sampled.counts.sum()) + sampled.n_failed == 2

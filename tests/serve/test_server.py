@@ -195,3 +195,21 @@ def test_max_tokens_limit_refuses_longer_requests():
         assert post(server.base_url, {"messages": PROMPT, "max_tokens": 8})[0] == 200
         code, reply = post(server.base_url, {"messages": PROMPT, "max_tokens": 9})
         assert code == 400 and reply["error"]["param"] == "max_tokens"
+
+
+@pytest.mark.parametrize(("length", "status"), [("-1", 400), ("abc", 400), ("999999999", 413)])
+def test_bad_or_huge_content_length_is_refused_without_reading_and_closes(served, length, status):
+    import http.client
+    from urllib.parse import urlsplit
+
+    _, server = served
+    address = urlsplit(server.base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connection.putrequest("POST", address.path.rstrip("/") + "/chat/completions")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", length)
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == status and "error" in json.loads(response.read())
+    assert response.getheader("Connection", "").lower() == "close"
+    connection.close()

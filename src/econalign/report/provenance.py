@@ -36,20 +36,26 @@ def model_sha256(results: str | Path) -> str | None:
     return json.loads(path.read_text(encoding="utf-8")).get("model_sha256")
 
 
-def stage_seeds(results: str | Path) -> dict[str, int]:
+def stage_seeds(results: str | Path, *, agents: Iterable[str] | None = None) -> dict[str, int]:
     """Seeds recorded by the stages' ``provenance.json`` files, by path relative to ``results``.
 
     Args:
         results: The workflow's ``results/`` folder; ``results/paper`` itself is skipped.
+        agents: The study's agents: records under another agent's folder (left over from an agent since removed
+            from the config, and no input of the paper) are skipped; None keeps every record.
 
     Returns:
         ``{"synthesize/moralis/provenance.json": 1234, ...}`` for every record that holds an integer ``seed``.
     """
     results = Path(results)
+    keep = None if agents is None else set(agents)
     seeds: dict[str, int] = {}
     for path in sorted(results.rglob("provenance.json")):
         relative = path.relative_to(results).as_posix()
         if relative.startswith("paper/"):
+            continue
+        stage, _, rest = relative.partition("/")
+        if keep is not None and stage in ("synthesize", "finetune") and rest.split("/")[0] not in keep:
             continue
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
@@ -81,7 +87,7 @@ def paper_provenance(config: Mapping[str, Any], results: str | Path, *, inputs: 
         config,
         model_sha256=model_sha256(results),
         inputs=dict(sorted(hashes.items())),
-        stage_seeds=stage_seeds(results),
+        stage_seeds=stage_seeds(results, agents=[agent["name"] for agent in config.get("agents", [])]),
     )
 
 

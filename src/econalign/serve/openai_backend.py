@@ -110,7 +110,9 @@ class OpenAIChatAgent:
             "backend": "openai",
             "model_id": self.model_id,
             "settings": self.settings.public(),
-            "stats": dict(self.stats),
+            # Traffic counters (requests sent, cache hits) depend on what a previous run cached: left out, so the
+            # record is byte-identical on a rerun.
+            "stats": {key: value for key, value in self.stats.items() if key not in ("requests", "cache_hits")},
         }
 
     # ---- the Agent interface ------------------------------------------------------------------------
@@ -204,7 +206,10 @@ class OpenAIChatAgent:
             messages = _as_messages(prompt)
             for k, size in enumerate(sizes):
                 body = self._body(
-                    messages, max_tokens=settings.max_tokens, temperature=temperature, seed=derive_seed(seed, k)
+                    messages,
+                    max_tokens=settings.max_tokens,
+                    temperature=temperature,
+                    seed=None if seed is None else derive_seed(seed, k),
                 )
                 if size > 1:
                     body["n"] = size
@@ -259,6 +264,11 @@ class OpenAIChatAgent:
             body.update(continue_final_message=True, add_generation_prompt=False)
 
         def finish(reply: dict[str, Any]) -> np.ndarray:
+            if not _contents(reply)[0]:
+                # A refusal or a filtered reply has no tokens to score: that item is unscorable, not the run.
+                with self._lock:
+                    self.stats["unscorable"] += 1
+                return np.full(len(options), math.nan)
             content = _token_logprobs(reply, self.url_public)
             score = score_options(content, options, allow_preamble=allow_preamble, logprob_floor=settings.logprob_floor)
             self._count(score)

@@ -148,17 +148,26 @@ def _handler_class(server: AgentServer) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.NOT_FOUND, RequestError(f"no route {self.path}", status=404).payload())
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(min(length, MAX_BODY_BYTES + 1))
+            # Refusals come before the body is read; the unread body would be taken for the next request on a
+            # kept-alive connection, so every refusal closes it.
             if not server.authorized(self.headers.get("Authorization")):
-                self._send(HTTPStatus.UNAUTHORIZED, RequestError("invalid API key", status=401).payload())
+                self._refuse(RequestError("invalid API key", status=401))
                 return
             if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                self._send(HTTPStatus.NOT_FOUND, RequestError(f"no route {self.path}", status=404).payload())
+                self._refuse(RequestError(f"no route {self.path}", status=404))
                 return
             try:
-                if length > MAX_BODY_BYTES:
-                    raise RequestError("request body too large", status=413)
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._refuse(RequestError("invalid Content-Length", status=400))
+                return
+            if length > MAX_BODY_BYTES:
+                self._refuse(RequestError("request body too large", status=413))
+                return
+            raw = self.rfile.read(length)
+            try:
                 try:
                     body = json.loads(raw)
                 except json.JSONDecodeError as error:
@@ -173,9 +182,15 @@ def _handler_class(server: AgentServer) -> type[BaseHTTPRequestHandler]:
                     RequestError(f"{type(error).__name__}: {error}", status=500).payload(),
                 )
 
-        def _send(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
+        def _refuse(self, error: RequestError) -> None:
+            self.close_connection = True
+            self._send(HTTPStatus(error.status), error.payload(), close=True)
+
+        def _send(self, status: HTTPStatus, payload: dict[str, Any], *, close: bool = False) -> None:
             data = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
+            if close:
+                self.send_header("Connection", "close")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -1,6 +1,6 @@
 """JSON over HTTP with bounded retries and exponential backoff (standard library only).
 
-Transient failures are retried: connection errors and timeouts, HTTP 408, 409, 429 and 5xx, and a 2xx
+Transient failures are retried: connection errors and timeouts, HTTP 408, 409, 429 and 5xx (not 501, 505), and a 2xx
 reply whose body is not the expected JSON. Other HTTP errors (400, 401, 403, 404, ...) are raised at
 once. When the retries are spent, :class:`EndpointError` is raised: a failed request never becomes an
 answer.
@@ -17,7 +17,19 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+RETRY_STATUS = frozenset({408, 409, 429})
+PERMANENT_5XX = frozenset({501, 505})
+"""Server errors that a retry cannot fix (not implemented, HTTP version); every other 5xx is retried."""
+
+
+def is_retryable_status(code: int) -> bool:
+    """Whether an HTTP error status is transient: 408, 409, 429, and 5xx but 501 and 505 (520-529 included).
+
+    Example:
+        >>> [is_retryable_status(code) for code in (400, 429, 501, 503, 529)]
+        [False, True, False, True, True]
+    """
+    return code in RETRY_STATUS or (500 <= code <= 599 and code not in PERMANENT_5XX)
 
 
 class EndpointError(RuntimeError):
@@ -139,10 +151,10 @@ def _attempt(
     except urllib.error.HTTPError as error:
         detail = _redact(error.read().decode("utf-8", "replace")[:500], redact)
         message = f"HTTP {error.code}: {detail}"
-        if error.code in RETRY_STATUS:
+        if is_retryable_status(error.code):
             raise _Retryable(message, error.code, _retry_after(error.headers.get("Retry-After"))) from None
         raise EndpointError(f"{url}: {message}", status=error.code) from None
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:  # OSError: SSL, resets, timeouts
         raise _Retryable(f"connection error: {_redact(str(error), redact)}") from None
     try:
         reply = json.loads(raw)
