@@ -132,6 +132,16 @@ def wilson_bounds(successes: int, trials: int, *, confidence: float = 0.95) -> t
     return interval["low"], interval["high"]
 
 
+def _clustered_values(values: Any, clusters: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    # Values as float64 and their cluster labels as strings, NaN values dropped with their labels.
+    x = np.asarray(values, dtype=np.float64).ravel()
+    labels = np.asarray([str(label) for label in clusters], dtype=object)
+    if labels.shape != x.shape:
+        raise ValueError(f"{labels.size} cluster labels for {x.size} values")
+    keep = ~np.isnan(x)
+    return x[keep], labels[keep]
+
+
 def clustered_wilson_interval(values: Any, clusters: Sequence[Any], *, confidence: float = 0.95) -> dict[str, Any]:
     """Rate of a 0/1 event with a Wilson interval on the effective sample size, for items that repeat in clusters.
 
@@ -158,12 +168,7 @@ def clustered_wilson_interval(values: Any, clusters: Sequence[Any], *, confidenc
         Korn & Graubard (1998), Confidence intervals for proportions with small expected number of positive counts
         estimated from survey data, Survey Methodology 24(2).
     """
-    x = np.asarray(values, dtype=np.float64).ravel()
-    labels = np.asarray([str(label) for label in clusters], dtype=object)
-    if labels.shape != x.shape:
-        raise ValueError(f"{labels.size} cluster labels for {x.size} values")
-    keep = ~np.isnan(x)
-    x, labels = x[keep], labels[keep]
+    x, labels = _clustered_values(values, clusters)
     if np.any((x != 0.0) & (x != 1.0)):
         raise ValueError("clustered_wilson_interval needs 0/1 outcomes")
     n, g = int(x.size), len(set(labels.tolist()))
@@ -231,12 +236,7 @@ def clustered_mean_interval(values: Any, clusters: Sequence[Any], *, confidence:
         >>> r["mean"], r["se"], r["clusters"]
         (0.5, 0.5, 2)
     """
-    x = np.asarray(values, dtype=np.float64).ravel()
-    labels = np.asarray([str(label) for label in clusters], dtype=object)
-    if labels.shape != x.shape:
-        raise ValueError(f"{labels.size} cluster labels for {x.size} values")
-    keep = ~np.isnan(x)
-    x, labels = x[keep], labels[keep]
+    x, labels = _clustered_values(values, clusters)
     n = int(x.size)
     if n == 0:
         return {"mean": None, "low": None, "high": None, "se": None, "n": 0, "clusters": 0}
