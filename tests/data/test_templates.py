@@ -291,25 +291,19 @@ _ARITHMETIC = re.compile(r"[A-Z] = ([0-9.*+= ]+?)(?=;\s|\.(?:\s|$))")
 def test_counted_arithmetic_is_right_and_ranks_as_the_theory(preference):
     rng = np.random.default_rng(7)
     checked = 0
-    for family in (PrisonersDilemma, StagHunt, Chicken):
-        for _ in range(40):
-            game = _random_game(family, rng)
-            belief = int(rng.integers(0, 11)) / 10
-            response = best_response(game, preference, np.array([belief, 1 - belief]))
-            if response.margin < 0.02:
-                continue
-            order = [int(a) for a in rng.permutation(2)]
-            target = render_target(
-                game, preference, belief=belief, labels=["X", "Y"], order=order, answer=response.action,
-                reasoning_first=True, numbers="counts",
-            )  # fmt: skip
-            chains = _ARITHMETIC.findall(target)
-            assert len(chains) == (2 if preference.name == "economicus" else 6), target
-            for chain in chains:  # every "a*b + c*d = e + f = g" holds
-                values = [_sum_of_products(part) for part in chain.split(" = ")]
-                assert np.allclose(values, values[0]), chain
-            assert parse_decision(target, ["X", "Y"], reasoning_first=True) == "XY"[order.index(response.index)]
-            checked += 1
+    for game, belief, response in _decisive_draws(preference, rng, per_family=40):
+        order = [int(a) for a in rng.permutation(2)]
+        target = render_target(
+            game, preference, belief=belief, labels=["X", "Y"], order=order, answer=response.action,
+            reasoning_first=True, numbers="counts",
+        )  # fmt: skip
+        chains = _ARITHMETIC.findall(target)
+        assert len(chains) == (2 if preference.name == "economicus" else 6), target
+        for chain in chains:  # every "a*b + c*d = e + f = g" holds
+            values = [_sum_of_products(part) for part in chain.split(" = ")]
+            assert np.allclose(values, values[0]), chain
+        assert parse_decision(target, ["X", "Y"], reasoning_first=True) == "XY"[order.index(response.index)]
+        checked += 1
     assert checked > 60
 
 
@@ -317,26 +311,31 @@ def test_counted_arithmetic_is_right_and_ranks_as_the_theory(preference):
 def test_decimal_arithmetic_adds_up_exactly_as_written(kappa):
     # Weights of a quarter give three or four decimals (0.75*1.5 = 1.125): the written sums must still hold.
     rng = np.random.default_rng(11)
+    preference = HomoMoralis(kappa=kappa)
     chains_checked = 0
+    for game, belief, response in _decisive_draws(preference, rng, per_family=30):
+        target = render_target(
+            game, preference, belief=belief, labels=["X", "Y"], order=[0, 1], answer=response.action,
+            reasoning_first=True,
+        )  # fmt: skip
+        for chain in _ARITHMETIC.findall(target):
+            if "*" not in chain:
+                continue
+            values = [_sum_of_products(part) for part in chain.split(" = ")]
+            assert np.allclose(values, values[0], rtol=0.0, atol=1e-9), chain
+            chains_checked += 1
+    assert chains_checked > 100
+
+
+def _decisive_draws(preference, rng, *, per_family):
+    """Random 2x2 games of the training families with a stated belief where the theory's answer is decisive."""
     for family in (PrisonersDilemma, StagHunt, Chicken):
-        for _ in range(30):
+        for _ in range(per_family):
             game = _random_game(family, rng)
             belief = int(rng.integers(0, 11)) / 10
-            preference = HomoMoralis(kappa=kappa)
             response = best_response(game, preference, np.array([belief, 1 - belief]))
-            if response.margin < 0.02:
-                continue
-            target = render_target(
-                game, preference, belief=belief, labels=["X", "Y"], order=[0, 1], answer=response.action,
-                reasoning_first=True,
-            )  # fmt: skip
-            for chain in _ARITHMETIC.findall(target):
-                if "*" not in chain:
-                    continue
-                values = [_sum_of_products(part) for part in chain.split(" = ")]
-                assert np.allclose(values, values[0], rtol=0.0, atol=1e-9), chain
-                chains_checked += 1
-    assert chains_checked > 100
+            if response.margin >= 0.02:
+                yield game, belief, response
 
 
 def _sum_of_products(text):
