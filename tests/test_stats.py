@@ -184,6 +184,33 @@ def test_correlation_and_fisher_interval():
     assert correlation(np.ones(5), np.arange(5.0))["pearson"] is None
 
 
+def test_clustered_correlation_counts_a_repeated_problem_on_its_effective_sample():
+    rng = np.random.default_rng(3)
+    g = 30
+    x = rng.normal(size=g)
+    y = 0.5 * x + rng.normal(size=g)
+    plain = correlation(x, y)
+    # One pair per cluster: the plain Fisher-z interval, no design effect recorded.
+    assert correlation(x, y, clusters=range(g)) == plain
+    # Every pair posed twice: r is unchanged; the products' clustered variance over their independent one is
+    # (2g - 1) / (g - 1) (worked by hand from the CR1 and ddof-1 variances), so n_eff = 2g (g - 1) / (2g - 1).
+    twice = correlation(np.tile(x, 2), np.tile(y, 2), clusters=[*range(g), *range(g)])
+    effective_n = 2 * g * (g - 1) / (2 * g - 1)
+    half = stats.norm.ppf(0.975) / math.sqrt(effective_n - 3)
+    r = stats.pearsonr(x, y).statistic
+    assert twice["pearson"] == pytest.approx(r) and twice["n"] == 2 * g
+    assert twice["design_effect"] == pytest.approx((2 * g - 1) / (g - 1))
+    assert (twice["low"], twice["high"]) == pytest.approx(
+        (math.tanh(math.atanh(r) - half), math.tanh(math.atanh(r) + half))
+    )
+    # Close to the interval of the pairs without copies, far wider than counting the copies as independent.
+    naive = correlation(np.tile(x, 2), np.tile(y, 2))
+    assert twice["high"] - twice["low"] == pytest.approx(plain["high"] - plain["low"], rel=0.03)
+    assert twice["high"] - twice["low"] > 1.3 * (naive["high"] - naive["low"])
+    with pytest.raises(ValueError, match="2 cluster labels for 3 pairs"):
+        correlation([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], clusters=["a", "b"])
+
+
 def test_fractional_outcomes_without_a_finite_maximum_fall_back_to_firth():
     # A theory's strategy: pure answers that flip at a threshold, one mixed equilibrium at the threshold.
     x = np.linspace(0.0, 1.0, 9)

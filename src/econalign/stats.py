@@ -485,16 +485,23 @@ def fit_linear_probability(x: Any, y: Any, *, names: tuple[str, ...] | None = No
     return LogitFit(names=names, coef=beta, se=se, n=len(y))
 
 
-def correlation(x: Any, y: Any, *, confidence: float = 0.95) -> dict[str, Any]:
+def correlation(x: Any, y: Any, *, confidence: float = 0.95, clusters: Sequence[Any] | None = None) -> dict[str, Any]:
     """Pearson correlation with a Fisher-z interval, and Spearman's rank correlation.
+
+    Where ``clusters`` shows pairs that repeat one decision problem, the interval is taken on the effective sample
+    size ``n / d``, as :func:`clustered_wilson_interval` does for rates: ``d`` (at least 1) is the design effect of
+    the mean of the products of the standardised values, whose mean is ``r``, i.e. the cluster-robust variance of
+    that mean over its independent one. With one pair per cluster the interval is the plain Fisher-z one.
 
     Args:
         x: 1-D array.
         y: 1-D array of the same length; pairs with a NaN are dropped.
         confidence: Two-sided coverage of the Pearson interval.
+        clusters: One label per pair (e.g. the decision problem an item poses), or None for independent pairs.
 
     Returns:
-        ``{"pearson", "low", "high", "spearman", "n"}``; None where undefined (n < 3 or a constant input).
+        ``{"pearson", "low", "high", "spearman", "n"}``, with ``"design_effect"`` and ``"effective_n"`` when
+        ``clusters`` repeat; None where undefined (n < 3 or a constant input).
 
     References:
         Fisher (1921), On the probable error of a coefficient of correlation, Metron 1.
@@ -502,6 +509,12 @@ def correlation(x: Any, y: Any, *, confidence: float = 0.95) -> dict[str, Any]:
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     keep = ~(np.isnan(x) | np.isnan(y))
+    labels = None
+    if clusters is not None:
+        labels = np.asarray([str(label) for label in clusters], dtype=object)
+        if labels.shape != x.shape:
+            raise ValueError(f"{labels.size} cluster labels for {x.size} pairs")
+        labels = labels[keep]
     x, y = x[keep], y[keep]
     n = int(x.size)
     out: dict[str, Any] = {"pearson": None, "low": None, "high": None, "spearman": None, "n": n}
@@ -510,9 +523,19 @@ def correlation(x: Any, y: Any, *, confidence: float = 0.95) -> dict[str, Any]:
     r = float(np.corrcoef(x, y)[0, 1])
     out["pearson"] = r
     out["spearman"] = float(stats.spearmanr(x, y).statistic)
-    if n > 3:
+    effective_n = float(n)
+    if labels is not None and len(set(labels.tolist())) < n:
+        products = ((x - x.mean()) / x.std()) * ((y - y.mean()) / y.std())
+        robust = clustered_mean_interval(products, labels.tolist(), confidence=confidence)["se"]
+        independent = mean_interval(products, confidence=confidence)["se"]
+        # A single cluster, or products without spread, leave the ratio undefined: count each cluster once.
+        groups = len(set(labels.tolist()))
+        design_effect = max(1.0, (robust / independent) ** 2) if robust and independent else n / groups
+        effective_n = n / design_effect
+        out["design_effect"], out["effective_n"] = design_effect, effective_n
+    if effective_n > 3:
         z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
-        half = _z(confidence) / math.sqrt(n - 3)
+        half = _z(confidence) / math.sqrt(effective_n - 3)
         out["low"], out["high"] = math.tanh(z - half), math.tanh(z + half)
     return out
 

@@ -211,3 +211,24 @@ def test_parse_failures_are_a_column_only_when_some_agent_generated(results_dir)
     header, rows, _ = agreement_table(generated)
     assert header[-1] == "parse failures" and all(len(row) == len(header) for row in rows)
     assert rows[1][-1].startswith("0.00 [")  # the fake agent's replies all parsed
+
+
+def test_temptation_bins_count_a_decision_problem_posed_twice_once():
+    from econalign.evaluate.figures import _binned
+    from econalign.stats import mean_interval
+
+    rng = np.random.default_rng(5)
+    levels = rng.random(12)
+    temptation = np.linspace(0.1, 0.9, 12)
+    once = pl.DataFrame({"x_temptation": temptation, "coop_expected": levels, "game_key": [f"g{i}" for i in range(12)]})
+    twice = pl.concat([once, once])  # the same problems posed again in a second split
+    edges = np.array([0.0, 0.5, 1.0])
+    assert all(np.allclose(a, b) for a, b in zip(_binned(once, edges), _binned(twice, edges), strict=True))
+    # Without problem keys the copies count as independent items and narrow the interval.
+    naive = _binned(twice.drop("game_key"), edges)
+    low_half = levels[temptation < 0.5]
+    expected = mean_interval(low_half)
+    assert (_binned(twice, edges)[2][0], _binned(twice, edges)[3][0]) == pytest.approx(
+        (max(0.0, expected["low"]), min(1.0, expected["high"]))
+    )
+    assert naive[3][0] - naive[2][0] < _binned(twice, edges)[3][0] - _binned(twice, edges)[2][0]

@@ -132,7 +132,8 @@ rule report_games_summary:
     output:
         "results/report_games/summary.json",
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
+        # Local agents only, compared with base (hosted models are not in its inputs).
+        config=lambda wildcards: stage_config("evaluate"),
     log:
         "logs/report_games/summary.log",
     shell:

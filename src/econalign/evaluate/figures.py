@@ -22,9 +22,9 @@ import polars as pl
 from econalign.evaluate.benchmarks import benchmarks_for
 from econalign.evaluate.collect import PROBE_PREFIX, Results, display_theory, grid_kappa
 from econalign.evaluate.items import parse_counts
+from econalign.evaluate.metrics import rate
 from econalign.evaluate.predictions import analyse
 from econalign.io import write_atomic
-from econalign.stats import mean_interval
 from econalign.theory import HomoMoralis, game_from_params
 
 __all__ = [
@@ -79,19 +79,23 @@ def _pooled(items: pl.DataFrame) -> pl.DataFrame:
 def _binned(
     frame: pl.DataFrame, edges: np.ndarray, column: str = "coop_expected", *, confidence: float = 0.95
 ) -> tuple[np.ndarray, ...]:
+    # Each bin's mean level with the metrics' interval (clipped t, clustered where a decision problem recurs).
     x = frame["x_temptation"].to_numpy()
     y = frame[column].to_numpy().astype(np.float64)
+    clusters = frame["game_key"].to_numpy() if "game_key" in frame.columns else None
     index = np.clip(np.digitize(x, edges[1:-1]), 0, len(edges) - 2)
     centers, means, lows, highs = [], [], [], []
     for b in range(len(edges) - 1):
-        values = y[(index == b) & ~np.isnan(y)]
-        if values.size == 0:
+        in_bin = (index == b) & ~np.isnan(y)
+        if not in_bin.any():
             continue
-        summary = mean_interval(values, confidence=confidence)
+        summary = rate(
+            y[in_bin], binary=False, confidence=confidence, clusters=None if clusters is None else clusters[in_bin]
+        )
         centers.append(x[index == b].mean())
-        means.append(summary["mean"])
-        lows.append(max(0.0, summary["low"]) if summary["low"] is not None else summary["mean"])
-        highs.append(min(1.0, summary["high"]) if summary["high"] is not None else summary["mean"])
+        means.append(summary["estimate"])
+        lows.append(summary["estimate"] if summary["low"] is None else summary["low"])
+        highs.append(summary["estimate"] if summary["high"] is None else summary["high"])
     return np.array(centers), np.array(means), np.array(lows), np.array(highs)
 
 
@@ -99,7 +103,8 @@ def cooperation_vs_temptation_figure(results: Results, *, bins: int = 5) -> plt.
     """Cooperation against the temptation (T − R)/(T − S), one panel per 2×2 family, agents beside the theories.
 
     Agents' points are means of the probability-weighted cooperation level in temptation bins of equal item counts,
-    with t intervals of the metrics' coverage (clipped to [0, 1]); the theories' lines are the exact reference
+    with t intervals of the metrics' coverage (clipped to [0, 1]; clustered by decision problem where one recurs
+    across the pooled splits); the theories' lines are the exact reference
     agents on the same items; published human and GPT-3.5 rates are marked on the prisoner's dilemma panel.
 
     Args:

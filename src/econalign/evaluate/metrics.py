@@ -312,7 +312,8 @@ def summarise(
         ``agreement[split][theory][family]`` with ``choice`` (Wilson rate of argmax = the theory's answer, over
         items the theory answers) and ``prob`` (mean probability of that answer); ``utility_correlation[split]
         [theory]`` (Pearson/Spearman of the cooperation level with the theory's utility difference, two-option
-        items); ``regret[split][theory]`` with ``expected`` and ``choice`` (utility regret over the payoff range).
+        items; the Fisher-z interval counts a decision problem posed twice on its effective sample size);
+        ``regret[split][theory]`` with ``expected`` and ``choice`` (utility regret over the payoff range).
         Theory keys are theory names plus ``"own"`` for the agent's own theory. ``sensitivity[family]`` and
         ``consistency[axis]`` as in their functions; ``benchmarks`` lists published rates beside the agent's.
     """
@@ -351,7 +352,10 @@ def summarise(
         "utility_correlation": {
             split: {
                 alias: correlation(
-                    group["coop_expected"].to_numpy(), group[f"udiff_{name}"].to_numpy(), confidence=confidence
+                    group["coop_expected"].to_numpy(),
+                    group[f"udiff_{name}"].to_numpy(),
+                    confidence=confidence,
+                    clusters=_clusters(group),
                 )
                 for alias, name in aliases.items()
             }

@@ -181,7 +181,7 @@ def utility_table(results: Results, *, decimals: int = 2) -> Table:
     caption = (
         "Pearson correlation of the probability-weighted cooperation level with the theory's utility "
         f"difference (two-option items; Fisher-z {coverage} interval), and expected utility regret as a share "
-        f"of the payoff range (items the theory answers; t {coverage} interval, {POOLED_CLUSTERING})."
+        f"of the payoff range (items the theory answers; t {coverage} interval); both {POOLED_CLUSTERING}."
     )
     return header, rows, caption
 
