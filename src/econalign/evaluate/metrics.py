@@ -80,6 +80,11 @@ def _clusters(group: pl.DataFrame) -> list[str] | None:
     return group["game_key"].to_list() if "game_key" in group.columns else None
 
 
+def _column_rate(group: pl.DataFrame, column: str, *, binary: bool, confidence: float) -> dict[str, Any]:
+    # A rate over a group of items, clustered by the decision problem each poses.
+    return rate(group[column].cast(pl.Float64), binary=binary, confidence=confidence, clusters=_clusters(group))
+
+
 def paired_gain(
     mine: pl.DataFrame, other: pl.DataFrame, theory: str, *, confidence: float, cluster: str | None = None
 ) -> dict[str, Any]:
@@ -161,12 +166,8 @@ def cooperation(items: pl.DataFrame, *, confidence: float) -> dict[str, dict[str
         out[split] = {}
         for family, group in _groups(by_split, "family"):
             out[split][family] = {
-                "expected": rate(
-                    group["coop_expected"], binary=False, confidence=confidence, clusters=_clusters(group)
-                ),
-                "choice": rate(
-                    group["coop_choice"], binary=_is_binary(group), confidence=confidence, clusters=_clusters(group)
-                ),
+                "expected": _column_rate(group, "coop_expected", binary=False, confidence=confidence),
+                "choice": _column_rate(group, "coop_choice", binary=_is_binary(group), confidence=confidence),
             }
     return out
 
@@ -174,15 +175,8 @@ def cooperation(items: pl.DataFrame, *, confidence: float) -> dict[str, dict[str
 def _agreement(group: pl.DataFrame, theory: str, *, confidence: float) -> dict[str, Any]:
     return {
         family: {
-            "choice": rate(
-                by_family[f"agree_{theory}"].cast(pl.Float64),
-                binary=True,
-                confidence=confidence,
-                clusters=_clusters(by_family),
-            ),
-            "prob": rate(
-                by_family[f"p_pred_{theory}"], binary=False, confidence=confidence, clusters=_clusters(by_family)
-            ),
+            "choice": _column_rate(by_family, f"agree_{theory}", binary=True, confidence=confidence),
+            "prob": _column_rate(by_family, f"p_pred_{theory}", binary=False, confidence=confidence),
         }
         for family, by_family in _groups(group, "family")
     }
@@ -329,20 +323,13 @@ def summarise(
         "confidence": confidence,
         "n_items": {split: group.height for split, group in splits},
         "parse_failure": {
-            split: rate(
-                group["parse_failed"].cast(pl.Float64), binary=True, confidence=confidence, clusters=_clusters(group)
-            )
-            for split, group in splits
+            split: _column_rate(group, "parse_failed", binary=True, confidence=confidence) for split, group in splits
         },
         "unscorable": {
-            split: rate(
-                group["unscorable"].cast(pl.Float64), binary=True, confidence=confidence, clusters=_clusters(group)
-            )
-            for split, group in splits
+            split: _column_rate(group, "unscorable", binary=True, confidence=confidence) for split, group in splits
         },
         "reply_failure": {
-            split: rate(group["reply_failure"], binary=False, confidence=confidence, clusters=_clusters(group))
-            for split, group in splits
+            split: _column_rate(group, "reply_failure", binary=False, confidence=confidence) for split, group in splits
         },
         "cooperation": coop,
         "agreement": {
@@ -364,12 +351,8 @@ def summarise(
         "regret": {
             split: {
                 alias: {
-                    "expected": rate(
-                        group[f"regret_{name}"], binary=False, confidence=confidence, clusters=_clusters(group)
-                    ),
-                    "choice": rate(
-                        group[f"regret_choice_{name}"], binary=False, confidence=confidence, clusters=_clusters(group)
-                    ),
+                    "expected": _column_rate(group, f"regret_{name}", binary=False, confidence=confidence),
+                    "choice": _column_rate(group, f"regret_choice_{name}", binary=False, confidence=confidence),
                 }
                 for alias, name in aliases.items()
             }
