@@ -1,4 +1,5 @@
 import copy
+import json
 
 import pytest
 import yaml
@@ -158,6 +159,11 @@ def test_embedded_gpu_config_is_the_lever_study_setting(repo_root):
     (row,) = [setting for setting in grid if setting["name"] == "decision_only_n1920_full_3ep"]
     assert shipped["finetune"].pop("checkpoint_every") > 0
     assert shipped == row["overrides"]
+    # ... and what the stored GPU rows of that setting (the numbers docs/finetuning.md quotes) were run with.
+    measured = json.loads((repo_root / "benchmarks/results/levers_gpu.json").read_text())["rows"]
+    rows = [r for r in measured if r["setting"] == "decision_only_n1920_full_3ep"]
+    assert {r["agent"] for r in rows} == {"economicus", "moralis"}
+    assert all(r["overrides"] == shipped for r in rows)
     resolved = load_config(repo_root / "config/embedded-gpu.yaml")
     default = load_config(repo_root / "config/config.yaml")
     assert resolved["model"] == default["model"] and resolved["agents"] == default["agents"]

@@ -166,6 +166,15 @@ def test_reasoning_mode_passes_the_configured_generation_settings(dataset_dir, t
     assert fake.generated > 0 and fake.generate_settings == {(24, 0.7, 5)}
     metrics = json.loads((tmp_path / "base" / "metrics.json").read_text())
     assert metrics["mode"] == "reasoning" and metrics["seed"] == 5
+    # "Answer: A" parses exactly where A is one of the item's labels; elsewhere it is a parse failure.
+    items = pl.read_parquet(tmp_path / "base" / "items.parquet")
+    offered = items["labels"].list.contains("A")
+    assert offered.any() and (~offered).any()
+    assert (items["parse_failed"] == ~offered).all()
+    assert (items.filter(offered)["choice_label"] == "A").all()
+    pooled = items.filter(~pl.col("split").str.starts_with("probe"))
+    expected = float((~pooled["labels"].list.contains("A")).mean())
+    assert metrics["parse_failure"]["all"]["estimate"] == pytest.approx(expected)
 
 
 def test_battery_predictions_are_the_theory_solvers_answers(dataset_dir):

@@ -58,6 +58,9 @@ def test_random_agent_sits_at_chance(references, dataset_dir, config):
 def test_position_bias_shows_as_label_swap_inconsistency(references):
     listed = references["first_listed"]["consistency"]
     assert listed["labels"]["same_choice"]["estimate"] == 0.0
+    # Picking by position flips the action on every swapped 2x2 pair: cooperation levels 0 and 1.
+    assert listed["labels"]["abs_diff"]["estimate"] == pytest.approx(1.0)
+    assert listed["paraphrases"]["abs_diff"]["estimate"] == pytest.approx(0.0)
     assert listed["paraphrases"]["same_choice"]["estimate"] == 1.0
     for name in ["exact_economicus", "exact_moralis_k50", "first_action"]:
         for axis in ["labels", "paraphrases"]:
@@ -152,6 +155,37 @@ def test_quantal_agent_correlates_with_its_theory_utility_gap(dataset_dir, confi
     assert own["n"] > 50 and own["pearson"] > 0.8 and own["spearman"] > 0.8
     regret = metrics["regret"]["all"]["own"]["expected"]["estimate"]
     assert 0 < regret < references_regret_bound(items)
+
+
+def test_per_item_probability_of_the_answer_and_regret_of_the_choice_under_another_theory(dataset_dir, config):
+    # An economicus quantal responder judged by homo moralis: where the two disagree its choice is not the answer.
+    # Everything is recomputed from the battery alone: softmax of the economicus utilities, the moralis answer and
+    # utilities, the argmax.
+    battery, theories, _ = build_battery(config, dataset_dir)
+    scorer = QuantalScorer("economicus", scale=3.0)
+    items = item_results(battery, scorer.score(battery), theories, agent="quantal", seed=0)
+    checked, disagreements = 0, 0
+    for row in items.iter_rows(named=True):
+        if row["pred_moralis_k50"] is None or row["tied"]:
+            continue
+        span = row["payoff_range"]
+        mine = np.nan_to_num(np.asarray(row["utilities_economicus"], dtype=np.float64), nan=0.0)
+        probs = special.softmax(scorer.scale * mine / span)
+        u = np.asarray(row["utilities_moralis_k50"], dtype=np.float64)
+        answer = row["actions"].index(row["pred_moralis_k50"])
+        chosen = int(np.argmax(probs))
+        assert row["p_pred_moralis_k50"] == pytest.approx(probs[answer])
+        assert row["regret_choice_moralis_k50"] == pytest.approx((u.max() - u[chosen]) / span)
+        assert row["regret_moralis_k50"] == pytest.approx((u.max() - probs @ u) / span)
+        checked += 1
+        disagreements += chosen != answer
+    assert checked > 50 and disagreements > 5
+    metrics = summarise(items, theories, own_theory="economicus")
+    answered = items.filter(pl.col("p_pred_moralis_k50").is_not_null() & ~pl.col("split").str.starts_with("probe"))
+    prob = metrics["agreement"]["all"]["moralis_k50"]["all"]["prob"]["estimate"]
+    assert prob == pytest.approx(answered["p_pred_moralis_k50"].mean())
+    choice_regret = metrics["regret"]["all"]["moralis_k50"]["choice"]["estimate"]
+    assert choice_regret == pytest.approx(answered["regret_choice_moralis_k50"].mean()) and choice_regret > 0
 
 
 def references_regret_bound(items):
