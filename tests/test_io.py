@@ -1,5 +1,7 @@
 import hashlib
 import json
+import os
+import stat
 
 import polars as pl
 import pytest
@@ -72,3 +74,16 @@ def test_a_stage_provenance_records_only_the_sections_it_was_given():
     assert record["config"]["pricing"]["periods"] == 300 and record["config"]["av"]["paraphrases"] == 1
     assert record["config_hash"] == config_hash({key: config[key] for key in ("av", "pricing", "seed")})
     assert set(provenance(dict(config))["config"]) == set(config)  # a plain resolved config is recorded whole
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_write_atomic_gives_the_mode_of_a_plain_open(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        written = write_atomic(tmp_path / "out.bin", b"x")
+        with open(tmp_path / "plain.bin", "wb") as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE((tmp_path / "plain.bin").stat().st_mode)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
