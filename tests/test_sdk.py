@@ -58,6 +58,21 @@ def test_play_makes_no_decision_from_an_unscorable_reply():
         ea.play(agent, PD, belief=0.3)
 
 
+def test_play_explains_a_game_or_belief_it_cannot_pose():
+    from econalign.theory.games import PublicGoods
+    from econalign.theory.role_games import Dictator
+
+    agent = FakeAgent({label: 0.0 for label in "ABCDE"})
+    with pytest.raises(ValueError, match="pass a probability vector over the other player's 5 actions, or None"):
+        ea.play(agent, Dictator(pie=10), belief=0.5)
+    assert ea.play(agent, Dictator(pie=10), belief=[0.2, 0.2, 0.2, 0.2, 0.2]).action in Dictator(pie=10).actions
+    with pytest.raises(ValueError, match="unknown template 'nope'; for prisoners_dilemma: pair_plain, "):
+        ea.play(agent, PD, belief=0.5, template="nope")
+    with pytest.raises(ValueError, match="pass n_levels=2"):
+        ea.play(agent, PublicGoods(n=4, endowment=10, mpcr=0.5))
+    assert ea.play(agent, PublicGoods(n=4, endowment=10, mpcr=0.5, n_levels=2), belief=0.5).action
+
+
 def test_play_passes_the_belief_into_the_prompt():
     agent = FakeAgent({"A": 0.0, "B": -1.0})
     low, high, same = (ea.play(agent, PD, belief=b).prompt for b in (0.1, 0.9, None))
@@ -97,6 +112,9 @@ def test_resolve_overrides_maps_keywords_to_config_paths():
         sdk.resolve_overrides({"checkpoint_every": 4})
     with pytest.raises(TypeError, match="not a config key"):
         sdk.resolve_overrides({"no_such_key": 1})
+    with pytest.raises(TypeError, match="a nested key; write finetune__lora__rank"):
+        sdk.resolve_overrides({"rank": 8})
+    assert sdk.resolve_overrides({"finetune__lora__rank": 8}) == {"finetune": {"lora": {"rank": 8}}}
 
 
 def _stub(monkeypatch, module_name, **functions):

@@ -96,7 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((arg for arg in argv if arg in COMMANDS), None)
     parser = build_parser([chosen] if chosen else [])
     args = parser.parse_args(argv)
-    result = _load(args._module).main(args)
+    module = _load(args._module)
+    from econalign.config import ConfigError
+    from econalign.io import MissingInputError
+
+    try:
+        result = module.main(args)
+    except (ConfigError, MissingInputError) as error:
+        # A wrong argument, config value or missing input is the user's to fix: the message, no traceback.
+        print(f"econalign {args.command}: {error}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -219,9 +219,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
 
 
 def agent_spec(config: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """Return the agent entry called ``name`` from a resolved config (KeyError listing known names otherwise)."""
+    """Return the agent entry called ``name`` from a resolved config (ConfigError listing known names otherwise)."""
     for agent in config["agents"]:
         if agent["name"] == name:
             return dict(agent)
     known = ", ".join(agent["name"] for agent in config["agents"])
-    raise KeyError(f"unknown agent {name!r}; the config defines: {known}")
+    raise ConfigError(f"unknown agent {name!r}; the config defines: {known}")

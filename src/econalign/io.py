@@ -35,6 +35,10 @@ PROVENANCE_PACKAGES = (
 )
 
 
+class MissingInputError(FileNotFoundError):
+    """An input a stage reads is missing; the message names it and what makes it (a user error, no traceback)."""
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
 

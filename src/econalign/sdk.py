@@ -105,6 +105,11 @@ def play(
     from econalign.data.templates import decision_line, render_item, template_kind, templates_for
 
     n = game.n_actions
+    if n != 2 and belief is not None and np.ndim(belief) == 0:
+        raise ValueError(
+            f"belief={belief!r} is the probability of the first of two actions, and {game.family} has {n}: pass a "
+            f"probability vector over the other player's {n} actions, or None"
+        )
     template = template or templates_for(template_kind(game), held_out=False)[0]
     labels = list(labels) if labels is not None else [chr(ord("A") + i) for i in range(n)]
     order = list(order) if order is not None else list(range(n))
@@ -189,7 +194,13 @@ def resolve_overrides(overrides: Mapping[str, Any], schema: Mapping[str, Any] | 
         if path is None:
             owners = [name for name, section in properties.items() if key in section.get("properties", {})]
             if len(owners) != 1:
-                where = f"defined in {', '.join(owners)}; write section__{key}" if owners else "not a config key"
+                deeper = [path for path in _nested_paths(properties, key) if path.count("__") > 1]
+                if owners:
+                    where = f"defined in {', '.join(owners)}; write section__{key}"
+                elif deeper:
+                    where = f"a nested key; write {' or '.join(deeper)}"
+                else:
+                    where = "not a config key"
                 raise TypeError(f"align() got keyword {key!r}: {where}")
             path = f"{owners[0]}/{key}"
         node = out
@@ -198,6 +209,18 @@ def resolve_overrides(overrides: Mapping[str, Any], schema: Mapping[str, Any] | 
             node = node.setdefault(parent, {})
         node[leaf] = value
     return out
+
+
+def _nested_paths(properties: Mapping[str, Any], key: str, prefix: str = "") -> list[str]:
+    # Every "a__b__key" path of the schema that ends in key, for the hint of an unknown keyword.
+    paths = []
+    for name, node in properties.items():
+        path = f"{prefix}{name}"
+        if name == key:
+            paths.append(path)
+        if isinstance(node, Mapping) and "properties" in node:
+            paths += _nested_paths(node["properties"], key, f"{path}__")
+    return paths
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,10 +44,12 @@ def pricing_pairings(agents: Sequence[str], pricing_config: Mapping[str, Any]) -
 
 
 def split_pairing(pairing: str) -> tuple[str, str]:
-    """The two firms of a pairing name (ValueError if it is not ``"a__b"``)."""
+    """The two firms of a pairing name (ConfigError, a ValueError, if it is not ``"a__b"``)."""
+    from econalign.config import ConfigError
+
     firms = pairing.split(PAIRING_SEPARATOR)
     if len(firms) != 2 or not all(firms):
-        raise ValueError(f"pairing {pairing!r} is not of the form 'firm1{PAIRING_SEPARATOR}firm2'")
+        raise ConfigError(f"pairing {pairing!r} is not of the form 'firm1{PAIRING_SEPARATOR}firm2'")
     return firms[0], firms[1]
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import polars as pl
 
-from econalign.io import provenance, sha256_file, write_atomic, write_json
+from econalign.data.synthesize import SPLITS
+from econalign.io import MissingInputError, provenance, sha256_file, write_atomic, write_json
 
 DEFAULT_SPLITS = ("train", "validation")
 ROLES = ("system", "user", "assistant")
@@ -87,7 +88,7 @@ def export_openai(
         The JSONL files written, in split order.
 
     Raises:
-        FileNotFoundError: A split's parquet file is missing.
+        MissingInputError: A split's parquet file is missing (a FileNotFoundError).
         ValueError: A row is not a valid chat example.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -95,7 +96,7 @@ def export_openai(
     for split in splits:
         source = data_dir / f"{split}.parquet"
         if not source.is_file():
-            raise FileNotFoundError(f"{source} does not exist; run the synthesize rule first")
+            raise MissingInputError(f"{source} does not exist; run the synthesize rule first")
         frame = pl.read_parquet(source, columns=["id", "messages", "target"])
         path = write_atomic(out_dir / f"{split}.jsonl", jsonl_lines(frame.iter_rows(named=True)))
         written.append(path)
@@ -115,7 +116,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder: results/synthesize/{agent}")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder, e.g. results/export_openai/{agent}")
     parser.add_argument(
-        "--splits", nargs="+", default=list(DEFAULT_SPLITS), help="splits to export (default: train validation)"
+        "--splits",
+        nargs="+",
+        default=list(DEFAULT_SPLITS),
+        choices=SPLITS,
+        metavar="SPLIT",
+        help=f"splits to export, of {', '.join(SPLITS)} (default: train validation)",
     )
 
 

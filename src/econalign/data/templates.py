@@ -444,7 +444,11 @@ def render_item(
         >>> print(item.messages[1]["content"].splitlines()[2])
         A / A: 1, 1
     """
-    template = TEMPLATES[template] if isinstance(template, str) else template
+    if isinstance(template, str):
+        if template not in TEMPLATES:
+            known = ", ".join(name for name, t in TEMPLATES.items() if t.kind == template_kind(game))
+            raise ValueError(f"unknown template {template!r}; for {game.family}: {known}")
+        template = TEMPLATES[template]
     order = [int(a) for a in order]
     if sorted(order) != list(range(game.n_actions)):
         raise ValueError(f"order must be a permutation of the {game.n_actions} action indices, got {order}")
@@ -509,7 +513,10 @@ def _table(game: Game, template: Template, labels: Sequence[str], order: Sequenc
         ]
         return [*header, *rows]
     if game.n_actions != 2:
-        raise ValueError(f"group tables need two actions, {game.family} has {game.n_actions}")
+        raise ValueError(
+            f"group tables need two actions (contribute all or nothing), {game.family} has {game.n_actions}: "
+            "pass n_levels=2"
+        )
     first, second = order
     header = template.table.format(first=labels[0], n_others=game.n_players - 1)
     rows = []

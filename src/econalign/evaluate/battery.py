@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from econalign.cli import add_config_arguments, config_from_args
-from econalign.config import agent_spec
+from econalign.config import ConfigError, agent_spec
 from econalign.evaluate.cache import NO_ADAPTER, ScoreCache, adapter_hash
 from econalign.evaluate.items import add_theory_columns, answer_mismatches, load_battery, select_items
 from econalign.evaluate.metrics import summarise
@@ -72,7 +72,7 @@ def own_theory(config: Mapping[str, Any], agent: str) -> str | None:
         return None
     try:
         return theory_name(preference_from_config(agent_spec(config, agent)))
-    except KeyError:
+    except ConfigError:
         return None
 
 
@@ -301,6 +301,10 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise SystemExit("econalign evaluate: --model is required unless --references or --hosted is given")
+    if args.agent != "base":
+        agent_spec(config, args.agent)  # an unknown name is an error, not a run scored and labelled as that agent
+    if (args.adapter is None) != (args.agent == "base"):
+        raise SystemExit(f"econalign evaluate: agent {args.agent!r} needs --adapter exactly when it is not 'base'")
     cache_dir = args.cache_dir or Path(args.out).parent / ".cache"
     evaluate_agent(
         config,

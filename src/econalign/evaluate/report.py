@@ -22,7 +22,7 @@ from econalign.evaluate.figures import FIGURES, kappa_curve, save_figure
 from econalign.evaluate.metrics import ALL, paired_gain
 from econalign.evaluate.outputs import evaluated_agents, report_outputs
 from econalign.evaluate.tables import TABLES
-from econalign.io import config_hash, write_json, write_text
+from econalign.io import MissingInputError, config_hash, write_json, write_text
 from econalign.tables import latex_table, markdown_table
 
 __all__ = ["add_arguments", "games_summary", "main", "report_games", "write_index"]
@@ -140,6 +140,11 @@ def write_index(config: Mapping[str, Any], out_dir: str | Path) -> Path:
     """
     out_dir = Path(out_dir)
     wanted = report_outputs(config)
+    missing = [f"{name}.md" for name in wanted["tables"] if not (out_dir / f"{name}.md").is_file()]
+    if missing:
+        raise MissingInputError(
+            f"{out_dir} lacks {', '.join(missing)}: write the tables first (report-games without --index)"
+        )
     parts = ["# Game battery\n"]
     for name in wanted["tables"]:
         parts.append(f"## {name.replace('_', ' ')}\n\n" + (out_dir / f"{name}.md").read_text(encoding="utf-8"))
@@ -161,8 +166,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"figures to write, of {list(FIGURES)} (default: the config's; kappa_sweep only with a kappa_grid)",
     )
-    parser.add_argument("--index", action="store_true", help="only write index.md from the existing tables/figures")
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--index", action="store_true", help="only write index.md from the existing tables/figures")
+    only.add_argument(
         "--summary", action="store_true", help="only write summary.json (agents compared with base, paired by item)"
     )
 

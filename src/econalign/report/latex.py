@@ -21,7 +21,7 @@ ENGINES = ("latexmk", "pdflatex", "tectonic")
 INSTALL_HINT = (
     "no LaTeX engine (latexmk, pdflatex or tectonic) on PATH, so the PDF was not built; install one with "
     "`apt-get install texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended latexmk` "
-    "(see paper/README.md) and rerun `snakemake paper --forcerun paper`"
+    "(see paper/README.md) and rerun `uv run snakemake --cores all --forcerun paper`"
 )
 
 

@@ -29,11 +29,15 @@ from econalign.report.numbers import collect_numbers, latex_escape, numbers_tex
 from econalign.report.provenance import MODEL_PROVENANCE, paper_provenance
 from econalign.report.summary import check_targets, expand_targets, manuscript_usage, results_markdown
 
-__all__ = ["MANUSCRIPT", "PaperResult", "add_arguments", "appendix_tex", "assemble_paper", "main"]
+__all__ = ["MANUSCRIPT", "LatexRequiredError", "PaperResult", "add_arguments", "appendix_tex", "assemble_paper", "main"]
 
 MANUSCRIPT = "main.tex"
 _SOURCE_SUFFIXES = (".tex", ".bib", ".sty", ".cls", ".bst")
 _GENERATED = ("numbers.tex", "appendix.tex")
+
+
+class LatexRequiredError(RuntimeError):
+    """``report.latex`` is ``require`` and the PDF could not be built."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +110,8 @@ def assemble_paper(
 
     Raises:
         FileNotFoundError: If ``paper/main.tex`` is missing.
-        RuntimeError: If ``latex`` is ``require`` and the PDF could not be built (RESULTS.md is written first).
+        LatexRequiredError: If ``latex`` is ``require`` and the PDF could not be built (RESULTS.md is written
+            first); a RuntimeError.
     """
     results, out, paper = Path(results), Path(out), Path(paper)
     report = config["report"]
@@ -163,7 +168,7 @@ def assemble_paper(
         echo(f"the manuscript places results the run did not produce: {', '.join(missing)}")
     echo(f"wrote {summary}")
     if latex == "require" and not pdf.built:
-        raise RuntimeError(f"report.latex is 'require' but the PDF was not built: {pdf.message}")
+        raise LatexRequiredError(f"report.latex is 'require' but the PDF was not built: {pdf.message}")
     return PaperResult(out=out, summary=summary, pdf=pdf, missed=missed, missing=missing)
 
 
@@ -215,5 +220,8 @@ def main(args: argparse.Namespace) -> int:
     from econalign.cli import config_from_args
 
     config = config_from_args(args)
-    assemble_paper(config, results=args.results, out=args.out, paper=args.paper, latex=args.latex)
+    try:
+        assemble_paper(config, results=args.results, out=args.out, paper=args.paper, latex=args.latex)
+    except LatexRequiredError as error:
+        raise SystemExit(f"econalign paper: {error}") from None
     return 0

@@ -76,7 +76,7 @@ def finetune(
     from tqdm import tqdm
 
     from econalign.config import agent_spec
-    from econalign.io import config_hash
+    from econalign.io import MissingInputError, config_hash
     from econalign.model.params import load_llama
     from econalign.model.runtime import enable_compilation_cache
     from econalign.model.tokenizer import load_tokenizer
@@ -91,6 +91,10 @@ def finetune(
     settings = config["finetune"]
     seed = run_seed(config, agent)
     model_dir, data_dir, out = Path(model_dir), Path(data_dir), Path(out_dir)
+    if not (data_dir / "train.parquet").is_file():
+        raise MissingInputError(
+            f"{data_dir} holds no train.parquet: the data folder is the agent's own (results/synthesize/{agent})"
+        )
     tokenizer = load_tokenizer(model_dir)
     model = load_llama(model_dir, dtype=config["model"]["dtype"])
     train_path, val_path = data_dir / "train.parquet", data_dir / "validation.parquet"
@@ -179,7 +183,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--agent", required=True, help="agent name from the config")
     parser.add_argument("--model", required=True, type=Path, help="prepared base model directory (HF layout)")
-    parser.add_argument("--data", required=True, type=Path, help="the agent's synthesize folder")
+    parser.add_argument(
+        "--data", required=True, type=Path, help="the agent's synthesized data (results/synthesize/AGENT)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
 
 
