@@ -57,3 +57,33 @@ def test_invalid_flags_are_argparse_errors(argv, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err or argv[0] == "report-games"
+
+
+def test_runtime_settings_reach_the_stage_but_not_its_record():
+    from econalign.cli import build_parser, config_from_args
+    from econalign.io import config_hash, provenance
+
+    parser = build_parser(["finetune"])
+    base = ["finetune", "--agent", "economicus", "--model", "m", "--data", "d", "--out", "o"]
+    given = json.dumps({"seed": 3, "finetune": {"learning_rate": 0.001}})
+    plain = config_from_args(parser.parse_args([*base, "--config-json", given]))
+    runtime = json.dumps({"finetune": {"progress": False, "checkpoint_every": 9}, "tracking": {"wandb": True}})
+    switched = config_from_args(parser.parse_args([*base, "--config-json", given, "--runtime-json", runtime]))
+    assert switched["finetune"]["checkpoint_every"] == 9 and switched["tracking"]["wandb"] is True
+    assert switched["finetune"]["learning_rate"] == 0.001  # the section keeps its given keys
+    assert plain["finetune"]["checkpoint_every"] != 9
+    assert provenance(switched) == provenance(plain) and config_hash(switched) == config_hash(plain)
+    assert "progress" not in provenance(switched)["config"]["finetune"]
+
+
+@pytest.mark.parametrize(
+    ("runtime", "message"),
+    [
+        ('{"finetune": {"learning_rate": 1}}', "settings that change results"),
+        ("[1]", "--runtime-json expected a mapping of keys, got list"),
+    ],
+)
+def test_runtime_json_takes_only_runtime_settings(runtime, message, capsys):
+    with pytest.raises(SystemExit):
+        main(["synthesize", "--out", "o", "--config-json", CONFIG, "--runtime-json", runtime])
+    assert message in capsys.readouterr().err

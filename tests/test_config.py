@@ -253,3 +253,10 @@ def test_schema_enums_list_exactly_what_the_code_implements():
     assert enum("av", "framings") == list(FRAMINGS)
     assert enum("pricing", "label_order") == list(LABEL_ORDERS)
     assert enum("pricing", "reference_opponents") == list(REFERENCE_PRICERS)
+
+
+def test_an_unquoted_yaml_off_gets_a_hint(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("report:\n  latex: off\n")
+    with pytest.raises(ConfigError, match=r"report/latex: False is not of type 'string' \(YAML reads an unquoted"):
+        load_config(path)

@@ -38,6 +38,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", dest="config_path", metavar="YAML", help="configuration file (default: all defaults)"
     )
     group.add_argument("--config-json", metavar="JSON", help="configuration as a JSON object (as Snakemake passes it)")
+    parser.add_argument(
+        "--runtime-json",
+        metavar="JSON",
+        help="settings that change no result (progress bars, checkpoint intervals, the score cache, tracking), merged "
+        "over the configuration and left out of the outputs' provenance (as Snakemake passes them)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -49,20 +55,41 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """
     import yaml
 
-    from econalign.config import ConfigError, StageConfig, load_config, validate_config
+    from econalign.config import ConfigError, StageConfig, load_config, runtime_settings, validate_config
+
+    def parse(option: str, text: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{option} is not valid JSON: {error}") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{option} expected a mapping of keys, got {type(value).__name__}")
+        return value
 
     try:
+        runtime = parse("--runtime-json", args.runtime_json) if getattr(args, "runtime_json", None) else {}
+        if runtime_settings(runtime) != runtime:
+            raise ConfigError(f"--runtime-json holds settings that change results: {sorted(runtime)}")
         if getattr(args, "config_json", None):
-            try:
-                raw = json.loads(args.config_json)
-            except json.JSONDecodeError as error:
-                raise ConfigError(f"--config-json is not valid JSON: {error}") from None
-            return StageConfig(validate_config(raw), given=raw)
-        return load_config(getattr(args, "config_path", None))
+            raw = parse("--config-json", args.config_json)
+            return StageConfig(validate_config(_merged(raw, runtime)), given=raw)
+        resolved = load_config(getattr(args, "config_path", None))
+        if runtime:
+            validate_config(runtime)  # the values' types and bounds; a resolved config is not validated twice
+            resolved = _merged(resolved, runtime)
+        return resolved
     except (ConfigError, OSError, yaml.YAMLError) as error:
         command = getattr(args, "command", None)
         print(f"econalign{' ' + command if command else ''}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _merged(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    # extra's nested keys over config's, one key at a time (a section named in extra keeps its other keys).
+    out = dict(config)
+    for key, value in extra.items():
+        out[key] = _merged(dict(out.get(key) or {}), value) if isinstance(value, dict) else value
+    return out
 
 
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:

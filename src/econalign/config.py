@@ -64,7 +64,55 @@ def _message(error: jsonschema.ValidationError) -> str:
     # jsonschema words a failed "not" as "0 should not be valid under {'const': 0}"; the key's description says more.
     if error.validator == "not" and "description" in error.schema:
         return f"{error.instance!r} is not allowed ({error.schema['description']})"
+    expected = error.schema.get("type")
+    hinted = "type" if expected == "string" else "enum"  # one hint per key, on the error the schema gives first
+    if isinstance(error.instance, bool) and error.validator == hinted:
+        # YAML 1.1 reads unquoted on/off/yes/no as booleans: `latex: off` arrives as False.
+        return f"{error.message} (YAML reads an unquoted on, off, yes or no as a boolean: quote the value)"
     return error.message
+
+
+RUNTIME_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("finetune", "progress"),
+    ("finetune", "checkpoint_every"),
+    ("finetune", "keep_checkpoint"),
+    ("evaluate", "cache"),
+    ("pricing", "checkpoint_every"),
+    ("tracking",),
+)
+"""Config paths that change how a stage runs but none of its results: progress bars, checkpoint intervals (a resumed
+run ends with the same weights), the score cache (a cached score is the score) and experiment tracking. The workflow
+passes them outside the params Snakemake tracks (``--runtime-json``), so switching one reruns nothing, and outputs
+neither record nor hash them."""
+
+
+def runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`RUNTIME_SETTINGS` of a configuration, as a nested dict (paths it lacks are left out)."""
+    out: dict[str, Any] = {}
+    for path in RUNTIME_SETTINGS:
+        node: Any = config
+        for part in path:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            target = out
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            target[path[-1]] = copy.deepcopy(node)
+    return out
+
+
+def without_runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a configuration without its :data:`RUNTIME_SETTINGS`: what a result depends on."""
+    out = copy.deepcopy(dict(config))
+    for path in RUNTIME_SETTINGS:
+        node: Any = out
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
 
 
 class StageConfig(dict):
@@ -72,8 +120,8 @@ class StageConfig(dict):
 
     Snakemake hands each stage only the sections it reads (``stage_config`` in ``workflow/rules/common.smk``);
     validation fills the others with schema defaults, which the stage never reads and which need not be the
-    study's. :func:`econalign.io.provenance` records the given sections only, so a stage's provenance never shows a
-    default as if the study had used it.
+    study's. :func:`econalign.io.provenance` records the given sections only (less the :data:`RUNTIME_SETTINGS`), so
+    a stage's provenance never shows a default as if the study had used it.
 
     Attributes:
         given: The top-level keys the caller passed, sorted.
@@ -82,6 +130,10 @@ class StageConfig(dict):
     def __init__(self, resolved: Mapping[str, Any], *, given: Iterable[str]) -> None:
         super().__init__(resolved)
         self.given = tuple(sorted(given))
+
+    def recorded(self) -> dict[str, Any]:
+        """The given sections without the runtime settings: what outputs record and hash."""
+        return without_runtime_settings({key: self[key] for key in self.given if key in self})
 
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -167,9 +167,24 @@ def adapter_hash(adapter_dir: str | os.PathLike[str] | None) -> str:
     return digest.hexdigest()
 
 
+def recorded_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a configuration that outputs record.
+
+    Of a :class:`econalign.config.StageConfig` (what ``--config-json`` gives a stage): the sections the stage was
+    given, not the defaults filled in beside them, and not the settings that change no result
+    (``econalign.config.RUNTIME_SETTINGS``). Any other mapping is recorded whole.
+    """
+    recorded = getattr(config, "recorded", None)
+    return recorded() if callable(recorded) else dict(config)
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
-    """Return a short, stable hash of a resolved configuration (sha256 of its canonical JSON, 16 hex digits)."""
-    return hashlib.sha256(dumps_json(config).encode("utf-8")).hexdigest()[:16]
+    """Return a short, stable hash of a resolved configuration (sha256 of its canonical JSON, 16 hex digits).
+
+    Of a :class:`econalign.config.StageConfig` only the given sections are hashed (:func:`recorded_config`), so a
+    stage's outputs and its provenance carry the same hash.
+    """
+    return hashlib.sha256(dumps_json(recorded_config(config)).encode("utf-8")).hexdigest()[:16]
 
 
 def derive_seed(seed: int, *names: str | int) -> int:
@@ -220,8 +235,7 @@ def provenance(
     """
     record: dict[str, Any] = {"packages": package_versions()}
     if config is not None:
-        given = getattr(config, "given", None)
-        config = dict(config) if given is None else {key: config[key] for key in given if key in config}
+        config = recorded_config(config)
         record["config"] = config
         record["config_hash"] = config_hash(config)
         if seed is None:

@@ -363,3 +363,15 @@ def test_same_type_share_and_unseen_label_sets_follow_the_config(frames, small_c
             assert any(set(labels) <= set(letters) for letters in allowed)
         unseen_letters = set("".join(data["label_sets_unseen"]))
         assert any(set(json.loads(o)[0]["label"]) <= unseen_letters for o in splits["test_labels"]["options"])
+
+
+def test_a_stage_config_records_only_the_sections_it_was_given(tmp_path):
+    # What Snakemake passes: the data section (and the common keys); the card and provenance must not show the
+    # defaults validation fills in for finetune, pricing, ... as if the study had used them.
+    given = {key: SMALL_CONFIG[key] for key in ("seed", "data") if key in SMALL_CONFIG}
+    assert (
+        cli_main(["synthesize", "--config-json", json.dumps(given), "--out", str(tmp_path), "--agent", "moralis"]) == 0
+    )
+    record = json.loads((tmp_path / "moralis" / "provenance.json").read_text())
+    assert sorted(record["config"]) == sorted(given)
+    assert record["config_hash"] in (tmp_path / "moralis" / "card.md").read_text()

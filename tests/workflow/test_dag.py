@@ -123,3 +123,52 @@ def test_the_snakefile_splits_are_the_datasets(repo_root):
 
     match = re.search(r"^SPLITS = (\[.*\])$", (repo_root / "workflow/rules/common.smk").read_text(), re.MULTILINE)
     assert match and tuple(ast.literal_eval(match.group(1))) == SPLITS
+
+
+def test_the_paper_rule_declares_every_manuscript_file_the_paper_copies(repo_root):
+    import ast
+    import re
+
+    from econalign.report.paper import GENERATED, SOURCE_SUFFIXES
+
+    text = (repo_root / "workflow/rules/paper.smk").read_text()
+    for name, value in (("PAPER_SUFFIXES", SOURCE_SUFFIXES), ("PAPER_GENERATED", GENERATED)):
+        match = re.search(rf"^{name} = (\(.*\))$", text, re.MULTILINE)
+        assert match and tuple(ast.literal_eval(match.group(1))) == value
+
+
+def _shell_commands(repo_root, tmp_path, configfile, rule):
+    # The shell commands a dry run of the whole DAG would give one rule's jobs.
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo_root / "Snakefile"), "--directory",
+               str(tmp_path), "--cores", "1", "--dry-run", "--forceall", "--printshellcmds", "--configfile",
+               str(configfile)]  # fmt: skip
+    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    prefix = f"Shell command: econalign {rule} "
+    return sorted(
+        line.removeprefix("Shell command: ") for line in result.stdout.splitlines() if line.startswith(prefix)
+    )
+
+
+def test_settings_that_change_no_result_stay_out_of_the_tracked_params(repo_root, tmp_path):
+    """Switching a progress bar, a checkpoint interval, the score cache or tracking reruns nothing: Snakemake
+    tracks params, and these reach the stages by --runtime-json, formatted from a global."""
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(config))
+    config.setdefault("finetune", {}).update(progress=False, checkpoint_every=7, keep_checkpoint=True)
+    config.setdefault("evaluate", {})["cache"] = False
+    config.setdefault("pricing", {})["checkpoint_every"] = 3
+    config["tracking"] = {"wandb": True, "project": "other"}
+    switched = tmp_path / "switched.yaml"
+    switched.write_text(yaml.safe_dump(config))
+    for rule in ["finetune", "evaluate", "pricing"]:
+        before = _shell_commands(repo_root, tmp_path, plain, rule)
+        after = _shell_commands(repo_root, tmp_path, switched, rule)
+        assert before and len(before) == len(after)
+        for old, new in zip(before, after, strict=True):
+            config_old = old.split("--config-json ")[1].split(" --runtime-json")[0]
+            config_new = new.split("--config-json ")[1].split(" --runtime-json")[0]
+            assert config_old == config_new  # the tracked params
+            assert (old != new) == ("--runtime-json" in old)  # the runtime settings did reach the command
+    assert '"checkpoint_every": 7' in _shell_commands(repo_root, tmp_path, switched, "finetune")[0]

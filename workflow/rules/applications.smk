@@ -47,7 +47,7 @@ rule pricing:
         mem_mb=8000,
         runtime=60,
     shell:
-        "econalign pricing --config-json {params.config:q} {params.pairings} --model {input.model}"
+        "econalign pricing --config-json {params.config:q} --runtime-json {RUNTIME_JSON:q} {params.pairings} --model {input.model}"
         " --adapters results/finetune --out-dir results/pricing > {log} 2>&1"
 
 
@@ -89,9 +89,11 @@ rule report_applications:
         pricing_gain_pdf="results/report_applications/pricing_gain.pdf",
         summary="results/report_applications/summary.json",
     params:
-        config=lambda wildcards: stage_config("av", "pricing", "report", "evaluate"),
+        config=lambda wildcards: stage_config("av", "pricing", "evaluate"),
     log:
         "logs/report_applications/report.log",
+    benchmark:
+        "benchmarks/report_applications/report.tsv"
     shell:
         "econalign report-applications --config-json {params.config:q} --av results/av --pricing results/pricing"
         " --out results/report_applications > {log} 2>&1"

@@ -1,7 +1,7 @@
 # Helpers that only Snakemake needs: config validation, derived names, input functions.
 import json
 
-from econalign.config import ConfigError, validate_config
+from econalign.config import ConfigError, runtime_settings, validate_config, without_runtime_settings
 
 try:
     _resolved = validate_config(config)
@@ -32,14 +32,32 @@ def one_of(names):
     return "|".join(names) or "(?!)"
 
 
-def stage_config(*sections):
+def stage_config(*sections, hosted=None):
     """The part of the config a stage reads, as JSON for `--config-json`.
 
-    Passing only the relevant sections makes Snakemake's params trigger rerun a stage exactly when
-    its own settings change.
+    Passing only what a stage reads makes Snakemake's params trigger rerun it exactly when its own settings change:
+    whole sections ("data") or single keys ("report/decimals"), never the settings that change no result
+    (econalign.config.RUNTIME_SETTINGS, passed as RUNTIME_JSON instead). `hosted="names"` gives every hosted
+    model's name and model id (what the reports list), `hosted=NAME` that model's whole entry.
     """
-    keys = ["seed", "model", "agents", "kappa_grid", *sections]
-    return json.dumps({key: config[key] for key in keys}, sort_keys=True)
+    stage = {}
+    for key in ["seed", "model", "agents", "kappa_grid", *sections]:
+        section, _, leaf = key.partition("/")
+        if leaf:
+            stage.setdefault(section, {})[leaf] = config[section][leaf]
+        else:
+            stage[section] = config[section]
+    if hosted == "names":
+        stage["hosted"] = [{"name": h["name"], "model": h["model"]} for h in config["hosted"]]
+    elif hosted is not None:
+        stage["hosted"] = [h for h in config["hosted"] if h["name"] == hosted]
+    return json.dumps(without_runtime_settings(stage), sort_keys=True)
+
+
+# Progress bars, checkpoint intervals, the score cache and tracking: read by the stages through --runtime-json, from
+# this global rather than from params, so that switching one reruns nothing (Snakemake tracks params and the rule's
+# unformatted shell command, not the globals formatted into it).
+RUNTIME_JSON = json.dumps(runtime_settings(config), sort_keys=True)
 
 
 def get_adapter(wildcards):

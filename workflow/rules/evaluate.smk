@@ -35,7 +35,7 @@ rule evaluate:
         mem_mb=6000,
         runtime=30,
     shell:
-        "econalign evaluate --config-json {params.config:q} --agent {wildcards.agent} --model {input.model}"
+        "econalign evaluate --config-json {params.config:q} --runtime-json {RUNTIME_JSON:q} --agent {wildcards.agent} --model {input.model}"
         " {params.adapter} --data results/synthesize --out results/evaluate/{wildcards.agent}"
         " --cache-dir results/evaluate/.cache > {log} 2>&1"
 
@@ -51,7 +51,7 @@ rule evaluate_hosted:
     wildcard_constraints:
         hosted=one_of(HOSTED),
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "hosted"),
+        config=lambda wildcards: stage_config("data", "evaluate", hosted=wildcards.hosted),
     log:
         "logs/evaluate/{hosted}.log",
     benchmark:
@@ -60,7 +60,7 @@ rule evaluate_hosted:
         mem_mb=2000,
         runtime=120,
     shell:
-        "econalign evaluate --config-json {params.config:q} --hosted {wildcards.hosted} --data results/synthesize"
+        "econalign evaluate --config-json {params.config:q} --runtime-json {RUNTIME_JSON:q} --hosted {wildcards.hosted} --data results/synthesize"
         " --out results/evaluate/{wildcards.hosted} > {log} 2>&1"
 
 
@@ -91,9 +91,11 @@ rule report_games_table:
     wildcard_constraints:
         table="|".join(TABLE_NAMES),
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
+        config=lambda wildcards: stage_config("data", "evaluate", "report/decimals", hosted="names"),
     log:
         "logs/report_games/{table}.log",
+    benchmark:
+        "benchmarks/report_games/{table}.tsv"
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --references results/evaluate_reference --out results/report_games --tables {wildcards.table}"
@@ -116,9 +118,13 @@ rule report_games_figure:
     wildcard_constraints:
         figure="|".join(FIGURE_NAMES),
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
+        config=lambda wildcards: stage_config(
+            "data", "evaluate", "report/temptation_bins", "report/kappa_points", hosted="names"
+        ),
     log:
         "logs/report_games/{figure}.log",
+    benchmark:
+        "benchmarks/report_games/{figure}.tsv"
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --references results/evaluate_reference --out results/report_games --figures {wildcards.figure}"
@@ -136,6 +142,8 @@ rule report_games_summary:
         config=lambda wildcards: stage_config("evaluate"),
     log:
         "logs/report_games/summary.log",
+    benchmark:
+        "benchmarks/report_games/summary.tsv"
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --out results/report_games --summary > {log} 2>&1"
@@ -147,9 +155,11 @@ rule report_games:
     output:
         index="results/report_games/index.md",
     params:
-        config=lambda wildcards: stage_config("data", "evaluate", "report", "hosted"),
+        config=lambda wildcards: stage_config(hosted="names"),
     log:
         "logs/report_games/index.log",
+    benchmark:
+        "benchmarks/report_games/index.tsv"
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --out results/report_games --index > {log} 2>&1"

@@ -16,7 +16,7 @@ rule finetune:
             labels={"agent": "{agent}", "figure": "loss curve"},
         ),
     params:
-        config=lambda wildcards: stage_config("finetune", "tracking"),
+        config=lambda wildcards: stage_config("finetune"),
     log:
         "logs/finetune/{agent}.log",
     benchmark:
@@ -31,5 +31,5 @@ rule finetune:
         runtime=60,
     shell:
         # A killed job restarted by Snakemake resumes from results/finetune/{agent}/checkpoint.
-        "econalign finetune --config-json {params.config:q} --agent {wildcards.agent} --model {input.model}"
+        "econalign finetune --config-json {params.config:q} --runtime-json {RUNTIME_JSON:q} --agent {wildcards.agent} --model {input.model}"
         " --data results/synthesize/{wildcards.agent} --out results/finetune/{wildcards.agent} > {log} 2>&1"

@@ -2,8 +2,18 @@
 # when a LaTeX engine is on PATH (report.latex: auto; with "require" main.pdf is an output and its absence fails).
 import os
 
-# The manuscript lives beside the Snakefile (paper/), so the rule also works with --directory elsewhere.
-PAPER_SOURCES = os.path.join(workflow.basedir, "paper")
+# The manuscript lives beside the Snakefile (paper/), so the rule also works with --directory elsewhere. Paths are
+# relative to the working directory, so that moving or cloning the repository with its results reruns nothing.
+PAPER_SOURCES = os.path.relpath(os.path.join(workflow.basedir, "paper"))
+# econalign.report.paper.SOURCE_SUFFIXES and GENERATED, restated so that planning imports no plotting stack (a test
+# compares them): every manuscript file the paper copies is an input.
+PAPER_SUFFIXES = (".tex", ".bib", ".sty", ".cls", ".bst")
+PAPER_GENERATED = ("numbers.tex", "appendix.tex")
+PAPER_FILES = sorted(
+    os.path.join(PAPER_SOURCES, name)
+    for name in os.listdir(PAPER_SOURCES)
+    if os.path.splitext(name)[1] in PAPER_SUFFIXES and name not in PAPER_GENERATED
+)
 
 
 rule paper:
@@ -14,8 +24,7 @@ rule paper:
         evaluations=get_evaluations(),
         finetune=expand("results/finetune/{agent}/metrics.parquet", agent=AGENTS),
         model=BASE_MODEL,
-        manuscript=os.path.join(PAPER_SOURCES, "main.tex"),
-        bibliography=os.path.join(PAPER_SOURCES, "refs.bib"),
+        manuscript=PAPER_FILES,
     output:
         summary=report(
             "results/paper/RESULTS.md",
@@ -38,7 +47,7 @@ rule paper:
             else {}
         ),
     params:
-        config=lambda wildcards: json.dumps(config, sort_keys=True),
+        config=lambda wildcards: json.dumps(without_runtime_settings(config), sort_keys=True),
         sources=PAPER_SOURCES,
     log:
         "logs/paper/paper.log",

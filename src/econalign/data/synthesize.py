@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
-from econalign.config import agent_spec, validate_config
+from econalign.config import StageConfig, agent_spec, validate_config
 from econalign.data.baselines import split_baselines, split_statistics
 from econalign.data.card import dataset_card
 from econalign.data.reasoning import render_target
@@ -258,7 +258,9 @@ def synthesize(config: dict[str, Any], out_dir: str | Path, *, agent: str | None
     Returns:
         Agent name -> paths written.
     """
-    config = validate_config(config)
+    resolved = validate_config(config)
+    # A stage's config (StageConfig) keeps recording only the sections it was given.
+    config = StageConfig(resolved, given=config.given) if isinstance(config, StageConfig) else resolved
     data = config["data"]
     names = [agent_spec(config, agent)["name"]] if agent is not None else [a["name"] for a in config["agents"]]
     # One progress step per family drawn: three training-family test splits, test_families, then each agent.

@@ -32,8 +32,10 @@ from econalign.report.summary import check_targets, expand_targets, manuscript_u
 __all__ = ["MANUSCRIPT", "LatexRequiredError", "PaperResult", "add_arguments", "appendix_tex", "assemble_paper", "main"]
 
 MANUSCRIPT = "main.tex"
-_SOURCE_SUFFIXES = (".tex", ".bib", ".sty", ".cls", ".bst")
-_GENERATED = ("numbers.tex", "appendix.tex")
+SOURCE_SUFFIXES = (".tex", ".bib", ".sty", ".cls", ".bst")
+"""Files of the manuscript folder copied beside the generated ones (the paper rule declares them as inputs)."""
+GENERATED = ("numbers.tex", "appendix.tex")
+"""Files the paper writes itself; copies of them in the manuscript folder are ignored."""
 
 
 class LatexRequiredError(RuntimeError):
@@ -133,7 +135,7 @@ def assemble_paper(
     echo(f"collected {len(assets)} tables and figures and {len(numbers)} numbers from {results}")
 
     for source in sorted(paper.iterdir()):
-        if source.is_file() and source.suffix in _SOURCE_SUFFIXES and source.name not in _GENERATED:
+        if source.is_file() and source.suffix in SOURCE_SUFFIXES and source.name not in GENERATED:
             write_atomic(out / source.name, source.read_bytes())
     decimals = int(report["decimals"])
     write_text(out / "numbers.tex", numbers_tex(numbers, decimals=decimals, required=usage.macros))
