@@ -68,3 +68,15 @@ def test_end_of_turn_is_the_token_the_template_writes_after_a_reply(smollm2_dir)
     assert tokenizer.convert_ids_to_tokens(end_of_turn_id(tokenizer)) == "<|eot_id|>"
     tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
     assert end_of_turn_id(tokenizer) == tokenizer.eos_token_id  # the template writes no special token after a reply
+
+
+def test_loading_a_tokenizer_prints_no_advice_to_install_pytorch(smollm2_dir):
+    # econalign uses transformers for tokenizers only: its import-time advice would be noise on every command.
+    import os
+    import subprocess
+    import sys
+
+    code = f"from econalign.model.tokenizer import load_tokenizer; load_tokenizer({str(smollm2_dir)!r})"
+    env = {key: value for key, value in os.environ.items() if key != "TRANSFORMERS_NO_ADVISORY_WARNINGS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "PyTorch" not in result.stderr

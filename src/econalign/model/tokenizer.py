@@ -32,6 +32,9 @@ def load_tokenizer(model_dir: str | os.PathLike[str]) -> Any:
     Raises:
         FileNotFoundError: No ``tokenizer.json`` in ``model_dir``.
     """
+    # transformers advises installing PyTorch on import; econalign uses only its tokenizers, by design. An explicit
+    # TRANSFORMERS_NO_ADVISORY_WARNINGS in the environment still wins.
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     from transformers import AutoTokenizer
 
     model_dir = Path(model_dir)
