@@ -10,6 +10,7 @@ import pytest
 from flax import nnx
 
 from econalign.cli import main as cli_main
+from econalign.config import RUNTIME_SETTINGS
 from econalign.io import adapter_hash
 from econalign.model.lora import load_peft_adapter
 from econalign.model.params import load_llama
@@ -50,7 +51,10 @@ def test_outputs_are_complete(lora_run):
     assert (metrics["tokens_per_s"] > 0).all()
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     record = json.loads((out / "provenance.json").read_text())
-    assert record["config"]["finetune"] == config["finetune"] and record["agent"] == "economicus"
+    # The training settings, less those that change no result (progress, checkpoint interval, keep_checkpoint).
+    recorded = {key: value for key, value in config["finetune"].items() if ("finetune", key) not in RUNTIME_SETTINGS}
+    assert record["config"]["finetune"] == recorded and record["agent"] == "economicus"
+    assert "checkpoint_every" in config["finetune"] and "checkpoint_every" not in recorded
     assert record["final"]["val_accuracy"] == metrics["val_accuracy"][-1]
     choices = pl.read_parquet(out / "validation_choices.parquet")
     assert choices.height == 8 and set(choices.columns) == {"id", "option_logprobs", "answer"}
