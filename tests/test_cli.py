@@ -37,12 +37,12 @@ def test_user_errors_exit_with_one_line_naming_the_problem(argv, message, tmp_pa
     assert message in err and f"econalign {argv[0]}: " in err and "Traceback" not in err
 
 
-def test_evaluate_needs_an_adapter_exactly_for_an_aligned_agent(tmp_path):
+def test_evaluate_needs_an_adapter_exactly_for_an_aligned_agent(tmp_path, capsys):
     common = ["--model", "m", "--data", str(tmp_path), "--out", str(tmp_path / "e"), "--config-json", CONFIG]
-    with pytest.raises(SystemExit, match="agent 'moralis' needs --adapter exactly when it is not 'base'"):
-        main(["evaluate", "--agent", "moralis", *common])
-    with pytest.raises(SystemExit, match="agent 'base' needs --adapter exactly when it is not 'base'"):
-        main(["evaluate", "--agent", "base", "--adapter", "a", *common])
+    assert main(["evaluate", "--agent", "moralis", *common]) == 2
+    assert "agent 'moralis' needs --adapter exactly when it is not 'base'" in capsys.readouterr().err
+    assert main(["evaluate", "--agent", "base", "--adapter", "a", *common]) == 2
+    assert "agent 'base' needs --adapter exactly when it is not 'base'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_runtime_settings_reach_the_stage_but_not_its_record():
 @pytest.mark.parametrize(
     ("runtime", "message"),
     [
-        ('{"finetune": {"learning_rate": 1}}', "settings that change results"),
+        ('{"finetune": {"learning_rate": 1, "progress": true}}', 'change results: {"finetune": {"learning_rate": 1}}'),
         ("[1]", "--runtime-json expected a mapping of keys, got list"),
     ],
 )

@@ -77,7 +77,9 @@ def test_a_stage_provenance_records_only_the_sections_it_was_given():
     assert "checkpoint_every" not in record["config"]["pricing"]
     expected = without_runtime_settings({key: config[key] for key in ("av", "pricing", "seed")})
     assert record["config_hash"] == config_hash(expected) == config_hash(config)
-    assert set(provenance(dict(config))["config"]) == set(config)  # a plain resolved config is recorded whole
+    # A plain resolved config is recorded whole, less the settings that change no result.
+    assert set(provenance(dict(config))["config"]) == set(config) - {"tracking"}
+    assert "progress" not in provenance(dict(config))["config"]["finetune"]
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
@@ -91,3 +93,26 @@ def test_write_atomic_gives_the_mode_of_a_plain_open(tmp_path, umask):
         os.umask(previous)
     assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE((tmp_path / "plain.bin").stat().st_mode)
     assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
+
+
+def test_concurrent_writes_keep_the_umask(tmp_path):
+    # The hosted response cache writes from a thread pool; reading the umask must never loosen another write's mode.
+    import sys
+    import threading
+
+    previous, interval = os.umask(0o077), sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [
+            threading.Thread(target=lambda k=k: [write_atomic(tmp_path / f"{k}-{i}", b"x") for i in range(100)])
+            for k in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        os.umask(previous)
+        sys.setswitchinterval(interval)
+    modes = {stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert modes == {0o600}

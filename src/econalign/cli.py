@@ -41,7 +41,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime-json",
         metavar="JSON",
-        help="settings that change no result (progress bars, checkpoint intervals, the score cache, tracking), merged "
+        help="settings that change no result (progress bars, checkpoint intervals, tracking), merged "
         "over the configuration and left out of the outputs' provenance (as Snakemake passes them)",
     )
 
@@ -55,7 +55,14 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """
     import yaml
 
-    from econalign.config import ConfigError, StageConfig, load_config, runtime_settings, validate_config
+    from econalign.config import (
+        ConfigError,
+        StageConfig,
+        load_config,
+        runtime_settings,
+        validate_config,
+        without_runtime_settings,
+    )
 
     def parse(option: str, text: str) -> dict[str, Any]:
         try:
@@ -69,7 +76,8 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     try:
         runtime = parse("--runtime-json", args.runtime_json) if getattr(args, "runtime_json", None) else {}
         if runtime_settings(runtime) != runtime:
-            raise ConfigError(f"--runtime-json holds settings that change results: {sorted(runtime)}")
+            extra = without_runtime_settings(runtime)
+            raise ConfigError(f"--runtime-json holds settings that change results: {json.dumps(extra, sort_keys=True)}")
         if getattr(args, "config_json", None):
             raw = parse("--config-json", args.config_json)
             return StageConfig(validate_config(_merged(raw, runtime)), given=raw)

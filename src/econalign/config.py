@@ -76,14 +76,13 @@ RUNTIME_SETTINGS: tuple[tuple[str, ...], ...] = (
     ("finetune", "progress"),
     ("finetune", "checkpoint_every"),
     ("finetune", "keep_checkpoint"),
-    ("evaluate", "cache"),
     ("pricing", "checkpoint_every"),
     ("tracking",),
 )
 """Config paths that change how a stage runs but none of its results: progress bars, checkpoint intervals (a resumed
-run ends with the same weights), the score cache (a cached score is the score) and experiment tracking. The workflow
-passes them outside the params Snakemake tracks (``--runtime-json``), so switching one reruns nothing, and outputs
-neither record nor hash them."""
+run ends with the same weights) and experiment tracking. The workflow passes them outside the params Snakemake tracks
+(``--runtime-json``), so switching one reruns nothing, and outputs neither record nor hash them. ``evaluate.cache``
+is not one: with sampled reasoning replies an item's draw depends on its place among the items left to score."""
 
 
 def runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ configuration produces byte-identical files, and a crash never leaves a half-wri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import io
@@ -13,6 +14,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,10 +55,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        # mkstemp creates the file private (0600); give it the mode a plain open() would, so that results on a
-        # shared cluster or web server stay readable by the group the umask lets in.
-        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
+            # mkstemp creates the file private (0600); give it the mode a plain open() would, so that results on a
+            # shared cluster or web server stay readable by whom the umask lets in. A filesystem that refuses
+            # modes keeps mkstemp's.
+            with contextlib.suppress(OSError):
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -67,10 +71,20 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask() -> int:
-    # The process umask can only be read by setting it; restore it at once.
-    mask = os.umask(0o022)
-    os.umask(mask)
+    # Linux reports the umask in /proc without changing it; elsewhere it can only be read by setting it, so threads
+    # writing at the same time (the hosted response cache) take turns.
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 
@@ -172,17 +186,20 @@ def recorded_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
     Of a :class:`econalign.config.StageConfig` (what ``--config-json`` gives a stage): the sections the stage was
     given, not the defaults filled in beside them, and not the settings that change no result
-    (``econalign.config.RUNTIME_SETTINGS``). Any other mapping is recorded whole.
+    (``econalign.config.RUNTIME_SETTINGS``). Any other mapping is recorded whole, less those settings.
     """
+    from econalign.config import without_runtime_settings  # config imports this module
+
     recorded = getattr(config, "recorded", None)
-    return recorded() if callable(recorded) else dict(config)
+    return recorded() if callable(recorded) else without_runtime_settings(config)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
     """Return a short, stable hash of a resolved configuration (sha256 of its canonical JSON, 16 hex digits).
 
-    Of a :class:`econalign.config.StageConfig` only the given sections are hashed (:func:`recorded_config`), so a
-    stage's outputs and its provenance carry the same hash.
+    What is hashed is what :func:`recorded_config` records: of a :class:`econalign.config.StageConfig` only the
+    given sections, and never the settings that change no result, so a stage's outputs and its provenance carry the
+    same hash, and a progress bar or checkpoint interval never changes one.
     """
     return hashlib.sha256(dumps_json(recorded_config(config)).encode("utf-8")).hexdigest()[:16]
 

@@ -105,7 +105,8 @@ def play(
     from econalign.data.templates import decision_line, render_item, template_kind, templates_for
 
     n = game.n_actions
-    if n != 2 and belief is not None and np.ndim(belief) == 0:
+    # (A group game with more levels fails on its levels in render_item, with its own hint.)
+    if n != 2 and belief is not None and np.ndim(belief) == 0 and template_kind(game) != "group":
         raise ValueError(
             f"belief={belief!r} is the probability of the first of two actions, and {game.family} has {n}: pass a "
             f"probability vector over the other player's {n} actions, or None"

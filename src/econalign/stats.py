@@ -490,8 +490,9 @@ def correlation(x: Any, y: Any, *, confidence: float = 0.95, clusters: Sequence[
 
     Where ``clusters`` shows pairs that repeat one decision problem, the interval is taken on the effective sample
     size ``n / d``, as :func:`clustered_wilson_interval` does for rates: ``d`` (at least 1) is the design effect of
-    the mean of the products of the standardised values, whose mean is ``r``, i.e. the cluster-robust variance of
-    that mean over its independent one. With one pair per cluster the interval is the plain Fisher-z one.
+    the mean of r's influence function ``z_x z_y - r (z_x^2 + z_y^2) / 2`` on the standardised values, i.e. the
+    cluster-robust variance of that mean over its independent one. With one pair per cluster the interval is the
+    plain Fisher-z one.
 
     Args:
         x: 1-D array.
@@ -525,12 +526,15 @@ def correlation(x: Any, y: Any, *, confidence: float = 0.95, clusters: Sequence[
     out["spearman"] = float(stats.spearmanr(x, y).statistic)
     effective_n = float(n)
     if labels is not None and len(set(labels.tolist())) < n:
-        products = ((x - x.mean()) / x.std()) * ((y - y.mean()) / y.std())
-        robust = clustered_mean_interval(products, labels.tolist(), confidence=confidence)["se"]
-        independent = mean_interval(products, confidence=confidence)["se"]
-        # A single cluster, or products without spread, leave the ratio undefined: count each cluster once.
+        # r's influence function on standardised values: the design effect of its mean is that of r.
+        zx, zy = (x - x.mean()) / x.std(), (y - y.mean()) / y.std()
+        influence = zx * zy - r * (zx**2 + zy**2) / 2.0
+        robust = clustered_mean_interval(influence, labels.tolist(), confidence=confidence)["se"]
+        independent = mean_interval(influence, confidence=confidence)["se"]
+        # A single cluster, or an influence without spread, leave the ratio undefined: count each cluster once.
         groups = len(set(labels.tolist()))
-        design_effect = max(1.0, (robust / independent) ** 2) if robust and independent else n / groups
+        defined = robust is not None and independent is not None and independent > 0.0
+        design_effect = max(1.0, (robust / independent) ** 2) if defined else n / groups
         effective_n = n / design_effect
         out["design_effect"], out["effective_n"] = design_effect, effective_n
     if effective_n > 3:

@@ -151,18 +151,17 @@ def _shell_commands(repo_root, tmp_path, configfile, rule):
 
 
 def test_settings_that_change_no_result_stay_out_of_the_tracked_params(repo_root, tmp_path):
-    """Switching a progress bar, a checkpoint interval, the score cache or tracking reruns nothing: Snakemake
+    """Switching a progress bar, a checkpoint interval or tracking reruns nothing: Snakemake
     tracks params, and these reach the stages by --runtime-json, formatted from a global."""
     config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
     plain = tmp_path / "plain.yaml"
     plain.write_text(yaml.safe_dump(config))
     config.setdefault("finetune", {}).update(progress=False, checkpoint_every=7, keep_checkpoint=True)
-    config.setdefault("evaluate", {})["cache"] = False
     config.setdefault("pricing", {})["checkpoint_every"] = 3
     config["tracking"] = {"wandb": True, "project": "other"}
     switched = tmp_path / "switched.yaml"
     switched.write_text(yaml.safe_dump(config))
-    for rule in ["finetune", "evaluate", "pricing"]:
+    for rule in ["finetune", "pricing"]:
         before = _shell_commands(repo_root, tmp_path, plain, rule)
         after = _shell_commands(repo_root, tmp_path, switched, rule)
         assert before and len(before) == len(after)

@@ -54,7 +54,7 @@ def stage_config(*sections, hosted=None):
     return json.dumps(without_runtime_settings(stage), sort_keys=True)
 
 
-# Progress bars, checkpoint intervals, the score cache and tracking: read by the stages through --runtime-json, from
+# Progress bars, checkpoint intervals and tracking: read by the stages through --runtime-json, from
 # this global rather than from params, so that switching one reruns nothing (Snakemake tracks params and the rule's
 # unformatted shell command, not the globals formatted into it).
 RUNTIME_JSON = json.dumps(runtime_settings(config), sort_keys=True)

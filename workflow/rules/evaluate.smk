@@ -35,7 +35,7 @@ rule evaluate:
         mem_mb=6000,
         runtime=30,
     shell:
-        "econalign evaluate --config-json {params.config:q} --runtime-json {RUNTIME_JSON:q} --agent {wildcards.agent} --model {input.model}"
+        "econalign evaluate --config-json {params.config:q} --agent {wildcards.agent} --model {input.model}"
         " {params.adapter} --data results/synthesize --out results/evaluate/{wildcards.agent}"
         " --cache-dir results/evaluate/.cache > {log} 2>&1"
 
@@ -60,7 +60,7 @@ rule evaluate_hosted:
         mem_mb=2000,
         runtime=120,
     shell:
-        "econalign evaluate --config-json {params.config:q} --runtime-json {RUNTIME_JSON:q} --hosted {wildcards.hosted} --data results/synthesize"
+        "econalign evaluate --config-json {params.config:q} --hosted {wildcards.hosted} --data results/synthesize"
         " --out results/evaluate/{wildcards.hosted} > {log} 2>&1"
 
 
@@ -93,9 +93,9 @@ rule report_games_table:
     params:
         config=lambda wildcards: stage_config("data", "evaluate", "report/decimals", hosted="names"),
     log:
-        "logs/report_games/{table}.log",
+        "logs/report_games/table_{table}.log",
     benchmark:
-        "benchmarks/report_games/{table}.tsv"
+        "benchmarks/report_games/table_{table}.tsv"
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --references results/evaluate_reference --out results/report_games --tables {wildcards.table}"
@@ -122,9 +122,9 @@ rule report_games_figure:
             "data", "evaluate", "report/temptation_bins", "report/kappa_points", hosted="names"
         ),
     log:
-        "logs/report_games/{figure}.log",
+        "logs/report_games/figure_{figure}.log",
     benchmark:
-        "benchmarks/report_games/{figure}.tsv"
+        "benchmarks/report_games/figure_{figure}.tsv"
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --references results/evaluate_reference --out results/report_games --figures {wildcards.figure}"

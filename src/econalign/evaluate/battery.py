@@ -304,7 +304,7 @@ def main(args: argparse.Namespace) -> int:
     if args.agent != "base":
         agent_spec(config, args.agent)  # an unknown name is an error, not a run scored and labelled as that agent
     if (args.adapter is None) != (args.agent == "base"):
-        raise SystemExit(f"econalign evaluate: agent {args.agent!r} needs --adapter exactly when it is not 'base'")
+        raise ConfigError(f"agent {args.agent!r} needs --adapter exactly when it is not 'base'")
     cache_dir = args.cache_dir or Path(args.out).parent / ".cache"
     evaluate_agent(
         config,

@@ -94,8 +94,9 @@ def _binned(
         )
         centers.append(x[index == b].mean())
         means.append(summary["estimate"])
-        lows.append(summary["estimate"] if summary["low"] is None else summary["low"])
-        highs.append(summary["estimate"] if summary["high"] is None else summary["high"])
+        # No interval (one item, or one decision problem): the bar spans everything a level can be.
+        lows.append(0.0 if summary["low"] is None else summary["low"])
+        highs.append(1.0 if summary["high"] is None else summary["high"])
     return np.array(centers), np.array(means), np.array(lows), np.array(highs)
 
 

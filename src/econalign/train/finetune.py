@@ -75,7 +75,7 @@ def finetune(
     import jax
     from tqdm import tqdm
 
-    from econalign.config import agent_spec, without_runtime_settings
+    from econalign.config import agent_spec
     from econalign.io import MissingInputError, config_hash
     from econalign.model.params import load_llama
     from econalign.model.runtime import enable_compilation_cache
@@ -111,9 +111,8 @@ def finetune(
         validation = encode_validation(tokenizer, val_rows, max_target_tokens=settings["max_target_tokens"])
     inputs = {"train": sha256_file(train_path), "validation": sha256_file(val_path) if val_path.is_file() else None}
     base_sha = _model_sha256(model_dir)
-    # A checkpoint is resumed by a run of the same training; progress bars and checkpoint intervals are not part of it.
-    training = without_runtime_settings({"finetune": settings})["finetune"]
-    run_id = config_hash({"finetune": training, "seed": seed, "model": base_sha, "inputs": inputs})
+    # A checkpoint is resumed by a run of the same training (config_hash leaves out progress and checkpoint intervals).
+    run_id = config_hash({"finetune": settings, "seed": seed, "model": base_sha, "inputs": inputs})
     echo(f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), run {run_id}")
     tracker = open_tracker(config["tracking"], name=agent, config={"agent": agent, **settings})
     progress = None
