@@ -21,6 +21,8 @@ from typing import Any
 
 import polars as pl
 
+from econalign.config import without_runtime_settings
+
 PROVENANCE_PACKAGES = (
     "econalign",
     "jax",
@@ -188,8 +190,6 @@ def recorded_config(config: Mapping[str, Any]) -> dict[str, Any]:
     given, not the defaults filled in beside them, and not the settings that change no result
     (``econalign.config.RUNTIME_SETTINGS``). Any other mapping is recorded whole, less those settings.
     """
-    from econalign.config import without_runtime_settings  # config imports this module
-
     recorded = getattr(config, "recorded", None)
     return recorded() if callable(recorded) else without_runtime_settings(config)
 
