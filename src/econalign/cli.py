@@ -59,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ConfigError,
         StageConfig,
         load_config,
+        merged,
         runtime_settings,
         validate_config,
         without_runtime_settings,
@@ -80,24 +81,16 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(f"--runtime-json holds settings that change results: {json.dumps(extra, sort_keys=True)}")
         if getattr(args, "config_json", None):
             raw = parse("--config-json", args.config_json)
-            return StageConfig(validate_config(_merged(raw, runtime)), given=raw)
+            return StageConfig(validate_config(merged(raw, runtime)), given=raw)
         resolved = load_config(getattr(args, "config_path", None))
         if runtime:
             validate_config(runtime)  # the values' types and bounds; a resolved config is not validated twice
-            resolved = _merged(resolved, runtime)
+            resolved = merged(resolved, runtime)
         return resolved
     except (ConfigError, OSError, yaml.YAMLError) as error:
         command = getattr(args, "command", None)
         print(f"econalign{' ' + command if command else ''}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _merged(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    # extra's nested keys over config's, one key at a time (a section named in extra keeps its other keys).
-    out = dict(config)
-    for key, value in extra.items():
-        out[key] = _merged(dict(out.get(key) or {}), value) if isinstance(value, dict) else value
-    return out
 
 
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -114,6 +114,17 @@ def without_runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s keys over it, section by section: a section named in ``extra`` keeps its other keys."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 class StageConfig(dict):
     """A resolved configuration that remembers which top-level sections its caller gave.
 
@@ -129,10 +140,6 @@ class StageConfig(dict):
     def __init__(self, resolved: Mapping[str, Any], *, given: Iterable[str]) -> None:
         super().__init__(resolved)
         self.given = tuple(sorted(given))
-
-    def recorded(self) -> dict[str, Any]:
-        """The given sections without the runtime settings: what outputs record and hash."""
-        return without_runtime_settings({key: self[key] for key in self.given if key in self})
 
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -190,8 +190,9 @@ def recorded_config(config: Mapping[str, Any]) -> dict[str, Any]:
     given, not the defaults filled in beside them, and not the settings that change no result
     (``econalign.config.RUNTIME_SETTINGS``). Any other mapping is recorded whole, less those settings.
     """
-    recorded = getattr(config, "recorded", None)
-    return recorded() if callable(recorded) else without_runtime_settings(config)
+    given = getattr(config, "given", None)
+    sections = config if given is None else {key: config[key] for key in given if key in config}
+    return without_runtime_settings(sections)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from econalign.config import kappa_agent_name, load_config, load_schema
+from econalign.config import kappa_agent_name, load_config, load_schema, merged
 from econalign.io import config_hash, write_json
 
 __all__ = [
@@ -224,16 +224,6 @@ def _nested_paths(properties: Mapping[str, Any], key: str, prefix: str = "") -> 
     return paths
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(dict(merged[key]), value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _agent_entry(preference: Any) -> dict[str, Any]:
     entry = dict(preference.config()) if hasattr(preference, "config") else dict(preference)
     entry.setdefault("kappa", 0.0)
@@ -316,8 +306,8 @@ def align(
     say = progress or (lambda message: None)
     base = dict(load_config(config)) if isinstance(config, str | os.PathLike) else dict(config or {})
     entry = _agent_entry(preference)
-    raw = _merge(base, resolve_overrides(overrides))
-    raw = _merge(raw, {"model": {"spec": model}})
+    raw = merged(base, resolve_overrides(overrides))
+    raw = merged(raw, {"model": {"spec": model}})
     raw["agents"], raw["kappa_grid"] = [entry], []
     resolved = load_config(overrides=raw)
     home_dir = cache_home(home)
