@@ -29,7 +29,7 @@ class CountingAgent:
         return [np.array([-3.0 * _value(p, o) for o in opts]) for p, opts in zip(prompts, options, strict=True)]
 
     def generate(self, prompts, *, max_new_tokens, temperature=0.0, seed=0):
-        self.generate_settings.add((max_new_tokens, temperature, seed))
+        self.generate_settings.add((max_new_tokens, temperature, seed if isinstance(seed, int) else tuple(seed)))
         self.calls += 1
         self.generated += len(prompts)
         return [self.replies(p) for p in prompts]

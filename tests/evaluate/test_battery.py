@@ -9,6 +9,7 @@ import pytest
 
 from econalign.cli import main
 from econalign.evaluate.battery import SMALL_BATCHES
+from econalign.io import derive_seed
 
 from .fakes import CountingAgent
 
@@ -163,11 +164,14 @@ def test_reasoning_mode_passes_the_configured_generation_settings(dataset_dir, t
     args = ["evaluate", "--config-json", json.dumps(config), "--agent", "base", "--model", "model-dir",
             "--data", str(dataset_dir), "--out", str(tmp_path / "base")]  # fmt: skip
     assert main(args) == 0
-    assert fake.generated > 0 and fake.generate_settings == {(24, 0.7, 5)}
     metrics = json.loads((tmp_path / "base" / "metrics.json").read_text())
     assert metrics["mode"] == "reasoning" and metrics["seed"] == 5
-    # "Answer: A" parses exactly where A is one of the item's labels; elsewhere it is a parse failure.
     items = pl.read_parquet(tmp_path / "base" / "items.parquet")
+    # One call; each item sampled with a seed of its own, derived from the configured seed and its id.
+    [(max_new_tokens, temperature, seeds)] = fake.generate_settings
+    assert fake.generated == items.height and (max_new_tokens, temperature) == (24, 0.7)
+    assert sorted(seeds) == sorted(derive_seed(5, "evaluate", "reply", item) for item in items["id"])
+    # "Answer: A" parses exactly where A is one of the item's labels; elsewhere it is a parse failure.
     offered = items["labels"].list.contains("A")
     assert offered.any() and (~offered).any()
     assert (items["parse_failed"] == ~offered).all()

@@ -112,3 +112,31 @@ def test_embedded_model_prefix_caching_matches_plain_scoring(smollm2_agent):
     cached = smollm2_agent.choice_logprobs(prompts, ["A", "B"])
     plain = smollm2_agent.choice_logprobs(prompts, ["A", "B"], prefix_cache=False)
     np.testing.assert_allclose(np.stack(cached), np.stack(plain), atol=2e-4)
+
+
+def test_sampled_reasoning_replies_do_not_depend_on_what_the_cache_holds(tiny_agents):
+    """A battery scored in two sittings (part first, the rest from cache) writes the replies of one sitting."""
+    import json
+
+    import polars as pl
+
+    from econalign.evaluate.cache import ScoreCache
+    from econalign.evaluate.scoring import AgentScorer
+
+    games = [game(5, 3, 1, 0), game(6, 4, 2, 1), game(7, 3, 2, 0), game(4, 3, 1, 0), game(9, 5, 1, 0)]
+    battery = pl.DataFrame(
+        {"id": [f"item{k}" for k in range(5)], "messages": [json.dumps(g) for g in games], "labels": [["A", "B"]] * 5}
+    )
+
+    def scorer():
+        cache = ScoreCache(None, model_sha256="tiny", adapter="none")
+        return AgentScorer(
+            tiny_agents["llama"], name="base", cache=cache, mode="reasoning", max_new_tokens=8, temperature=1.0, seed=3
+        )
+
+    at_once = scorer().score(battery).responses
+    in_two = scorer()
+    first = in_two.score(battery[[3, 1]]).responses
+    assert first == [at_once[3], at_once[1]]
+    assert in_two.score(battery).responses == at_once
+    assert len(set(at_once)) > 1

@@ -93,3 +93,21 @@ def test_sampled_tokens_follow_the_tempered_softmax(model, temperature):
         stats.chisquare(np.append(counts[~rare], counts[rare].sum()), np.append(other[~rare], other[rare].sum())).pvalue
         < 1e-3
     )
+
+
+def test_per_prompt_seeds_make_a_sample_independent_of_the_other_prompts(model):
+    prompts = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10], [11, 12]]
+    seeds = [101, 202, 303, 404, 505]
+    kwargs = dict(max_new_tokens=10, stop_ids=[], temperature=1.0, buckets=BUCKETS)
+    every = generate_tokens(model, prompts, seed=seeds, **kwargs)
+    subset = [4, 2, 0]
+    assert generate_tokens(model, [prompts[i] for i in subset], seed=[seeds[i] for i in subset], **kwargs) == [
+        every[i] for i in subset
+    ]
+    # A prompt with its own seed gets the reply of a call holding it alone.
+    assert generate_tokens(model, [prompts[3]], seed=seeds[3], **kwargs) == [every[3]]
+    # One seed per call keys prompts by their place in the call, so the same prompt moved draws another reply.
+    by_place = generate_tokens(model, prompts, seed=7, **kwargs)
+    assert generate_tokens(model, prompts[2:], seed=7, **kwargs)[0] != by_place[2]
+    with pytest.raises(ValueError, match="5 prompts but 2 seeds"):
+        generate_tokens(model, prompts, seed=[1, 2], **kwargs)

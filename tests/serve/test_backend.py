@@ -86,6 +86,15 @@ def test_generate_matches_the_agent(served):
     local = [agent.generate(in_process_prompt(p), max_new_tokens=6, temperature=1.0, seed=5) for p in PROMPTS]
     assert remote == local
     assert client.generate(PROMPTS[1], max_new_tokens=6, temperature=1.0, seed=5) == local[1]
+    # One seed per prompt, as Agent.generate takes them.
+    seeds = [11 + k for k in range(len(PROMPTS))]
+    per_prompt = [
+        agent.generate(in_process_prompt(p), max_new_tokens=6, temperature=1.0, seed=s)
+        for p, s in zip(PROMPTS, seeds, strict=True)
+    ]
+    assert client.generate(PROMPTS, max_new_tokens=6, temperature=1.0, seed=seeds) == per_prompt
+    with pytest.raises(ValueError, match="seeds"):
+        client.generate(PROMPTS, max_new_tokens=6, seed=seeds[:1])
 
 
 def test_sample_choices_count_parsed_replies_and_failures(served):

@@ -144,7 +144,8 @@ class AgentScorer:
         mode: ``"logprob"``, ``"reasoning"`` or ``"sampled"``.
         max_new_tokens: Generation budget in reasoning mode.
         temperature: Sampling temperature in reasoning mode (0 is greedy).
-        seed: Generation seed.
+        seed: Generation seed; sampled replies (temperature > 0) use one seed per item, derived from it and the
+            item's id (:meth:`reply_seeds`).
         reasoning_first: Where the parser expects the decision line (None: first or last line).
     """
 
@@ -174,12 +175,24 @@ class AgentScorer:
     def _settings(self) -> dict[str, Any]:
         if self.mode == "logprob":
             return {"mode": "logprob"}
-        return {
+        settings: dict[str, Any] = {
             "mode": "reasoning",
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "seed": self.seed,
         }
+        if self.temperature > 0:
+            # Sampled replies were once seeded by their place in the call; this keeps such cache entries unused.
+            settings["seeding"] = "per_item"
+        return settings
+
+    def reply_seeds(self, item_ids: Sequence[str]) -> list[int]:
+        """The generation seed of each item: derived from the configured seed and the item's id.
+
+        A sampled reply then does not depend on which other items are generated in the same call, so a run that
+        finds part of the battery in the score cache writes the same replies as one that finds none.
+        """
+        return [derive_seed(self.seed, "evaluate", "reply", item_id) for item_id in item_ids]
 
     def score(self, battery: pl.DataFrame) -> Scores:
         """Score every item (cached items are not scored again); see the class docstring."""
@@ -214,7 +227,8 @@ class AgentScorer:
                     [prompts[k] for k in missing],
                     max_new_tokens=self.max_new_tokens,
                     temperature=self.temperature,
-                    seed=self.seed,
+                    # Greedy replies ignore the seed; one seed keeps a hosted model's cached requests valid.
+                    seed=self.reply_seeds([ids[k] for k in missing]) if self.temperature > 0 else self.seed,
                 )
                 for k, reply in zip(missing, replies, strict=True):
                     self.cache.put(ids[k], hashes[k], response=str(reply))

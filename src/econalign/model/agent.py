@@ -105,7 +105,12 @@ class Agent:
         return scores[0] if single else scores
 
     def generate(
-        self, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int, temperature: float = 0.0, seed: int = 0
+        self,
+        prompts: Prompt | Sequence[Prompt],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int | Sequence[int] = 0,
     ) -> str | list[str]:
         """Generate a reply to each prompt.
 
@@ -113,7 +118,8 @@ class Agent:
             prompts: One prompt or a list (chat messages or raw strings, as in :meth:`choice_logprobs`).
             max_new_tokens: Most tokens per reply.
             temperature: 0 for greedy decoding, else the sampling temperature.
-            seed: Sampling seed (prompt ``i`` of the call uses key ``fold_in(key(seed), i)``).
+            seed: One sampling seed for the call (prompt ``i`` uses key ``fold_in(key(seed), i)``), or one seed per
+                prompt (prompt ``i`` gets the reply of a call holding it alone with seed ``seed[i]``).
 
         Returns:
             For one prompt its reply; for a list, a list of replies (special tokens removed).

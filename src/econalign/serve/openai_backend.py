@@ -151,7 +151,12 @@ class OpenAIChatAgent:
         return results[0] if single else results
 
     def generate(
-        self, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int, temperature: float = 0.0, seed: int = 0
+        self,
+        prompts: Prompt | Sequence[Prompt],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int | Sequence[int] = 0,
     ) -> str | list[str]:
         """Generate one reply per prompt.
 
@@ -159,15 +164,18 @@ class OpenAIChatAgent:
             prompts: One prompt or a list (chat messages or raw strings).
             max_new_tokens: Token budget of each reply (sent as ``max_tokens_param``).
             temperature: Sampling temperature (omitted when the settings' ``temperature`` is null).
-            seed: The request's ``seed``.
+            seed: The requests' ``seed``: one for every prompt, or one per prompt (as ``Agent.generate``).
 
         Returns:
             For one prompt its reply; for a list, the replies in prompt order (as ``Agent.generate``).
         """
         single, prompt_list = _as_prompt_list(prompts)
+        seeds = [int(seed)] * len(prompt_list) if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+        if len(seeds) != len(prompt_list):
+            raise ValueError(f"{len(prompt_list)} prompts but {len(seeds)} seeds")
         bodies = [
-            self._body(_as_messages(prompt), max_tokens=max_new_tokens, temperature=temperature, seed=seed)
-            for prompt in prompt_list
+            self._body(_as_messages(prompt), max_tokens=max_new_tokens, temperature=temperature, seed=prompt_seed)
+            for prompt, prompt_seed in zip(prompt_list, seeds, strict=True)
         ]
         replies = [_contents(reply)[0] for reply in self._run(bodies)]
         return replies[0] if single else replies
