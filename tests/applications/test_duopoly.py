@@ -112,7 +112,10 @@ def test_a_resumed_run_equals_an_uninterrupted_one(initial_prices):
     resumed = simulate(setup, {"base": HashAgent()}, resume=partial)
     assert_frame_equal(resumed, full)
     longer = PricingSetup.from_config(small_config(initial_prices=initial_prices, periods=10), "base__base")
-    assert_frame_equal(simulate(longer, {"base": HashAgent()}, resume=full).filter(pl.col("period") <= 8), full)
+    longer_run = simulate(longer, {"base": HashAgent()}, resume=full)
+    assert_frame_equal(longer_run.filter(pl.col("period") <= 8), full)
+    # A partial log of a longer run gives a shorter one only its own periods.
+    assert_frame_equal(simulate(setup, {"base": HashAgent()}, resume=longer_run), full)
 
 
 def test_resume_rejects_a_log_of_other_settings():

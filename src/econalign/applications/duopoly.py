@@ -291,7 +291,10 @@ def _start(setup: PricingSetup, resume: pl.DataFrame | None, until_period: int |
         for alpha in setup.alphas
         for e in range(setup.episodes)
     }
-    previous = resume if resume is not None else pl.DataFrame(schema=LOG_SCHEMA)
+    previous = pl.DataFrame(schema=LOG_SCHEMA)
+    if resume is not None:
+        # A partial log of a longer run (the run key leaves out ``periods``) gives only this run's periods.
+        previous = resume.filter(pl.col("period") <= setup.periods)
     last = _restore(setup, episodes, previous)
     first = 0 if setup.initial_prices == "random" else 1
     end = setup.periods if until_period is None else min(until_period, setup.periods)
