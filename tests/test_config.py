@@ -88,6 +88,10 @@ def test_kappa_grid_values_that_share_a_name_are_refused():
             "finetune/grad_accum: 3 does not divide finetune/batch_size 8",
         ),
         (
+            {"pricing": {"alphas": [1.0, 0.2]}},
+            r"pricing/alphas: a grid of 15 prices at alpha=0.2 is not distinct at the cent",
+        ),
+        (
             {"data": {"payoff_min": 5, "payoff_max": 6}},
             r"data/payoff_max: 6 must exceed data/payoff_min \(5\) by at least 3",
         ),

@@ -213,11 +213,26 @@ def _relation_errors(config: Mapping[str, Any]) -> list[str]:
     clash = sorted({agent["name"] for agent in config["agents"]} & set(config["pricing"]["reference_opponents"]))
     if clash:
         errors.append(f"agents: names {clash} are also pricing/reference_opponents (a pairing names its firms)")
+    errors.extend(_price_grid_errors(config["pricing"]))
     if finetune["batch_size"] % finetune["grad_accum"]:
         errors.append(
             f"finetune/grad_accum: {finetune['grad_accum']} does not divide finetune/batch_size "
             f"{finetune['batch_size']} (each optimiser step is split into equal microbatches)"
         )
+    return errors
+
+
+def _price_grid_errors(pricing: Mapping[str, Any]) -> list[str]:
+    # A firm reads and charges prices rounded to the cent, so every currency scale needs grid_size distinct ones.
+    from econalign.applications.pricing_agents import market_grid
+    from econalign.theory.market import LogitDuopoly
+
+    errors = []
+    for alpha in pricing["alphas"]:
+        try:
+            market_grid(LogitDuopoly(alpha=alpha, **pricing["market"]), pricing["grid_size"])
+        except ValueError as error:
+            errors.append(f"pricing/alphas: {error}; use a larger scale or a smaller pricing/grid_size")
     return errors
 
 
