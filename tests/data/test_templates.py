@@ -287,7 +287,9 @@ def test_counted_moralis_reasoning_matches_a_hand_computation():
 _ARITHMETIC = re.compile(r"[A-Z] = ([0-9.*+= ]+?)(?=;\s|\.(?:\s|$))")
 
 
-@pytest.mark.parametrize("preference", [HomoEconomicus(), HomoMoralis(kappa=0.5), HomoMoralis(kappa=0.25)])
+@pytest.mark.parametrize(
+    "preference", [HomoEconomicus(), HomoMoralis(kappa=0.5), HomoMoralis(kappa=0.25), HomoMoralis(kappa=0.125)]
+)
 def test_counted_arithmetic_is_right_and_ranks_as_the_theory(preference):
     rng = np.random.default_rng(7)
     checked = 0
@@ -307,9 +309,10 @@ def test_counted_arithmetic_is_right_and_ranks_as_the_theory(preference):
     assert checked > 60
 
 
-@pytest.mark.parametrize("kappa", [0.25, 0.5, 0.75])
+@pytest.mark.parametrize("kappa", [0.25, 0.5, 0.75, 0.125])
 def test_decimal_arithmetic_adds_up_exactly_as_written(kappa):
-    # Weights of a quarter give three or four decimals (0.75*1.5 = 1.125): the written sums must still hold.
+    # Weights of a quarter give three or four decimals (0.75*1.5 = 1.125), and an eighth is a weight of three
+    # decimals itself (0.875*...): the written sums must still hold.
     rng = np.random.default_rng(11)
     preference = HomoMoralis(kappa=kappa)
     chains_checked = 0

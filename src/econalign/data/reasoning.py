@@ -166,13 +166,13 @@ def _belief_lines(
             + "; ".join(f"{labels[i]} = {format_number(s)}" for i, s in enumerate(same))
             + "."
         )
-        weights = f"{format_number(1 - kappa)}*expected + {format_number(kappa)}*same"
+        weights = f"{_value(1 - kappa)}*expected + {_value(kappa)}*same"
         linear = all(
             math.isclose(u, (1 - kappa) * e + kappa * s, rel_tol=1e-9, abs_tol=1e-9)
             for u, e, s in zip(utilities, expected, same, strict=True)
         )
         if linear:
-            w_own, w_same = format_number(1 - kappa), format_number(kappa)
+            w_own, w_same = _value(1 - kappa), _value(kappa)
             cells = [
                 f"{w_own}*{_value(e)} + {w_same}*{format_number(s)} = {_value(u)}"
                 for e, s, u in zip(expected, same, utilities, strict=True)
@@ -181,7 +181,7 @@ def _belief_lines(
         else:
             # n-player games with non-linear payoffs: each other player is my copy with chance kappa (no closed form).
             lines.append(
-                f"Value, with each other player copying me with chance {format_number(kappa)}: "
+                f"Value, with each other player copying me with chance {_value(kappa)}: "
                 + "; ".join(f"{labels[i]} = {_value(u)}" for i, u in enumerate(utilities))
                 + "."
             )
@@ -231,7 +231,7 @@ def _count_lines(
             )
             + "."
         )
-        w_own, w_same = format_number(1 - kappa), format_number(kappa)
+        w_own, w_same = _value(1 - kappa), _value(kappa)
         values = [(1 - kappa) * t + kappa * s for t, s in zip(totals, same, strict=True)]
         lines.append(
             f"Value = {w_own}*mine + {w_same}*same: "
@@ -284,7 +284,7 @@ def _same_type_lines(
         kappa = float(preference.kappa)
         # Both terms of (1 - kappa) * pi(x, y) + kappa * pi(x, x), named, so the text states the utility it applies.
         lines.append(
-            f"Value = {format_number(1 - kappa)}*(my points against their pick) + {format_number(kappa)}*(my points "
+            f"Value = {_value(1 - kappa)}*(my points against their pick) + {_value(kappa)}*(my points "
             f"if {_all_others(game)} the same as me)."
         )
     verb = "is worth" if moralis else "gives"
