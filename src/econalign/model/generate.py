@@ -14,10 +14,11 @@ Python's dispatch overlaps the computation. Measured on the 2-core CPU, 16 promp
 each: 22.0-23.4 s with the loop, 17.4-19.2 s now.
 
 Sampling is greedy at ``temperature == 0`` (a separate compilation that skips the random draw); otherwise each
-prompt draws from its own key: ``fold_in(key(seed), prompt_index)`` for one seed per call, ``fold_in(key(seed[i]),
-0)`` for one seed per prompt (the key of a call holding the prompt alone). Either way a prompt's sample does not depend on which batch it landed in; with per-prompt seeds it
-does not depend on the other prompts of the call either (evaluation seeds each item by its id, so a reply is the same
-whichever items the score cache already holds).
+prompt draws from its own key: ``fold_in(key(seed), prompt_index)`` for one seed per call,
+``fold_in(key(seed[i]), 0)`` for one seed per prompt (the key of a call holding the prompt alone). Either way a
+prompt's sample does not depend on which batch it landed in; with per-prompt seeds it does not depend on the other
+prompts of the call either (evaluation seeds each item by its id, so a reply is the same whichever items the score
+cache already holds).
 """
 
 from __future__ import annotations
