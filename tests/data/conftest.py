@@ -11,7 +11,7 @@ from econalign.data.synthesize import SPLITS, synthesize
 SMALL_CONFIG = {
     "seed": 3,
     "data": {
-        "families_test": ["harmony", "coordination", "public_goods", "dictator", "trust"],
+        "families_test": ["harmony", "coordination", "public_goods", "dictator", "trust", "ultimatum"],
         "n_train": 60,
         "n_validation": 15,
         "n_test": 30,

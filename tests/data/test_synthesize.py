@@ -9,7 +9,7 @@ import yaml
 from econalign.cli import main as cli_main
 from econalign.config import ConfigError, validate_config
 from econalign.data.balance import balanced_choices, balanced_orders, greedy_select
-from econalign.data.draws import game_space, is_held_out
+from econalign.data.draws import game_space, is_held_out, strategic_key
 from econalign.data.synthesize import SPLITS, TEST_SPLITS, synthesize
 from econalign.data.templates import HISTORY, TEMPLATES, decision_line, parse_decision, templates_for
 from econalign.io import sha256_file
@@ -299,12 +299,30 @@ def test_game_space_is_every_game_of_the_family(family):
     assert {(g.T, g.R, g.P, g.S) for g in games} == expected
 
 
-def test_held_out_partition_is_seeded_and_of_the_right_size():
+def test_held_out_partition_is_seeded_and_splits_strategic_classes():
     games = game_space("stag_hunt", low=0, high=10)
     held = [is_held_out(0, g, fraction=0.25) for g in games]
-    assert 0.18 < np.mean(held) < 0.32
     assert held == [is_held_out(0, g, fraction=0.25) for g in games]
     assert held != [is_held_out(1, g, fraction=0.25) for g in games]
+    by_class: dict[str, set[bool]] = {}
+    for game, out in zip(games, held, strict=True):
+        by_class.setdefault(strategic_key(game), set()).add(out)
+    assert all(len(sides) == 1 for sides in by_class.values())  # a class is held out whole
+    assert len(by_class) < len(games)  # rescaled and shifted copies share a class
+    assert 0.18 < np.mean([out for (out,) in by_class.values()]) < 0.32
+
+
+def test_held_out_payoffs_pose_no_rescaled_or_shifted_training_game(frames):
+    """(10, 6, 2, 0) poses the decision of (5, 3, 1, 0) to both theories; unseen payoffs must be unseen up to that."""
+    from econalign.theory.games import GAMES
+
+    def keys(rows):
+        return {strategic_key(GAMES[f](**json.loads(p))) for f, p in zip(rows["family"], rows["params"], strict=True)}
+
+    for splits in frames.values():
+        trained = keys(pl.concat([splits["train"], splits["validation"]]))
+        held_out = keys(splits["test_payoffs"])
+        assert held_out and not held_out & trained
 
 
 def test_greedy_select_reaches_feasible_targets():
@@ -375,3 +393,30 @@ def test_a_stage_config_records_only_the_sections_it_was_given(tmp_path):
     record = json.loads((tmp_path / "moralis" / "provenance.json").read_text())
     assert sorted(record["config"]) == sorted(given)
     assert record["config_hash"] in (tmp_path / "moralis" / "card.md").read_text()
+
+
+def test_same_type_items_always_have_an_answer(frames):
+    """SCIENCE.md: a same-type item without a unique pure equilibrium is not posed as a discrete choice, even in the
+    held-out families that may keep "no prediction" items (coordination games have two equilibria for economicus)."""
+    same_type_in_coordination = 0
+    for splits in frames.values():
+        for split, rows in splits.items():
+            same_type = rows.filter(pl.col("belief_counts").is_null())
+            assert same_type["optimal_action"].null_count() == 0, split
+            same_type_in_coordination += same_type.filter(pl.col("family") == "coordination").height
+    assert same_type_in_coordination == 0  # economicus has no unique answer in any coordination game
+
+
+def test_held_out_families_hold_no_renamed_training_game(frames, small_config):
+    """Prompts show neutral labels in either order, so (T, R, P, S) with C and D renamed, (S, P, R, T), is the same
+    question; a held-out 2x2 game must not be a training family's game renamed."""
+    from econalign.theory.games import family_of
+
+    trained = set(small_config["data"]["families_train"])
+    checked = 0
+    for splits in frames.values():
+        for params in splits["test_families"].filter(pl.col("family").is_in(["harmony", "coordination"]))["params"]:
+            p = json.loads(params)
+            assert family_of(p["S"], p["P"], p["R"], p["T"]) not in trained, p
+            checked += 1
+    assert checked > 0

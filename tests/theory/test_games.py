@@ -31,7 +31,7 @@ EXAMPLES = [
     Chicken(T=4, R=3, P=0, S=1),
     Harmony(T=2, R=3, P=0, S=1),
     Coordination(T=0, R=2, P=1, S=0),
-    Coordination(T=0, R=1, P=2, S=1),
+    Coordination(T=0, R=2, P=3, S=1),
     SymmetricGame2x2(T=1, R=1, P=1, S=1),
     PublicGoods(n=4, endowment=10, mpcr=0.5),
     PublicGoods(n=3, endowment=20, mpcr=0.6, n_levels=2),
@@ -100,11 +100,25 @@ def test_family_orderings_are_exclusive_and_family_of_names_the_one_that_holds(T
         (Chicken, (4, 3, 1, 0), "S > P"),
         (Harmony, (2, 3, 1, 0), "S > P"),
         (Coordination, (1.5, 2, 1, 0), "P > T"),
+        (Harmony, (1, 3, 4, 5), "R > P"),
+        (Coordination, (0, 2, 4, 3), "R > S"),
     ],
 )
 def test_ordering_violation_names_the_inequality(cls: type, params: tuple, violated: str) -> None:
     with pytest.raises(ValueError, match=f"requires {violated.replace('+', '[+]')} "):
         cls(*params)
+
+
+def test_renaming_the_actions_never_moves_a_game_into_another_family() -> None:
+    """Swapping the names of C and D maps (T, R, P, S) to (S, P, R, T); prompts show neutral labels in either order,
+    so a held-out family must not hold renamed games of another (a renamed prisoner's dilemma once was harmony)."""
+    checked = 0
+    for T, R, P, S in itertools.product(range(7), repeat=4):
+        family, renamed = family_of(T, R, P, S), family_of(S, P, R, T)
+        if family is not None and renamed is not None:
+            assert family == renamed, (T, R, P, S)
+            checked += 1
+    assert checked > 0  # coordination games stay coordination games
 
 
 def test_closed_form_examples_classify() -> None:

@@ -40,8 +40,11 @@ CONVENTIONS: tuple[str, ...] = (
     "order is randomised so that the answer is listed first in half the items. test_labels uses unseen label sets "
     "(`label_sets_unseen`) and the training sets in swapped order (e.g. B listed before A).",
     "**Payoffs.** 2x2 payoffs are integers from `payoff_min` to `payoff_max` satisfying the family's ordering; a "
-    "seeded hash of the parameters holds `held_out_payoff_fraction` of them out of training for test_payoffs (which "
-    "also draws payoffs up to `test_payoff_max`). Other families use fixed parameter grids.",
+    "seeded hash holds `held_out_payoff_fraction` of the strategic classes (payoffs up to rescaling and shifting, "
+    "which change no answer; a public goods game up to its endowment) out of training for test_payoffs, which also "
+    "draws payoffs up to `test_payoff_max` and so poses no training game rescaled or shifted. Other families use "
+    "fixed parameter grids. Families under renamed actions: harmony requires R > P and coordination R > S, so that "
+    "neither holds a prisoner's dilemma or stag hunt with C and D swapped.",
     "**Balance.** Within each family and split, items are picked from a larger pool so that the answer is the "
     "first action in about half the items, and differs from the theory at a uniform belief (flips with the belief) "
     "and from the split's most common answer at the same belief (flips with the payoffs) in about `flip_target` of "
@@ -156,7 +159,7 @@ def dataset_card(
         lines += [
             "Items whose decision problem (family, payoffs, convention and stated belief) also occurs in the train or",
             "validation split, in other words or under other labels. test_payoffs draws payoffs outside the training",
-            "space and shares none; test_paraphrases and test_labels draw from the training space on purpose (only the",
+            "space, up to rescaling and shifting, and shares none; test_paraphrases and test_labels draw from the training space on purpose (only the",
             "wording or the labels are new), so a share of their problems recurs; test_families uses other games.",
             "",
         ]

@@ -33,6 +33,7 @@ __all__ = [
     "game_space",
     "is_held_out",
     "same_type_allowed",
+    "strategic_key",
 ]
 
 PARAM_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
@@ -99,20 +100,43 @@ def same_type_allowed(game: Game) -> bool:
     return isinstance(game, SymmetricGame2x2)
 
 
-def is_held_out(seed: int, game: Game, *, fraction: float) -> bool:
-    """Whether a game's parameters belong to the held-out partition (never trained on).
+def strategic_key(game: Game) -> str:
+    """The game up to changes that no preference of this project can tell apart, as canonical JSON.
 
-    The partition is a seeded hash of the family and parameters, so it does not depend on any agent.
+    Homo economicus and homo moralis rank actions by a weighted sum of payoffs, and the tie margin is a share of the
+    payoff range, so a positive affine transformation of a 2x2 game's payoffs ((10, 6, 2, 0) for (5, 3, 1, 0), or
+    every payoff plus one) poses the same decision, as does a public goods game with another endowment (the
+    options are shares of it). Such games are one class; the held-out partition splits classes, not games.
+
+    Example:
+        >>> from econalign.theory.games import PrisonersDilemma
+        >>> strategic_key(PrisonersDilemma(T=5, R=3, P=1, S=0)) == strategic_key(PrisonersDilemma(T=11, R=7, P=3, S=1))
+        True
+    """
+    params = game.params()
+    if isinstance(game, SymmetricGame2x2):
+        low, high = min(params.values()), max(params.values())
+        params = {name: round((value - low) / (high - low), 9) for name, value in params.items()}
+    elif game.family == "public_goods":
+        params = {name: value for name, value in params.items() if name != "endowment"}
+    return json.dumps(params, sort_keys=True)
+
+
+def is_held_out(seed: int, game: Game, *, fraction: float) -> bool:
+    """Whether a game's strategic class (:func:`strategic_key`) belongs to the held-out partition (never trained on).
+
+    The partition is a seeded hash of the family and the class, so it does not depend on any agent, and a game is
+    held out together with its rescaled and shifted copies.
 
     Args:
         seed: The configuration's seed.
         game: The game.
-        fraction: Share of parameter combinations held out.
+        fraction: Share of strategic classes held out.
 
     Returns:
-        True for held-out parameters.
+        True for held-out games.
     """
-    draw = derive_seed(seed, "held_out_payoffs", game.family, json.dumps(game.params(), sort_keys=True))
+    draw = derive_seed(seed, "held_out_payoffs", game.family, strategic_key(game))
     return draw < fraction * 2**32
 
 

@@ -23,9 +23,10 @@ from econalign.data.draws import (
     game_space,
     is_held_out,
     same_type_allowed,
+    strategic_key,
 )
 from econalign.data.templates import template_kind, templates_for
-from econalign.theory.games import Game, SymmetricGame2x2
+from econalign.theory.games import Game
 from econalign.theory.preferences import Preference
 
 __all__ = ["ANSWER_WEIGHT", "DEFINED_WEIGHT", "Item", "SplitSpec", "build_items", "family_sizes"]
@@ -54,7 +55,8 @@ class SplitSpec:
         held_out_templates: Use the paraphrases reserved for the unseen-paraphrase split.
         label_sets: ``(letters, swapped)`` pairs: an item with K options is labelled with the first K letters,
             listed in reverse order when ``swapped``.
-        require_answer: Keep only items the theory answers for every agent (else prefer them).
+        require_answer: Keep only items the theory answers for every agent (else prefer them). Same-type items
+            always need an answer for every agent.
     """
 
     name: str
@@ -137,11 +139,16 @@ def _games(spec: SplitSpec, family: str, *, seed: int, data: dict) -> tuple[Game
     if spec.payoffs == "all":
         return games
 
-    def held_out(game: Game) -> bool:
-        outside = isinstance(game, SymmetricGame2x2) and max(game.params().values()) > data["payoff_max"]
-        return outside or is_held_out(seed, game, fraction=data["held_out_payoff_fraction"])
-
-    keep = tuple(g for g in games if held_out(g) == (spec.payoffs == "held_out"))
+    # A game is trained on exactly when its strategic class is: the class is not hashed out and has a member in the
+    # training range. So held-out payoffs pose no rescaled or shifted training game, and a game beyond the training
+    # range is held out unless a copy of it inside the range is trained.
+    fraction = data["held_out_payoff_fraction"]
+    trained = {
+        strategic_key(game)
+        for game in game_space(family, low=data["payoff_min"], high=data["payoff_max"])
+        if not is_held_out(seed, game, fraction=fraction)
+    }
+    keep = tuple(g for g in games if (strategic_key(g) not in trained) == (spec.payoffs == "held_out"))
     if not keep:
         raise ValueError(f"split {spec.name}: no {family} payoffs left in the {spec.payoffs} partition")
     return keep
@@ -196,7 +203,9 @@ def _pool(
             decisions = {}
             for name, preference in agents.items():
                 decisions[name] = decide(situation, preference, min_margin=data["tie_margin"])
-                if spec.require_answer and decisions[name].action is None:
+                # A same-type item without a unique pure equilibrium for some agent has no discrete answer to pose
+                # (SCIENCE.md); held-out families may otherwise keep "no prediction" items (the role games).
+                if (spec.require_answer or space.same_type) and decisions[name].action is None:
                     break
             else:
                 pool.append((situation, decisions))

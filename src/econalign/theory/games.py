@@ -172,7 +172,11 @@ class Chicken(SymmetricGame2x2):
 
 @dataclasses.dataclass(frozen=True)
 class Harmony(SymmetricGame2x2):
-    """Harmony: R > T and S > P, so C is strictly dominant.
+    """Harmony: R > T and S > P, so C is strictly dominant, and R > P, so (C, C) also pays more than (D, D).
+
+    Convention: R > P keeps renamed prisoner's dilemmas out. Swapping the names of C and D maps (T, R, P, S) to
+    (S, P, R, T); a prisoner's dilemma renamed so satisfies R > T and S > P but has P > R. The prompts show
+    neutral labels in either order, so a test family that held such games would pose training games again.
 
     Example:
         >>> Harmony(T=2, R=3, P=0, S=1).payoff("C", "D")
@@ -183,15 +187,18 @@ class Harmony(SymmetricGame2x2):
     ordering: ClassVar = (
         ("R > T", lambda T, R, P, S: R > T),
         ("S > P", lambda T, R, P, S: S > P),
+        ("R > P", lambda T, R, P, S: R > P),
     )
 
 
 @dataclasses.dataclass(frozen=True)
 class Coordination(SymmetricGame2x2):
-    """Coordination: R > T, P > S and P > T (matching the other beats either mismatch).
+    """Coordination: R > T, R > S, P > S and P > T (matching the other beats either mismatch).
 
-    Convention: the extra condition P > T separates this family from the stag hunt (T >= P): deviating from
-    (D, D) never pays, so both pure profiles are strict equilibria, and which one pays more (R vs P) is left free.
+    Convention: P > T separates this family from the stag hunt (T >= P): deviating from (D, D) never pays, so both
+    pure profiles are strict equilibria, and which one pays more (R vs P) is left free. R > S keeps renamed stag
+    hunts out: swapping the names of C and D maps (T, R, P, S) to (S, P, R, T), and a stag hunt renamed so meets
+    the other three conditions with S >= R (see :class:`Harmony`).
 
     Example:
         >>> Coordination(T=0, R=2, P=1, S=0).payoff("D", "D")
@@ -201,6 +208,7 @@ class Coordination(SymmetricGame2x2):
     family: ClassVar[str] = "coordination"
     ordering: ClassVar = (
         ("R > T", lambda T, R, P, S: R > T),
+        ("R > S", lambda T, R, P, S: R > S),
         ("P > S", lambda T, R, P, S: P > S),
         ("P > T", lambda T, R, P, S: P > T),
     )
