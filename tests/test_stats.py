@@ -363,3 +363,22 @@ def test_clustered_wilson_counts_copies_once():
     assert clustered["low"] <= plain["low"] + 1e-12 and clustered["high"] >= plain["high"] - 1e-12
     with pytest.raises(ValueError, match="0/1"):
         clustered_wilson_interval([0.5, 1.0], ["a", "a"])
+
+
+def test_clustered_logit_slope_counts_copies_once():
+    """Every observation posed twice (one cluster each): the clustered SE is the HC0 SE of the observations without
+    copies times sqrt(G / (G - 1)), while the unclustered SE shrinks by sqrt(2) as if the copies were new data."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=40)
+    y = np.clip(expit(0.3 + 0.8 * x) + rng.normal(scale=0.15, size=40), 0, 1)
+    once = logit_slope(x, y)
+    twice_x, twice_y, labels = np.repeat(x, 2), np.repeat(y, 2), np.repeat(np.arange(40), 2)
+    clustered = logit_slope(twice_x, twice_y, clusters=labels)
+    naive = logit_slope(twice_x, twice_y)
+    assert clustered.slope == pytest.approx(once.slope, rel=1e-9)
+    assert clustered.slope_se == pytest.approx(once.slope_se * np.sqrt(40 / 39), rel=1e-9)
+    assert naive.slope_se == pytest.approx(once.slope_se / np.sqrt(2), rel=1e-9)
+    with pytest.raises(ValueError, match="cluster labels"):
+        logit_slope(x, y, clusters=labels)

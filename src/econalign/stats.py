@@ -20,6 +20,7 @@ __all__ = [
     "LogitFit",
     "LogitSlope",
     "clustered_mean_interval",
+    "clustered_wilson_bounds",
     "clustered_wilson_interval",
     "correlation",
     "coverage_label",
@@ -189,6 +190,22 @@ def clustered_wilson_interval(values: Any, clusters: Sequence[Any], *, confidenc
         "design_effect": design_effect,
         "effective_n": effective_n,
     }
+
+
+def clustered_wilson_bounds(values: Any, clusters: Sequence[Any], *, confidence: float = 0.95) -> tuple[float, float]:
+    """The bounds of :func:`clustered_wilson_interval` alone, with the whole of [0, 1] when there are no values.
+
+    Example:
+        >>> clustered_wilson_bounds([1, 0, 1], ["a", "b", "c"]) == wilson_bounds(2, 3)
+        True
+        >>> clustered_wilson_bounds([], [])
+        (0.0, 1.0)
+    """
+    x, _ = _clustered_values(values, clusters)
+    if x.size == 0:
+        return wilson_bounds(0, 0, confidence=confidence)
+    interval = clustered_wilson_interval(values, clusters, confidence=confidence)
+    return interval["low"], interval["high"]
 
 
 def mean_interval(values: Any, *, confidence: float = 0.95) -> dict[str, Any]:
@@ -562,16 +579,25 @@ class LogitSlope:
 
 
 def logit_slope(
-    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, max_iter: int = 100, tol: float = 1e-10
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    *,
+    clusters: Sequence[Any] | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-10,
 ) -> LogitSlope:
     """Fit a fractional logit of shares or probabilities ``y`` in [0, 1] on one regressor ``x`` (quasi-likelihood).
 
     Fitting probabilities rather than argmax choices keeps the estimate finite when every choice flips at a
-    threshold. Newton's method on the Bernoulli quasi-log-likelihood, with step halving.
+    threshold. Newton's method on the Bernoulli quasi-log-likelihood, with step halving. The standard error is the
+    sandwich (HC0); with ``clusters``, the cluster-robust sandwich, whose meat sums the scores within each cluster,
+    times ``G / (G - 1)`` (CR1, as :func:`clustered_mean_interval`): when every observation is copied equally often
+    within its cluster, it is the HC0 error of the observations without copies times ``sqrt(G / (G - 1))``.
 
     Args:
         x: Regressor values, shape ``[N]``.
         y: Responses in [0, 1], shape ``[N]``.
+        clusters: One hashable label per observation (e.g. the decision problem a scenario poses), or None.
         max_iter: Newton iterations at most.
         tol: Stop when the largest parameter change is below this.
 
@@ -620,7 +646,18 @@ def logit_slope(
             break
     mu = special.expit(design @ beta)
     bread = design.T @ (design * (mu * (1 - mu))[:, None])
-    meat = design.T @ (design * ((y - mu) ** 2)[:, None])
+    scores = design * (y - mu)[:, None]
+    if clusters is None:
+        meat = scores.T @ scores
+    else:
+        labels = np.asarray([str(label) for label in clusters], dtype=object)
+        if labels.shape != y.shape:
+            raise ValueError(f"{labels.size} cluster labels for {y.size} observations")
+        _, index = np.unique(labels, return_inverse=True)
+        g = int(index.max()) + 1
+        sums = np.zeros((g, 2))
+        np.add.at(sums, index, scores)
+        meat = sums.T @ sums * (g / (g - 1) if g > 1 else float("inf"))
     try:
         inverse = np.linalg.inv(bread)
         covariance = inverse @ meat @ inverse

@@ -18,7 +18,7 @@ from econalign.applications.av import (
 from econalign.applications.av_prompts import FRAMINGS, PARAPHRASES, render_av_prompt
 from econalign.config import validate_config
 from econalign.data.templates import decision_line
-from econalign.stats import wilson_bounds
+from econalign.stats import wilson_interval
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis
 
 from .fakes import KantianAgent, LetterBiasAgent
@@ -100,7 +100,15 @@ def test_kantian_agent_agrees_with_its_theory_and_cells_carry_wilson_intervals()
         )
         swerves = int((part["choice"] == "swerve").sum())
         assert (row["items"], row["swerves"]) == (part.height, swerves)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_bounds(swerves, part.height))
+        # Each framing is one decision problem, posed under both letter orders; the agent reads only the numbers,
+        # so every problem's copies agree and the clustered interval is that of one answer per problem: the
+        # Wilson interval on G - 1 trials for G problems (the CR1 factor), or on G where the share is 0 or 1.
+        problems = len(AV["framings"])
+        assert part.height == 2 * problems
+        share = swerves / part.height
+        trials = problems if share in (0.0, 1.0) else problems - 1
+        expected = wilson_interval(share * trials, trials)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((expected["low"], expected["high"]))
         assert row["mean_p_swerve"] == pytest.approx(part["p_swerve"].mean())
 
 

@@ -145,8 +145,9 @@ def test_a_gap_within_noise_is_not_a_finding(study):
     config, root = study
     scores = pl.concat([pl.read_parquet(root / "av" / f"{agent}.parquet") for agent in ("economicus", "moralis")])
     economicus = scores.filter(pl.col("agent") == "economicus").sort("id").with_columns(pl.lit(0.5).alias("p_swerve"))
-    # moralis = economicus +- 0.2 per scenario, 0.01 higher on average: a higher mean, but not a finding.
-    jitter = pl.Series([0.21 if i % 2 == 0 else -0.19 for i in range(economicus.height)])
+    # moralis = economicus +- 0.2 per decision problem, 0.01 higher on average: a higher mean, but not a finding.
+    # Sorted by id, a problem's two letter orders are neighbours; they are one problem, so they move together.
+    jitter = pl.Series([0.21 if (i // 2) % 2 == 0 else -0.19 for i in range(economicus.height)])
     noisy = economicus.with_columns(
         pl.lit("moralis").alias("agent"),
         pl.lit("moralis").alias("preference"),
@@ -157,7 +158,10 @@ def test_a_gap_within_noise_is_not_a_finding(study):
     findings = summarize_av(both, agents=["economicus", "moralis"], config=config)["findings"]
     gap = findings["moralis_minus_economicus_p_swerve"]
     assert gap["gap"] == pytest.approx(0.01, abs=0.01) and gap["gap"] > 0
-    assert gap["se"] == pytest.approx(0.2 / economicus.height**0.5, rel=0.05)
+    problems = economicus.height // 2
+    assert gap["problems"] == problems == 2 * 15  # two framings of 15 (n, k) cells
+    # Clustered (CR1): sqrt(G/(G-1) * sum over problems of (2 * 0.2)^2) / n, with n = 2G scenarios.
+    assert gap["se"] == pytest.approx(0.2 / (problems - 1) ** 0.5, rel=1e-9)
     assert findings["moralis_swerves_more_than_economicus"] is False
     # The same gap is a finding at a coverage whose critical value lies below gap / se (evaluate.confidence).
     loose = copy.deepcopy(config)
@@ -165,9 +169,11 @@ def test_a_gap_within_noise_is_not_a_finding(study):
     summary = summarize_av(both, agents=["economicus", "moralis"], config=loose)
     assert summary["findings"]["moralis_swerves_more_than_economicus"] is True
     record = summary["agents"]["moralis"]
-    swerves = round(record["swerve_share"] * record["items"])
-    low, high = wilson_bounds(swerves, record["items"], confidence=loose["evaluate"]["confidence"])
-    assert (record["ci_low"], record["ci_high"]) == (low, high) != wilson_bounds(swerves, record["items"])
+    assert record["swerve_share"] == 0.0  # choices are economicus', who always stays
+    # A share of 0 clusters to one answer per problem: the Wilson interval on G trials.
+    low, high = wilson_bounds(0, problems, confidence=loose["evaluate"]["confidence"])
+    assert (record["ci_low"], record["ci_high"]) == pytest.approx((low, high))
+    assert (low, high) != wilson_bounds(0, problems)
 
 
 def _self_play(prices: dict[str, list[float]], alpha: float = 1.0) -> pl.DataFrame:

@@ -45,3 +45,12 @@ def test_figure_captions_state_the_configured_coverage(repo_root, caption, figur
     body = render(repo_root / "workflow/report" / caption, config, wildcards)["html_body"]
     assert "90% intervals" in body or "90% Wilson" in body
     assert "95%" not in body
+
+
+@pytest.mark.parametrize("swap_labels", [True, False])
+def test_av_caption_states_the_letter_orders_posed(repo_root, swap_labels):
+    config = load_config(overrides={"av": {"swap_labels": swap_labels}})
+    body = render(repo_root / "workflow/report/av.rst", config)["html_body"]
+    assert ("both letter orders" in body) == swap_labels
+    assert ("one letter order" in body) == (not swap_labels)
+    assert "clustered by decision problem" in body

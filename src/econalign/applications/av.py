@@ -22,7 +22,7 @@ import polars as pl
 from scipy.special import logsumexp
 
 from econalign.applications.av_prompts import LABELS, render_av_prompt
-from econalign.stats import wilson_bounds
+from econalign.stats import clustered_wilson_bounds
 from econalign.theory.games import AVDilemma
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis, preference_from_config
 from econalign.theory.solvers import predicted_action
@@ -34,6 +34,7 @@ __all__ = [
     "HumanBenchmark",
     "add_arguments",
     "av_scenarios",
+    "decision_problem",
     "first_label_share",
     "main",
     "score_av",
@@ -250,6 +251,20 @@ answers ``predicted_action`` (own preference, null for base), ``economicus_actio
 actions is under ``econalign.theory.MIN_MARGIN`` of the payoff range, kappa n = k included)."""
 
 
+def decision_problem() -> pl.Expr:
+    """The decision problem a scored scenario poses, as a cluster label: its n, k and framing.
+
+    A scenario's paraphrases and letter orders pose the same problem again, so the report's intervals treat them as
+    one cluster, not as independent evidence (the convention of the games report).
+
+    Example:
+        >>> frame = pl.DataFrame({"n_pedestrians": [10], "n_passengers": [1], "framing": ["moral"]})
+        >>> frame.select(decision_problem())["problem"].to_list()
+        ['n10-k1-moral']
+    """
+    return pl.format("n{}-k{}-{}", "n_pedestrians", "n_passengers", "framing").alias("problem")
+
+
 def swerve_by_cell(
     scores: pl.DataFrame,
     *,
@@ -257,6 +272,9 @@ def swerve_by_cell(
     confidence: float = 0.95,
 ) -> pl.DataFrame:
     """Swerve share (argmax choices) with Wilson intervals and mean P(swerve), per group.
+
+    The intervals are clustered by :func:`decision_problem` (``stats.clustered_wilson_interval``): with one
+    paraphrase and one letter order they are plain Wilson intervals.
 
     Args:
         scores: Rows from ``score_av`` (any number of agents).
@@ -267,17 +285,20 @@ def swerve_by_cell(
         ``by`` columns, ``items``, ``swerves``, ``swerve_share``, ``ci_low``, ``ci_high``, ``mean_p_swerve``, sorted.
     """
     grouped = (
-        scores.group_by(list(by))
+        scores.with_columns(decision_problem(), (pl.col("choice") == "swerve").alias("swerved"))
+        .group_by(list(by))
         .agg(
             pl.len().alias("items"),
-            (pl.col("choice") == "swerve").sum().alias("swerves"),
+            pl.col("swerved").sum().alias("swerves"),
             pl.col("p_swerve").mean().alias("mean_p_swerve"),
+            pl.col("swerved"),
+            pl.col("problem"),
         )
         .sort(list(by))
     )
     intervals = [
-        wilson_bounds(int(s), int(n), confidence=confidence)
-        for s, n in zip(grouped["swerves"], grouped["items"], strict=True)
+        clustered_wilson_bounds(np.asarray(swerved, dtype=np.float64), problems, confidence=confidence)
+        for swerved, problems in zip(grouped["swerved"], grouped["problem"], strict=True)
     ]
     return grouped.with_columns(
         (pl.col("swerves") / pl.col("items")).alias("swerve_share"),

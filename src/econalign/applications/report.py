@@ -24,6 +24,7 @@ from econalign.applications.av import (
     HUMAN_BENCHMARK,
     AVScenario,
     agent_preference,
+    decision_problem,
     first_label_share,
     swerve_by_cell,
     theory_action,
@@ -37,7 +38,13 @@ from econalign.applications.pricing_metrics import (
     market_from_config,
     pairing_table,
 )
-from econalign.stats import difference_interval, logit_slope, normal_critical_value, wilson_bounds
+from econalign.stats import (
+    clustered_mean_interval,
+    clustered_wilson_bounds,
+    difference_interval,
+    logit_slope,
+    normal_critical_value,
+)
 from econalign.theory.preferences import HomoMoralis
 
 __all__ = ["add_arguments", "alpha_key", "main", "report_applications", "summarize_av", "summarize_pricing"]
@@ -55,14 +62,16 @@ def alpha_key(alpha: float) -> str:
     return f"{float(alpha):g}"
 
 
-def _share_record(swerves: int, items: int, mean_p: float | None, *, confidence: float) -> dict[str, Any]:
-    low, high = wilson_bounds(swerves, items, confidence=confidence)
+def _share_record(part: pl.DataFrame, *, confidence: float) -> dict[str, Any]:
+    # Swerve share with its Wilson interval, clustered by decision problem (paraphrases and letter orders repeat one).
+    swerved = (part["choice"] == "swerve").cast(pl.Float64).to_numpy()
+    low, high = clustered_wilson_bounds(swerved, part.select(decision_problem())["problem"], confidence=confidence)
     return {
-        "items": items,
-        "swerve_share": swerves / items if items else None,
+        "items": part.height,
+        "swerve_share": float(swerved.mean()) if part.height else None,
         "ci_low": low,
         "ci_high": high,
-        "mean_p_swerve": mean_p,
+        "mean_p_swerve": float(part["p_swerve"].mean()) if part.height else None,
     }
 
 
@@ -72,16 +81,20 @@ def _agreement(part: pl.DataFrame, column: str) -> float | None:
 
 
 def _paired_gap(scores: pl.DataFrame, first: Sequence[str], second: Sequence[str]) -> dict[str, float | int]:
-    """Mean and standard error over scenarios of P(swerve) averaged over ``first`` minus over ``second``."""
+    """Mean over scenarios of P(swerve) averaged over ``first`` minus over ``second``, with a clustered SE.
+
+    The standard error is clustered by decision problem: a scenario's paraphrases and letter orders pose it again.
+    """
 
     def mean_p(agents: Sequence[str]) -> pl.DataFrame:
         part = scores.filter(pl.col("agent").is_in(list(agents)))
-        return part.group_by("id").agg(pl.col("p_swerve").mean())
+        return part.group_by("id").agg(pl.col("p_swerve").mean(), decision_problem().first())
 
     paired = mean_p(first).join(mean_p(second), on="id", suffix="_other").sort("id")
     diff = (paired["p_swerve"] - paired["p_swerve_other"]).to_numpy()
-    se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan")
-    return {"gap": float(diff.mean()), "se": se, "n": int(diff.size)}
+    interval = clustered_mean_interval(diff, paired["problem"].to_list())
+    se = float("nan") if interval["se"] is None else interval["se"]
+    return {"gap": float(diff.mean()), "se": se, "n": int(diff.size), "problems": interval["clusters"]}
 
 
 def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,12 +104,16 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
     ``mean_p_swerve``; ``benchmark_cell`` (k = 1, n = 10 in the human benchmark's framing); ``agreement``
     (share of argmax choices equal to the theory's answer: ``own`` preference, ``economicus``, ``moralis`` at
     ``reference_kappa``; items without a prediction skipped); ``ratio_slope`` (fractional logit of P(swerve) on
-    log(n/k), with robust SE); ``share_choosing_A`` (letter bias); ``by_framing`` (swerve share per framing).
+    log(n/k)); ``share_choosing_A`` (letter bias); ``by_framing`` (swerve share per framing). Intervals and
+    standard errors are clustered by decision problem (``av.decision_problem``: n, k and framing; a scenario's
+    paraphrases and letter orders pose it again): clustered Wilson intervals for shares, the cluster-robust
+    sandwich for the slope and the gap.
     Intervals have the study's coverage (``evaluate.confidence``) and the findings test at that level, one-sided
     against the two-sided critical value z (1.96 at 0.95), as the intervals would:
     ``findings``: ``moralis_swerves_more_as_ratio_grows`` per moralis agent (slope > z SE);
-    ``moralis_minus_economicus_p_swerve`` (``gap``, ``se``, ``n``: the mean over scenarios of moralis agents'
-    P(swerve) minus economicus agents', paired by scenario, since every agent faces the same scenarios) and
+    ``moralis_minus_economicus_p_swerve`` (``gap``, ``se``, ``n``, ``problems``: the mean over scenarios of
+    moralis agents' P(swerve) minus economicus agents', paired by scenario, since every agent faces the same
+    scenarios; ``n`` scenarios, ``problems`` clusters) and
     ``moralis_swerves_more_than_economicus`` (that gap above z SE), both null if either kind of agent is
     absent; ``critical_value`` (z); ``base_benchmark_share`` next to ``human_share``.
     """
@@ -113,22 +130,13 @@ def summarize_av(scores: pl.DataFrame, *, agents: Sequence[str], config: Mapping
             & (pl.col("framing") == bench.framing)
         )
         ratio = np.log(part["n_pedestrians"].to_numpy() / part["n_passengers"].to_numpy())
-        slope = logit_slope(ratio, part["p_swerve"].to_numpy())
+        problems = part.select(decision_problem())["problem"].to_list()
+        slope = logit_slope(ratio, part["p_swerve"].to_numpy(), clusters=problems)
         records[agent] = {
             "preference": None if preference is None else preference.name,
             "kappa": None if preference is None else float(preference.kappa),
-            **_share_record(
-                int((part["choice"] == "swerve").sum()),
-                part.height,
-                float(part["p_swerve"].mean()),
-                confidence=confidence,
-            ),
-            "benchmark_cell": _share_record(
-                int((cell["choice"] == "swerve").sum()),
-                cell.height,
-                float(cell["p_swerve"].mean()) if cell.height else None,
-                confidence=confidence,
-            ),
+            **_share_record(part, confidence=confidence),
+            "benchmark_cell": _share_record(cell, confidence=confidence),
             "agreement": {
                 "own": _agreement(part, "predicted_action") if preference is not None else None,
                 "economicus": _agreement(part, "economicus_action"),
