@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -102,10 +102,29 @@ def runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+REPORT_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("pricing", "metric_window"),
+    ("pricing", "price_war_length"),
+)
+"""Config paths that only the applications report reads: the pricing simulation neither receives nor records them
+(:func:`without_report_settings`), so changing one reruns the report alone, not the simulation."""
+
+
 def without_runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of a configuration without its :data:`RUNTIME_SETTINGS`: what a result depends on."""
+    return _without(config, RUNTIME_SETTINGS)
+
+
+def without_report_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a configuration without its :data:`REPORT_SETTINGS` (a :class:`StageConfig` stays one)."""
+    out = _without(config, REPORT_SETTINGS)
+    given = getattr(config, "given", None)
+    return out if given is None else StageConfig(out, given=given)
+
+
+def _without(config: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> dict[str, Any]:
     out = copy.deepcopy(dict(config))
-    for path in RUNTIME_SETTINGS:
+    for path in paths:
         node: Any = out
         for part in path[:-1]:
             node = node.get(part) if isinstance(node, dict) else None

@@ -183,6 +183,9 @@ def test_cli_runs_a_reference_pairing(tmp_path):
     assert log.height == 8 and set(log["agent"]) == {"nash", "tit_for_tat"}
     provenance = json.loads(out.with_name("nash__tit_for_tat.provenance.json").read_text())
     assert provenance["pairing"] == "nash__tit_for_tat" and provenance["rows"] == 8
+    # The report's metric settings play no part in a log, so its provenance does not claim them.
+    assert provenance["config"]["pricing"]["periods"] == 4
+    assert not {"metric_window", "price_war_length"} & set(provenance["config"]["pricing"])
     first = out.read_bytes()
     assert main(["pricing", "--config-json", config, "--pairing", "nash__tit_for_tat", "--out", str(out)]) == 0
     assert out.read_bytes() == first

@@ -171,3 +171,23 @@ def test_settings_that_change_no_result_stay_out_of_the_tracked_params(repo_root
             assert config_old == config_new  # the tracked params
             assert (old != new) == ("--runtime-json" in old)  # the runtime settings did reach the command
     assert '"checkpoint_every": 7' in _shell_commands(repo_root, tmp_path, switched, "finetune")[0]
+
+
+def test_the_report_settings_of_pricing_rerun_the_report_alone(repo_root, tmp_path):
+    """pricing.metric_window and price_war_length are read by report_applications only (config.REPORT_SETTINGS)."""
+    from econalign.config import REPORT_SETTINGS
+
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(config))
+    changed = {"metric_window": 2, "price_war_length": 4}
+    assert {path[-1] for path in REPORT_SETTINGS} == set(changed)
+    config.setdefault("pricing", {}).update(changed)
+    switched = tmp_path / "switched.yaml"
+    switched.write_text(yaml.safe_dump(config))
+    assert _shell_commands(repo_root, tmp_path, plain, "pricing") == _shell_commands(
+        repo_root, tmp_path, switched, "pricing"
+    )
+    report = _shell_commands(repo_root, tmp_path, switched, "report-applications")
+    assert report != _shell_commands(repo_root, tmp_path, plain, "report-applications")
+    assert '"metric_window": 2' in report[0]

@@ -35,7 +35,7 @@ rule pricing:
         logs=expand("results/pricing/{pairing}.parquet", pairing=PAIRINGS),
         provenance=expand("results/pricing/{pairing}.provenance.json", pairing=PAIRINGS),
     params:
-        config=lambda wildcards: stage_config("pricing"),
+        config=lambda wildcards: stage_config("pricing", report_settings=False),
         pairings=" ".join(f"--pairing={pairing}" for pairing in PAIRINGS),
     log:
         "logs/pricing/pricing.log",

@@ -1,7 +1,13 @@
 # Helpers that only Snakemake needs: config validation, derived names, input functions.
 import json
 
-from econalign.config import ConfigError, runtime_settings, validate_config, without_runtime_settings
+from econalign.config import (
+    ConfigError,
+    runtime_settings,
+    validate_config,
+    without_report_settings,
+    without_runtime_settings,
+)
 
 try:
     _resolved = validate_config(config)
@@ -32,13 +38,14 @@ def one_of(names):
     return "|".join(names) or "(?!)"
 
 
-def stage_config(*sections, hosted=None):
+def stage_config(*sections, hosted=None, report_settings=True):
     """The part of the config a stage reads, as JSON for `--config-json`.
 
     Passing only what a stage reads makes Snakemake's params trigger rerun it exactly when its own settings change:
     whole sections ("data") or single keys ("report/decimals"), never the settings that change no result
     (econalign.config.RUNTIME_SETTINGS, passed as RUNTIME_JSON instead). `hosted="names"` gives every hosted
     model's name and model id (what the reports list), `hosted=NAME` that model's whole entry.
+    `report_settings=False` leaves out the keys only a report reads (econalign.config.REPORT_SETTINGS).
     """
     stage = {}
     for key in ["seed", "model", "agents", "kappa_grid", *sections]:
@@ -51,6 +58,8 @@ def stage_config(*sections, hosted=None):
         stage["hosted"] = [{"name": h["name"], "model": h["model"]} for h in config["hosted"]]
     elif hosted is not None:
         stage["hosted"] = [h for h in config["hosted"] if h["name"] == hosted]
+    if not report_settings:
+        stage = without_report_settings(stage)
     return json.dumps(without_runtime_settings(stage), sort_keys=True)
 
 

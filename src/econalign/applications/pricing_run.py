@@ -127,6 +127,7 @@ def run_pairings(
     Returns:
         Pairing -> complete log.
     """
+    from econalign.config import without_report_settings
     from econalign.io import adapter_hash, provenance, write_json, write_parquet
 
     players = build_players(
@@ -157,7 +158,7 @@ def run_pairings(
         shas = {name: sha for name, sha in shas.items() if sha is not None}
         llm_firms = [name for name in dict.fromkeys(setup.firms) if name in llm_adapters]
         record = provenance(
-            config,
+            without_report_settings(config),  # the report's metric settings played no part in the log
             model_sha256=next(iter(shas.values()), None),
             pairing=setup.pairing,
             run_key=setup.run_key(),
