@@ -621,6 +621,9 @@ def logit_slope(
         raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
     if np.any((y < 0) | (y > 1)):
         raise ValueError("y must lie in [0, 1]")
+    labels = None if clusters is None else np.asarray([str(label) for label in clusters], dtype=object)
+    if labels is not None and labels.shape != y.shape:
+        raise ValueError(f"{labels.size} cluster labels for {y.size} observations")
     design = np.column_stack([np.ones_like(x), x])
     if x.size < 2 or np.ptp(x) == 0:
         return LogitSlope(float("nan"), float("nan"), float("nan"), int(x.size))
@@ -647,12 +650,9 @@ def logit_slope(
     mu = special.expit(design @ beta)
     bread = design.T @ (design * (mu * (1 - mu))[:, None])
     scores = design * (y - mu)[:, None]
-    if clusters is None:
+    if labels is None:
         meat = scores.T @ scores
     else:
-        labels = np.asarray([str(label) for label in clusters], dtype=object)
-        if labels.shape != y.shape:
-            raise ValueError(f"{labels.size} cluster labels for {y.size} observations")
         _, index = np.unique(labels, return_inverse=True)
         g = int(index.max()) + 1
         sums = np.zeros((g, 2))

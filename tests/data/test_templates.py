@@ -309,10 +309,10 @@ def test_counted_arithmetic_is_right_and_ranks_as_the_theory(preference):
     assert checked > 60
 
 
-@pytest.mark.parametrize("kappa", [0.25, 0.5, 0.75, 0.125])
+@pytest.mark.parametrize("kappa", [0.25, 0.5, 0.75, 0.125, 0.0625])
 def test_decimal_arithmetic_adds_up_exactly_as_written(kappa):
     # Weights of a quarter give three or four decimals (0.75*1.5 = 1.125), and an eighth is a weight of three
-    # decimals itself (0.875*...): the written sums must still hold.
+    # decimals itself (0.875*...), a sixteenth one of four: the written sums must still hold.
     rng = np.random.default_rng(11)
     preference = HomoMoralis(kappa=kappa)
     chains_checked = 0

@@ -109,5 +109,12 @@ def test_per_prompt_seeds_make_a_sample_independent_of_the_other_prompts(model):
     # One seed per call keys prompts by their place in the call, so the same prompt moved draws another reply.
     by_place = generate_tokens(model, prompts, seed=7, **kwargs)
     assert generate_tokens(model, prompts[2:], seed=7, **kwargs)[0] != by_place[2]
+    # Seeds beyond 32 bits work as jax.random.key takes them, alone or per prompt.
+    wide = generate_tokens(model, prompts[:1], seed=2**40, **kwargs)
+    assert (
+        wide
+        == generate_tokens(model, prompts[:1], seed=[2**40], **kwargs)
+        != generate_tokens(model, prompts[:1], seed=2**40 + 1, **kwargs)
+    )
     with pytest.raises(ValueError, match="5 prompts but 2 seeds"):
         generate_tokens(model, prompts, seed=[1, 2], **kwargs)

@@ -120,6 +120,11 @@ def test_numbers_tex_defines_every_macro_the_manuscript_uses(fixture_results, pa
     assert used, "the manuscript quotes no number"
     for macro in used:
         assert f"\\newcommand{{\\{macro}}}" in numbers
+    # The manuscript's own macros stay outside the EA prefix that numbers.tex defines (a clash is a LaTeX error).
+    import re
+
+    own = set(re.findall(r"\\newcommand\{\\(\w+)\}", (repo_root / "paper/main.tex").read_text()))
+    assert own and not own & set(used)
     gap = "EAApplicationsPricingFindingsMoralisMinusEconomicusPriceOne"  # the pricing gap the text quotes
     for field, value in (("Gap", "-0.03"), ("Low", "-0.11"), ("High", "0.04")):
         assert f"\\newcommand{{\\{gap}{field}}}{{{value}}}" in numbers

@@ -88,7 +88,7 @@ def av_tables(
     caption = (
         "Autonomous-vehicle dilemmas: share of scenarios in which the agent prefers to swerve (kill its k passengers "
         f"rather than n pedestrians), over framings, paraphrases and letter orders; {coverage_label(confidence)} "
-        "Wilson intervals."
+        "Wilson intervals, clustered by decision problem (n, k and framing)."
     )
     bench_caption = f"Human benchmark: {bench.citation}"
     letters = sorted(by_letter["swerve_label"].unique().to_list())
@@ -106,7 +106,7 @@ def av_tables(
         ])  # fmt: skip
     letter_caption = (
         f"Letter order: swerve share when the swerve option carries each letter ({coverage_label(confidence)} Wilson "
-        "intervals) and the share of answers naming A, the first listed letter. "
+        "intervals, clustered by decision problem) and the share of answers naming A, the first listed letter. "
         + (
             "An agent that always names one letter swerves in half the scenarios."
             if len(letters) > 1

@@ -159,8 +159,9 @@ def dataset_card(
         lines += [
             "Items whose decision problem (family, payoffs, convention and stated belief) also occurs in the train or",
             "validation split, in other words or under other labels. test_payoffs draws payoffs outside the training",
-            "space, up to rescaling and shifting, and shares none; test_paraphrases and test_labels draw from the training space on purpose (only the",
-            "wording or the labels are new), so a share of their problems recurs; test_families uses other games.",
+            "space, up to rescaling and shifting, and shares none; test_paraphrases and test_labels draw from the",
+            "training space on purpose (only the wording or the labels are new), so a share of their problems recurs;",
+            "test_families uses other games.",
             "",
         ]
         seen = {split: set(_problems(frames[split])) for split in ("train", "validation") if split in frames}

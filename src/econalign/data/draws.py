@@ -106,7 +106,10 @@ def strategic_key(game: Game) -> str:
     Homo economicus and homo moralis rank actions by a weighted sum of payoffs, and the tie margin is a share of the
     payoff range, so a positive affine transformation of a 2x2 game's payoffs ((10, 6, 2, 0) for (5, 3, 1, 0), or
     every payoff plus one) poses the same decision, as does a public goods game with another endowment (the
-    options are shares of it). Such games are one class; the held-out partition splits classes, not games.
+    options are shares of it). Such games are one class; the held-out partition splits classes, not games. The
+    role games (dictator, ultimatum, trust: held-out families by SCIENCE.md's convention) are keyed by all their
+    parameters, although their pie or endowment changes no answer either: an ultimatum game would be a single class,
+    leaving one side of a payoff partition empty.
 
     Example:
         >>> from econalign.theory.games import PrisonersDilemma

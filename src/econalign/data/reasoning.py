@@ -249,16 +249,16 @@ def _count_lines(
 
 
 def _value(x: float) -> str:
-    """A computed value as the reasoning states it: exact where four decimals hold it, else to two decimals.
+    """A computed value as the reasoning states it: exact where six decimals hold it, else to two decimals.
 
-    Products of stated weights and points (0.75*1.5 = 1.125) must add up on the page; values with no short exact
-    form (a third) are rounded as prompts round numbers.
+    Products of stated weights and points (0.75*1.5 = 1.125, 0.0625*3.1 = 0.19375) must add up on the page; values
+    with no short exact form (a third) are rounded as prompts round numbers.
 
     Example:
         >>> _value(1.125), _value(2.5), _value(1 / 3)
         ('1.125', '2.5', '0.33')
     """
-    exact = format_number(x, digits=4)
+    exact = format_number(x, digits=6)
     return exact if math.isclose(float(exact), x, rel_tol=0.0, abs_tol=1e-9) else format_number(x)
 
 

@@ -113,7 +113,9 @@ def _prompt_keys(seed: int | Sequence[int], count: int) -> jax.Array:
         seeds, places = [int(s) for s in seed], [0] * count
         if len(seeds) != count:
             raise ValueError(f"{count} prompts but {len(seeds)} seeds")
-    base = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
+    # One key per distinct seed, each made by jax.random.key itself: seeds need not fit in 32 bits.
+    made = {s: jax.random.key(s) for s in dict.fromkeys(seeds)}
+    base = jnp.stack([made[s] for s in seeds]) if seeds else jax.random.key(0)[None][:0]
     return jax.vmap(jax.random.fold_in)(base, jnp.asarray(places, dtype=jnp.uint32))
 
 

@@ -156,7 +156,7 @@ class OpenAIChatAgent:
         *,
         max_new_tokens: int,
         temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
+        seed: int | Sequence[int] | None = 0,
     ) -> str | list[str]:
         """Generate one reply per prompt.
 
@@ -164,13 +164,17 @@ class OpenAIChatAgent:
             prompts: One prompt or a list (chat messages or raw strings).
             max_new_tokens: Token budget of each reply (sent as ``max_tokens_param``).
             temperature: Sampling temperature (omitted when the settings' ``temperature`` is null).
-            seed: The requests' ``seed``: one for every prompt, or one per prompt (as ``Agent.generate``).
+            seed: The requests' ``seed``: one for every prompt, or one per prompt (as ``Agent.generate``); None sends
+                none.
 
         Returns:
             For one prompt its reply; for a list, the replies in prompt order (as ``Agent.generate``).
         """
         single, prompt_list = _as_prompt_list(prompts)
-        seeds = [int(seed)] * len(prompt_list) if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+        if seed is None or isinstance(seed, (int, np.integer)):
+            seeds: list[int | None] = [None if seed is None else int(seed)] * len(prompt_list)
+        else:
+            seeds = [int(s) for s in seed]
         if len(seeds) != len(prompt_list):
             raise ValueError(f"{len(prompt_list)} prompts but {len(seeds)} seeds")
         bodies = [
