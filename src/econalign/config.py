@@ -82,7 +82,9 @@ RUNTIME_SETTINGS: tuple[tuple[str, ...], ...] = (
 """Config paths that change how a stage runs but none of its results: progress bars, checkpoint intervals (a resumed
 run ends with the same weights) and experiment tracking. The workflow passes them outside the params Snakemake tracks
 (``--runtime-json``), so switching one reruns nothing, and outputs neither record nor hash them. ``evaluate.cache``
-is not one: with sampled reasoning replies an item's draw depends on its place among the items left to score."""
+is not one: a cached score was computed in another call, whose batches and shared prompt prefixes can differ from
+this one's, so it may differ from a fresh score at rounding level (sampled replies no longer differ: each item has
+its own seed)."""
 
 
 def runtime_settings(config: Mapping[str, Any]) -> dict[str, Any]:
