@@ -133,12 +133,18 @@ def wilson_bounds(successes: int, trials: int, *, confidence: float = 0.95) -> t
     return interval["low"], interval["high"]
 
 
+def _cluster_labels(clusters: Sequence[Any], count: int, what: str) -> np.ndarray:
+    # Cluster labels as strings, one per value (or pair, or observation).
+    labels = np.asarray([str(label) for label in clusters], dtype=object)
+    if labels.shape != (count,):
+        raise ValueError(f"{labels.size} cluster labels for {count} {what}")
+    return labels
+
+
 def _clustered_values(values: Any, clusters: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     # Values as float64 and their cluster labels as strings, NaN values dropped with their labels.
     x = np.asarray(values, dtype=np.float64).ravel()
-    labels = np.asarray([str(label) for label in clusters], dtype=object)
-    if labels.shape != x.shape:
-        raise ValueError(f"{labels.size} cluster labels for {x.size} values")
+    labels = _cluster_labels(clusters, x.size, "values")
     keep = ~np.isnan(x)
     return x[keep], labels[keep]
 
@@ -529,10 +535,7 @@ def correlation(x: Any, y: Any, *, confidence: float = 0.95, clusters: Sequence[
     keep = ~(np.isnan(x) | np.isnan(y))
     labels = None
     if clusters is not None:
-        labels = np.asarray([str(label) for label in clusters], dtype=object)
-        if labels.shape != x.shape:
-            raise ValueError(f"{labels.size} cluster labels for {x.size} pairs")
-        labels = labels[keep]
+        labels = _cluster_labels(clusters, x.size, "pairs")[keep]
     x, y = x[keep], y[keep]
     n = int(x.size)
     out: dict[str, Any] = {"pearson": None, "low": None, "high": None, "spearman": None, "n": n}
@@ -621,9 +624,7 @@ def logit_slope(
         raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
     if np.any((y < 0) | (y > 1)):
         raise ValueError("y must lie in [0, 1]")
-    labels = None if clusters is None else np.asarray([str(label) for label in clusters], dtype=object)
-    if labels is not None and labels.shape != y.shape:
-        raise ValueError(f"{labels.size} cluster labels for {y.size} observations")
+    labels = None if clusters is None else _cluster_labels(clusters, y.size, "observations")
     design = np.column_stack([np.ones_like(x), x])
     if x.size < 2 or np.ptp(x) == 0:
         return LogitSlope(float("nan"), float("nan"), float("nan"), int(x.size))
