@@ -88,6 +88,10 @@ def test_kappa_grid_values_that_share_a_name_are_refused():
             "finetune/grad_accum: 3 does not divide finetune/batch_size 8",
         ),
         (
+            {"data": {"reasoning_first": True}, "finetune": {"max_target_tokens": 3}},
+            "finetune/max_target_tokens: cuts a target from its end, where data/reasoning_first puts the decision line",
+        ),
+        (
             {"pricing": {"alphas": [1.0, 0.2]}},
             r"pricing/alphas: a grid of 15 prices at alpha=0.2 is not distinct at the cent",
         ),

@@ -235,6 +235,11 @@ def _relation_errors(config: Mapping[str, Any]) -> list[str]:
     if clash:
         errors.append(f"agents: names {clash} are also pricing/reference_opponents (a pairing names its firms)")
     errors.extend(_price_grid_errors(config["pricing"]))
+    if data["reasoning_first"] and finetune["max_target_tokens"] is not None:
+        errors.append(
+            "finetune/max_target_tokens: cuts a target from its end, where data/reasoning_first puts the decision line "
+            "(use one or the other)"
+        )
     if finetune["batch_size"] % finetune["grad_accum"]:
         errors.append(
             f"finetune/grad_accum: {finetune['grad_accum']} does not divide finetune/batch_size "

@@ -155,3 +155,25 @@ def test_load_agent_scores_with_the_trained_adapter(lora_run, tiny_model_dir):
     np.testing.assert_allclose(ours, expected, atol=1e-4)
     base = np.asarray(load_agent(tiny_model_dir, progress=False).choice_logprobs(prompt, options))
     assert np.abs(base - ours).max() > 1e-3  # the adapter was applied
+
+
+def test_a_checkpoint_of_another_dtype_is_not_resumed(tiny_model_dir, tiny_data_dir, tmp_path, monkeypatch):
+    """The dtype is applied at load time, so the prepared weights' hash does not tell runs of two dtypes apart."""
+    import econalign.train.loop
+
+    run_ids = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(*args, run_id, **kwargs):
+        run_ids.append(run_id)
+        raise Stop
+
+    monkeypatch.setattr(econalign.train.loop, "train", capture)
+    for dtype in ("float32", "bfloat16", "float32"):
+        config = finetune_config()
+        config["model"] = {**config["model"], "dtype": dtype}
+        with pytest.raises(Stop):
+            run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)
+    assert run_ids[0] == run_ids[2] != run_ids[1]

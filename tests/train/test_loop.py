@@ -153,3 +153,23 @@ def test_sharded_runs_match_the_single_device_run(repo_root):
     np.testing.assert_allclose(losses["lora 2x2"], losses["lora 1x1"], rtol=2e-5)
     np.testing.assert_allclose(losses["full 1x4"], losses["full 1x1"], rtol=2e-5)
     assert losses["full 1x1"] != losses["lora 1x1"]
+
+
+@pytest.mark.parametrize(("batch_size", "grad_accum", "epochs"), [(4, 2, 1), (4, 2, 2), (8, 4, 1), (4, 1, 1)])
+def test_accumulated_steps_take_each_epoch_once_even_when_it_does_not_fill_the_last_step(
+    batch_size, grad_accum, epochs
+):
+    # 10 examples in microbatches of batch_size / grad_accum rows: an epoch's last step may hold fewer microbatches.
+    examples = synthetic_examples(10, seed=0)
+    settings = finetune_config(epochs=epochs, batch_size=batch_size, grad_accum=grad_accum)["finetune"]
+    plan = make_plan(examples, finetune=settings, seed=3)
+    seen = [i for step in plan.steps for micro in step for i in micro]
+    assert sorted(seen) == sorted(list(range(10)) * epochs)
+    assert all(0 < len(step) <= grad_accum for step in plan.steps)
+    assert plan.epochs[-1] == pytest.approx(epochs)
+
+
+def test_fractional_epochs_count_microbatches_exactly():
+    examples = synthetic_examples(100, seed=0)
+    plan = make_plan(examples, finetune=finetune_config(epochs=1.1, batch_size=1, grad_accum=1)["finetune"], seed=0)
+    assert len(plan.steps) == 110  # 1.1 * 100 is 110.00000000000001 in floating point

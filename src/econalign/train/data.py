@@ -161,7 +161,7 @@ def epoch_microbatches(
         leftovers += indices[full:]
     leftovers.sort(key=lambda i: (examples[i].length, i))
     tail = [leftovers[i : i + batch_size] for i in range(0, len(leftovers), batch_size)]
-    # A short group goes last so that every optimiser step but the final one sees a full batch.
+    # A short group goes last in its epoch, so that every microbatch of an epoch but its last is full.
     short = [group for group in tail if len(group) < batch_size]
     groups += [group for group in tail if len(group) == batch_size]
     order = rng.permutation(len(groups))

@@ -112,7 +112,10 @@ def finetune(
     inputs = {"train": sha256_file(train_path), "validation": sha256_file(val_path) if val_path.is_file() else None}
     base_sha = _model_sha256(model_dir)
     # A checkpoint is resumed by a run of the same training (config_hash leaves out progress and checkpoint intervals).
-    run_id = config_hash({"finetune": settings, "seed": seed, "model": base_sha, "inputs": inputs})
+    # The dtype is applied at load time, so the prepared weights' hash does not say it; a checkpoint of another
+    # dtype must not be resumed.
+    identity = {"sha256": base_sha, "dtype": config["model"]["dtype"]}
+    run_id = config_hash({"finetune": settings, "seed": seed, "model": identity, "inputs": inputs})
     echo(f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), run {run_id}")
     tracker = open_tracker(config["tracking"], name=agent, config={"agent": agent, **settings})
     progress = None

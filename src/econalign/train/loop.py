@@ -116,20 +116,25 @@ def make_plan(
     lengths = [example.length for example in examples]
     buckets = choose_buckets([*lengths, *extra_lengths], max_buckets=finetune["max_buckets"])
     slots = bucket_slots(examples, buckets)
-    epoch_steps = math.ceil(math.ceil(len(examples) / rows) / accumulation)
-    total = math.ceil(finetune["epochs"] * epoch_steps)
+    # Count microbatches, not steps: an epoch whose microbatches do not fill its last step ends with a shorter step
+    # (the update divides by the step's own weight), rather than borrowing from the next epoch's shuffle. The
+    # rounding keeps 1.1 epochs of 100 microbatches at 110, not 111.
+    per_epoch = math.ceil(len(examples) / rows)
+    wanted = math.ceil(round(finetune["epochs"] * per_epoch, 9))
+    total = math.ceil(wanted / accumulation)
     if finetune["max_steps"]:
         total = min(total, finetune["max_steps"])
+        wanted = min(wanted, total * accumulation)
     micro: list[list[int]] = []
     micro_epoch: list[float] = []
     epoch = 0
-    while len(micro) < total * accumulation:
+    while len(micro) < wanted:
         batches = epoch_microbatches(examples, buckets=buckets, batch_size=rows, seed=derive_seed(seed, "order", epoch))
         micro += batches
         micro_epoch += [epoch + (i + 1) / len(batches) for i in range(len(batches))]
         epoch += 1
-    steps = [micro[i * accumulation : (i + 1) * accumulation] for i in range(total)]
-    epochs = [micro_epoch[(i + 1) * accumulation - 1] for i in range(total)]
+    steps = [micro[i * accumulation : min((i + 1) * accumulation, wanted)] for i in range(total)]
+    epochs = [micro_epoch[min((i + 1) * accumulation, wanted) - 1] for i in range(total)]
     return Plan(steps=steps, epochs=epochs, buckets=buckets, slots=slots, rows=rows)
 
 
