@@ -3,9 +3,11 @@
 import hashlib
 
 import numpy as np
+import polars as pl
 import pytest
 
 from econalign import io
+from econalign.evaluate import cache as cache_module
 from econalign.evaluate.battery import build_battery, evaluate_scorer
 from econalign.evaluate.cache import ScoreCache, adapter_hash, prompt_hash
 from econalign.evaluate.scoring import AgentScorer
@@ -60,6 +62,32 @@ def test_cache_keys_and_persistence(tmp_path):
     assert prompt_hash("hi", ["A"], mode="reasoning", max_new_tokens=8) != prompt_hash(
         "hi", ["A"], mode="reasoning", max_new_tokens=9
     )
+
+
+def test_entries_of_another_score_revision_are_scored_again(tmp_path, monkeypatch):
+    path = tmp_path / "c.parquet"
+    cache = ScoreCache(path, model_sha256="m", adapter="a")
+    cache.put("x", "p", logprobs=[-0.5, -1.5])
+    cache.save()
+    assert ScoreCache(path, model_sha256="m", adapter="a").get("x", "p")["logprobs"] == [-0.5, -1.5]
+
+    monkeypatch.setattr(cache_module, "SCORE_REVISION", cache_module.SCORE_REVISION + 1)
+    upgraded = ScoreCache(path, model_sha256="m", adapter="a")
+    assert upgraded.get("x", "p") is None
+    upgraded.put("y", "p", logprobs=[-0.1])
+    upgraded.save()
+    stored = pl.read_parquet(path)
+    assert stored["item_id"].to_list() == ["y"]  # the stale entry is dropped from the file, not kept beside
+    assert stored["revision"].to_list() == [cache_module.SCORE_REVISION]
+
+
+def test_a_cache_file_without_revisions_is_not_read(tmp_path):
+    path = tmp_path / "c.parquet"
+    cache = ScoreCache(path, model_sha256="m", adapter="a")
+    cache.put("x", "p", logprobs=[-0.5, -1.5])
+    cache.save()
+    pl.read_parquet(path).drop("revision").write_parquet(path)  # a file written before revisions were recorded
+    assert ScoreCache(path, model_sha256="m", adapter="a").get("x", "p") is None
 
 
 def test_adapter_hash_follows_content(tmp_path):

@@ -4,6 +4,10 @@ An entry is keyed by the model weights' sha256, the adapter's content hash (``ec
 here; hidden files such as Snakemake's ``.snakemake_timestamp`` are not part of it), the item id and a hash of
 everything that determines the model's answer (messages, option continuations, scoring mode, generation settings).
 One parquet file per (model, adapter) pair keeps concurrent jobs for different agents apart.
+
+What the key cannot see is the code that computes the scores. ``SCORE_REVISION`` stands for it: every entry records
+the revision it was computed under, and entries of another revision (or from a file that predates the column) are
+dropped when the file is read, so a fix to the model stack's numerics is never hidden by scores cached before it.
 """
 
 from __future__ import annotations
@@ -19,10 +23,15 @@ import polars as pl
 
 from econalign.io import NO_ADAPTER, adapter_hash, write_parquet
 
-__all__ = ["NO_ADAPTER", "ScoreCache", "adapter_hash", "prompt_hash"]
+__all__ = ["NO_ADAPTER", "SCORE_REVISION", "ScoreCache", "adapter_hash", "prompt_hash"]
+
+SCORE_REVISION = 1
+"""Bump when a change to the model stack (forward pass, LoRA merge, tokenizer, generation) changes what an agent
+scores for the same prompt; cached entries of earlier revisions are then scored again."""
 
 _SCHEMA = {
     "key": pl.String,
+    "revision": pl.Int64,
     "model_sha256": pl.String,
     "adapter_hash": pl.String,
     "item_id": pl.String,
@@ -75,7 +84,13 @@ class ScoreCache:
         self._entries: dict[str, dict[str, Any]] = {}
         self._dirty = False
         if self.path is not None and self.path.exists():
-            for row in pl.read_parquet(self.path).iter_rows(named=True):
+            stored = pl.read_parquet(self.path)
+            if "revision" in stored.columns:
+                current = stored.filter(pl.col("revision") == SCORE_REVISION)
+            else:
+                current = stored.clear()
+            self._dirty = current.height < stored.height  # the next save drops the stale entries
+            for row in current.iter_rows(named=True):
                 self._entries[row["key"]] = row
 
     @staticmethod
@@ -97,6 +112,7 @@ class ScoreCache:
         key = _key(self.model_sha256, self.adapter, item_id, prompt)
         self._entries[key] = {
             "key": key,
+            "revision": SCORE_REVISION,
             "model_sha256": self.model_sha256,
             "adapter_hash": self.adapter,
             "item_id": item_id,
