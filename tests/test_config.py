@@ -88,6 +88,10 @@ def test_kappa_grid_values_that_share_a_name_are_refused():
             "finetune/grad_accum: 3 does not divide finetune/batch_size 8",
         ),
         (
+            {"finetune": {"batch_size": 8, "grad_accum": 2, "mesh": {"data": 3}}},
+            r"finetune/mesh: 3 devices do not split a microbatch of 4 rows \(finetune/batch_size / finetune/grad_",
+        ),
+        (
             {"data": {"reasoning_first": True}, "finetune": {"max_target_tokens": 3}},
             "finetune/max_target_tokens: cuts a target from its end, where data/reasoning_first puts the decision line",
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -245,6 +246,13 @@ def _relation_errors(config: Mapping[str, Any]) -> list[str]:
             f"finetune/grad_accum: {finetune['grad_accum']} does not divide finetune/batch_size "
             f"{finetune['batch_size']} (each optimiser step is split into equal microbatches)"
         )
+    elif min(finetune["mesh"].values()) > 0:  # an explicit mesh; -1 sizes are checked on the devices, in the job
+        rows, devices = finetune["batch_size"] // finetune["grad_accum"], math.prod(finetune["mesh"].values())
+        if rows % devices:
+            errors.append(
+                f"finetune/mesh: {devices} devices do not split a microbatch of {rows} rows "
+                "(finetune/batch_size / finetune/grad_accum)"
+            )
     return errors
 
 

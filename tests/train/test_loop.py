@@ -136,6 +136,11 @@ SHARDED_SCRIPT = textwrap.dedent(
         settings = finetune_config(batch_size=8, epochs=1, method=method, mesh={{"data": data, "fsdp": fsdp}})
         result = train(tiny_model(), synthetic_examples(24, seed=0), None, finetune=settings["finetune"], seed=5)
         out[f"{{method}} {{data}}x{{fsdp}}"] = [row["loss"] for row in result.metrics]
+    try:  # 6 rows over the 4 devices a -1 mesh takes: refused before the first step, naming the keys
+        settings = finetune_config(batch_size=6, epochs=1, mesh={{"data": -1, "fsdp": 1}})
+        train(tiny_model(), synthetic_examples(24, seed=0), None, finetune=settings["finetune"], seed=5)
+    except Exception as error:
+        out["indivisible"] = f"{{type(error).__name__}}: {{error}}"
     print(json.dumps(out))
     """
 )
@@ -153,6 +158,10 @@ def test_sharded_runs_match_the_single_device_run(repo_root):
     np.testing.assert_allclose(losses["lora 2x2"], losses["lora 1x1"], rtol=2e-5)
     np.testing.assert_allclose(losses["full 1x4"], losses["full 1x1"], rtol=2e-5)
     assert losses["full 1x1"] != losses["lora 1x1"]
+    assert losses["indivisible"] == (
+        "ConfigError: finetune/mesh: its 4 devices do not split a microbatch of 6 rows "
+        "(finetune/batch_size / finetune/grad_accum)"
+    )
 
 
 @pytest.mark.parametrize(("batch_size", "grad_accum", "epochs"), [(4, 2, 1), (4, 2, 2), (8, 4, 1), (4, 1, 1)])

@@ -249,7 +249,7 @@ def train(
 
     Raises:
         TrainingDivergedError: Non-finite or exploding loss.
-        ConfigError: ``train_layers`` exceeds the model's blocks.
+        ConfigError: ``train_layers`` exceeds the model's blocks, or the mesh's devices do not split a microbatch.
     """
     full = finetune["method"] == "full"
     train_layers, num_layers = finetune["train_layers"], len(model.layers)
@@ -270,6 +270,11 @@ def train(
     extra = [e.length for e in validation.examples] if validation else []
     plan = make_plan(examples, finetune=finetune, seed=seed, extra_lengths=extra)
     mesh = sharding.make_mesh(**finetune["mesh"])
+    if plan.rows % mesh.devices.size:  # checked here, before any step, as the devices are only known now
+        raise ConfigError(
+            f"finetune/mesh: its {mesh.devices.size} devices do not split a microbatch of {plan.rows} rows "
+            "(finetune/batch_size / finetune/grad_accum)"
+        )
     graphdef, trainable, frozen = split_model(model, full=full, layers=top_blocks if full else None)
     trainable, frozen = sharding.shard_params(trainable, mesh), sharding.shard_params(frozen, mesh)
     total = len(plan.steps)
