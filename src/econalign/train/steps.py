@@ -31,9 +31,9 @@ def split_model(
     Args:
         model: The (possibly LoRA-wrapped) model.
         full: Train every parameter; otherwise only ``nnx.LoRAParam``.
-        layers: With ``full``, train only these decoder blocks and the final norm (the embeddings and the other
-            blocks stay frozen, so the backward pass stops at the first trained block); ``None`` trains every
-            parameter. LoRA restricts its blocks where the adapters are made (``apply_lora(layers=...)``).
+        layers: With ``full``, train only these decoder blocks and the final norm (the embeddings, an untied LM
+            head and the other blocks stay frozen, so the backward pass stops at the first trained block); ``None``
+            trains every parameter. LoRA restricts its blocks where the adapters are made (``apply_lora(layers=...)``).
 
     Returns:
         The graph definition, the trainable state and the remaining state.
