@@ -14,6 +14,8 @@ Prints one JSON object and writes it to benchmarks/results/finetune.json:
 * ``load_average_1min``: the machine's 1-minute load average, lowest and highest seen between measurements (about
   2 is the benchmark alone on two cores; more means other jobs shared the machine).
 * ``machine``: CPU, cores, Python and date (``machine.py``).
+* ``dtype``: the precision of both sides (``--dtype``): ``float32``, or ``bfloat16-mixed`` (ours with that
+  ``model.dtype``, the peer under ``torch.autocast`` in bfloat16; written to ``finetune_bfloat16-mixed.json``).
 
 Usage: ``uv run python benchmarks/finetune.py --model results/prepare_model/base --data results/synthesize/economicus
 --peer-python /tmp/peftref/bin/python``.
@@ -37,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 SHAPES = ((8, 128), (8, 256))
 
 
-def fixed_shape(model_dir: str, rows: int, length: int, steps: int) -> dict:
+def fixed_shape(model_dir: str, rows: int, length: int, steps: int, dtype: str = "float32") -> dict:
     """One shape, LoRA r=8 on q, v, loss on all positions (run in a fresh process for a clean peak RSS)."""
     import jax
     import numpy as np
@@ -51,7 +53,7 @@ def fixed_shape(model_dir: str, rows: int, length: int, steps: int) -> dict:
     from econalign.train.steps import make_grad_fn, make_update_fn, split_model
 
     settings = validate_config({})["finetune"]
-    model = load_llama(model_dir)
+    model = load_llama(model_dir, dtype=dtype)
     apply_lora(model, rank=8, alpha=16, targets=["q_proj", "v_proj"], rngs=nnx.Rngs(0))
     graphdef, trainable, frozen = split_model(model, full=False)
     optimizer = optimizer_from_config(settings, total_steps=steps + 1)
@@ -83,7 +85,7 @@ def fixed_shape(model_dir: str, rows: int, length: int, steps: int) -> dict:
     }
 
 
-def training_set(model_dir: str, data_dir: str, steps: int, tokens_out: str | None) -> dict:
+def training_set(model_dir: str, data_dir: str, steps: int, tokens_out: str | None, dtype: str = "float32") -> dict:
     """Steps of the real loop (default config) after every bucket has compiled once."""
     import jax
     import numpy as np
@@ -116,7 +118,7 @@ def training_set(model_dir: str, data_dir: str, steps: int, tokens_out: str | No
             "examples": [{"tokens": e.tokens.tolist(), "prompt_length": e.prompt_length} for e in examples],
             "steps": order,
         }))  # fmt: skip
-    model = load_llama(model_dir)
+    model = load_llama(model_dir, dtype=dtype)
     lora = settings["lora"]
     apply_lora(model, rank=lora["rank"], alpha=lora["alpha"], targets=lora["targets"], rngs=nnx.Rngs(0))
     graphdef, trainable, frozen = split_model(model, full=False)
@@ -178,20 +180,25 @@ def main() -> None:
     parser.add_argument("--data", default="results/synthesize/economicus")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
     parser.add_argument("--peer-python", default=os.environ.get("ECONALIGN_PEER_PYTHON"))
-    parser.add_argument("--out", default=str(HERE / "results" / "finetune.json"))
+    parser.add_argument("--dtype", choices=["float32", "bfloat16-mixed"], default="float32")
+    parser.add_argument("--out", help="default: benchmarks/results/finetune.json (finetune_<dtype>.json if mixed)")
     parser.add_argument("--part", choices=["fixed", "training_set"], help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tokens-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part == "fixed":
-        print(json.dumps(fixed_shape(args.model, 8, args.length, args.steps)))
+        print(json.dumps(fixed_shape(args.model, 8, args.length, args.steps, args.dtype)))
         return
     if args.part == "training_set":
-        print(json.dumps(training_set(args.model, args.data, args.steps, args.tokens_out)))
+        print(json.dumps(training_set(args.model, args.data, args.steps, args.tokens_out, args.dtype)))
         return
+    mixed = args.dtype != "float32"
+    out = args.out or str(HERE / "results" / (f"finetune_{args.dtype}.json" if mixed else "finetune.json"))
     me = [str(Path(__file__).resolve()), "--model", args.model, "--data", args.data, "--steps", str(args.steps)]
+    me += ["--dtype", args.dtype]
     peer = [str(HERE / "peer_finetune.py"), "--model", args.model, "--steps", str(args.steps)]
-    result: dict = {"fixed_shapes": {}, "device": "cpu"}
+    peer += ["--autocast-bf16"] if mixed else []
+    result: dict = {"fixed_shapes": {}, "device": "cpu", "dtype": args.dtype}
     if args.peer_python:
         result["peer"] = {"fixed_shapes": {}}
     loads = [os.getloadavg()[0]]
@@ -217,7 +224,7 @@ def main() -> None:
     result["machine"] = machine()
     from econalign.io import write_text
 
-    write_text(args.out, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    write_text(out, json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps(result, sort_keys=True))
 
 

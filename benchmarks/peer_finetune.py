@@ -10,11 +10,14 @@ Prints one JSON object.
 * ``--tokens FILE``: a standard HF + PEFT SFT loop over the examples and batch order written by
   benchmarks/finetune.py (default LoRA settings of econalign: r=16, alpha 32 on q, k, v, o): each batch padded to
   its longest sequence, prompt positions masked with -100, logits over the full vocabulary at every position.
+* ``--autocast-bf16``: the forward pass under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (float32 weights,
+  bfloat16 products), torch's counterpart of econalign's ``model.dtype: bfloat16-mixed``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -31,9 +34,13 @@ def load(model_dir: str, *, rank: int, alpha: int, targets: list[str]) -> torch.
     return get_peft_model(model, config).train()
 
 
+AUTOCAST = contextlib.nullcontext
+
+
 def train_step(model, optimizer, input_ids, attention_mask, labels) -> float:
     tick = time.perf_counter()
-    loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+    with AUTOCAST():
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
@@ -99,8 +106,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int)
     parser.add_argument("--length", type=int)
     parser.add_argument("--tokens")
+    parser.add_argument("--autocast-bf16", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(0)
+    if args.autocast_bf16:
+        global AUTOCAST
+        AUTOCAST = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     if args.tokens:
         print(json.dumps(training_set(args.model, args.tokens, args.steps)))
     else:

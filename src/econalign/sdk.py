@@ -259,7 +259,7 @@ def base_agent(
 
     Args:
         spec: Model spec (the embedded name, a .gguf file, a checkpoint directory, or a hub id in the local HF cache).
-        dtype: ``float32`` or ``bfloat16`` (as the config's ``model.dtype``).
+        dtype: ``float32``, ``bfloat16`` or ``bfloat16-mixed`` (as the config's ``model.dtype``).
         home: Cache folder (default :func:`cache_home`).
         progress: Where progress messages go (``None`` silences them).
 

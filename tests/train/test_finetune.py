@@ -177,3 +177,39 @@ def test_a_checkpoint_of_another_dtype_is_not_resumed(tiny_model_dir, tiny_data_
         with pytest.raises(Stop):
             run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)
     assert run_ids[0] == run_ids[2] != run_ids[1]
+
+
+def test_finetune_dtype_sets_the_training_precision_only(tiny_model_dir, tiny_data_dir, tmp_path, monkeypatch):
+    import econalign.train.loop
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(model, *args, run_id, **kwargs):
+        seen.append((model.config.dtype, model.layers[0].self_attn.q_proj.kernel[...].dtype, run_id))
+        raise Stop
+
+    monkeypatch.setattr(econalign.train.loop, "train", capture)
+    for model_dtype, train_dtype in (("float32", None), ("float32", "bfloat16-mixed"), ("bfloat16", None)):
+        config = finetune_config(dtype=train_dtype)
+        config["model"] = {**config["model"], "dtype": model_dtype}
+        with pytest.raises(Stop):
+            run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)
+    assert [s[:2] for s in seen] == [
+        ("float32", jnp.float32),
+        ("bfloat16-mixed", jnp.float32),  # float32 weights, bfloat16 products
+        ("bfloat16", jnp.bfloat16),
+    ]
+    assert len({s[2] for s in seen}) == 3
+
+
+def test_mixed_precision_training_follows_the_float32_run(lora_run, tiny_model_dir, tiny_data_dir, tmp_path):
+    config, out = lora_run
+    mixed = {**config, "finetune": {**config["finetune"], "dtype": "bfloat16-mixed"}}
+    assert run_cli(mixed, tiny_model_dir, tiny_data_dir, tmp_path) == 0
+    want, got = (pl.read_parquet(o / "metrics.parquet")["loss"].to_numpy() for o in (out, tmp_path))
+    assert not np.array_equal(got, want)  # the products did round
+    np.testing.assert_allclose(got, want, rtol=0.05)
+    assert json.loads((tmp_path / "provenance.json").read_text())["config"]["finetune"]["dtype"] == "bfloat16-mixed"

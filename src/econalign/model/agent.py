@@ -184,7 +184,7 @@ def load_agent(
     Args:
         model_dir: HF-layout directory from ``econalign prepare-model``.
         adapter: A PEFT adapter directory from fine-tuning, applied with ``econalign.model.lora``.
-        dtype: ``"float32"`` (default) or ``"bfloat16"`` parameters and activations.
+        dtype: ``"float32"`` (default), ``"bfloat16"`` or ``"bfloat16-mixed"`` (as the config's ``model.dtype``).
         buckets: Shape policy (default :class:`~econalign.model.buckets.Buckets`).
         progress: Show progress bars for long calls.
 

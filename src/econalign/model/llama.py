@@ -53,6 +53,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from econalign.model.precision import MIXED_BFLOAT16, mixed_dot_general, mixed_matmul
+
 Array = jax.Array
 
 # (submodule, projection) of every linear layer of a decoder block, HF names: the LoRA targets.
@@ -71,7 +73,9 @@ SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
 HF_DEFAULT_ROPE_THETA = 10000.0
 HF_DEFAULT_RMS_NORM_EPS = 1e-6
 HF_DEFAULT_MAX_POSITION_EMBEDDINGS = 2048
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+# Parameter and activation dtype of each ``dtype`` name; "bfloat16-mixed" keeps them in float32 and multiplies in
+# bfloat16 (econalign.model.precision).
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16, MIXED_BFLOAT16: jnp.float32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +119,9 @@ class LlamaConfig:
         max_position_embeddings: Context length the checkpoint was trained for (informational).
         sliding_window: Mistral's window, recorded but not applied.
         model_type: HF ``model_type`` the config came from.
-        dtype: Parameter and activation dtype: ``"float32"`` or ``"bfloat16"`` (norms and softmax run in float32).
+        dtype: Parameter and activation dtype: ``"float32"`` or ``"bfloat16"`` (norms and softmax run in float32);
+            ``"bfloat16-mixed"``: float32 parameters and activations, projections and LM head multiplied with
+            bfloat16 operands into float32 (:mod:`econalign.model.precision`).
     """
 
     num_layers: int
@@ -147,6 +153,11 @@ class LlamaConfig:
     def jnp_dtype(self) -> Any:
         """The JAX dtype of parameters and activations."""
         return _DTYPES[self.dtype]
+
+    @property
+    def mixed_precision(self) -> bool:
+        """Whether the projections and the LM head multiply bfloat16 operands into float32."""
+        return self.dtype == MIXED_BFLOAT16
 
     @classmethod
     def from_hf_config(cls, config: Mapping[str, Any], *, dtype: str = "float32") -> LlamaConfig:
@@ -393,7 +404,10 @@ class RMSNorm(nnx.Module):
 def _linear(d_in: int, d_out: int, *, bias: bool, config: LlamaConfig, rngs: nnx.Rngs) -> nnx.Linear:
     dtype = config.jnp_dtype
     init = nnx.initializers.normal(0.02)
-    return nnx.Linear(d_in, d_out, use_bias=bias, dtype=dtype, param_dtype=dtype, kernel_init=init, rngs=rngs)
+    product = mixed_dot_general if config.mixed_precision else jax.lax.dot_general
+    return nnx.Linear(
+        d_in, d_out, use_bias=bias, dtype=dtype, param_dtype=dtype, kernel_init=init, dot_general=product, rngs=rngs
+    )
 
 
 class Attention(nnx.Module):
@@ -406,6 +420,7 @@ class Attention(nnx.Module):
         self.v_proj = _linear(d, k * h, bias=config.attention_bias, config=config, rngs=rngs)
         self.o_proj = _linear(n * h, d, bias=config.output_bias, config=config, rngs=rngs)
         self.num_heads, self.num_kv_heads, self.head_dim = n, k, h
+        self.matmul = mixed_matmul if config.mixed_precision else jnp.matmul
 
     def __call__(
         self,
@@ -447,17 +462,17 @@ class Attention(nnx.Module):
         # The cache's keys are scored as their own block and never joined to this call's: joining a per-row cache
         # by concatenation made XLA:CPU compile each scoring shape ~2x slower, and joining a cache shared by the
         # batch would copy it B times.
-        scores = q @ k.swapaxes(-1, -2)  # [B, K, G*Tq, T]
+        scores = self.matmul(q, k.swapaxes(-1, -2))  # [B, K, G*Tq, T]
         s_cache = 0 if cache is None else cache[0].shape[-2]
         if cache is not None:
-            cached_scores = _cache_product(q, cache[0].swapaxes(-1, -2))  # [B, K, G*Tq, S_cache]
+            cached_scores = _cache_product(q, cache[0].swapaxes(-1, -2), self.matmul)  # [B, K, G*Tq, S_cache]
             scores = jnp.concatenate([cached_scores, scores], axis=-1)  # [B, K, G*Tq, S]
         scores = scores.reshape(b, kh, g, t_q, -1).astype(jnp.float32)  # [B, K, G, Tq, S]
         scores = jnp.where(mask[:, None, None], scores, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kh, g * t_q, -1)  # [B, K, G*Tq, S]
-        out = probs[..., s_cache:] @ v  # [B, K, G*Tq, H]
+        out = self.matmul(probs[..., s_cache:], v)  # [B, K, G*Tq, H]
         if cache is not None:
-            out = out + _cache_product(probs[..., :s_cache], cache[1])
+            out = out + _cache_product(probs[..., :s_cache], cache[1], self.matmul)
         out = out.reshape(b, kh, g, t_q, h).transpose(0, 3, 1, 2, 4).reshape(b, t_q, n * h)  # [B, Tq, N*H]
         return self.o_proj(out), (k, v)
 
@@ -467,15 +482,15 @@ def _rows(x: Array, index: Array) -> Array:
     return jnp.take_along_axis(x, index.astype(jnp.int32).reshape(*index.shape, *([1] * (x.ndim - 2))), axis=1)
 
 
-def _cache_product(x: Array, cached: Array) -> Array:
-    """``x @ cached`` for ``x`` ``[B, K, M, A]`` and a cache ``[Bc, K, A, C]`` with ``Bc`` equal to ``B`` or 1.
+def _cache_product(x: Array, cached: Array, matmul: Any = jnp.matmul) -> Array:
+    """``matmul(x, cached)`` for ``x`` ``[B, K, M, A]`` and a cache ``[Bc, K, A, C]`` with ``Bc`` equal to ``B`` or 1.
 
     A cache shared by the batch (``Bc = 1``) is not materialised B times: the batch is folded into the rows.
     """
     b, kh, m, a = x.shape
     if cached.shape[0] == b:
-        return x @ cached
-    rows = x.transpose(1, 0, 2, 3).reshape(kh, b * m, a) @ cached[0]  # [K, B*M, C]
+        return matmul(x, cached)
+    rows = matmul(x.transpose(1, 0, 2, 3).reshape(kh, b * m, a), cached[0])  # [K, B*M, C]
     return rows.reshape(kh, b, m, -1).transpose(1, 0, 2, 3)
 
 
@@ -603,7 +618,12 @@ class Llama(nnx.Module):
             x = _rows(x, logits_at)  # [B, P, D]
         with jax.named_scope("lm_head"):
             x = self.norm(x)
-            logits = self.embed_tokens.attend(x) if self.config.tie_word_embeddings else self.lm_head(x)
+            if not self.config.tie_word_embeddings:
+                logits = self.lm_head(x)
+            elif self.config.mixed_precision:
+                logits = mixed_matmul(x, self.embed_tokens.embedding[...].T)
+            else:
+                logits = self.embed_tokens.attend(x)
         if output_hidden_states:
             hidden[-1] = self.norm(hidden[-1])
         kv: KVCache | DecodeBuffer = (

@@ -71,6 +71,9 @@ class LoRALinear(nnx.Module):
         self.bias = base.bias if base.bias is not None else nnx.data(None)
         self.in_features, self.out_features = base.in_features, base.out_features
         self.dtype = base.kernel[...].dtype
+        # The base product keeps the wrapped layer's dot_general (mixed precision, econalign.model.precision); the
+        # rank-r update is ~3% of the work and stays in the input's dtype.
+        self.dot_general = base.dot_general
         self.rank, self.alpha, self.rslora = int(rank), float(alpha), bool(rslora)
         bound = 1.0 / math.sqrt(self.in_features)
         shape_a = (self.in_features, self.rank)
@@ -86,7 +89,7 @@ class LoRALinear(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Apply the layer to ``x`` ``[..., in]``; returns ``[..., out]``."""
-        y = x @ self.kernel[...]
+        y = self.dot_general(x, self.kernel[...], (((x.ndim - 1,), (0,)), ((), ())))
         if self.bias is not None:
             y = y + self.bias[...]
         update = (x @ self.lora_a[...].astype(x.dtype)) @ self.lora_b[...].astype(x.dtype)  # [..., r] -> [..., out]
@@ -189,6 +192,7 @@ def _plain_linear(module: LoRALinear) -> nnx.Linear:
             use_bias=module.bias is not None,
             dtype=module.dtype,
             param_dtype=module.dtype,
+            dot_general=module.dot_general,
             rngs=nnx.Rngs(0),
         )
     )

@@ -81,9 +81,9 @@ def load_llama(model_dir: str | Path, *, dtype: str = "float32") -> Llama:
 
     Args:
         model_dir: Directory with ``config.json`` and ``model.safetensors`` or a sharded index.
-        dtype: Parameter and activation dtype (``"float32"`` or ``"bfloat16"``); it also sets the process's
-            matmul precision (:func:`econalign.model.runtime.set_matmul_precision`), so that float32 means float32
-            products on GPUs too.
+        dtype: The model's precision (``"float32"``, ``"bfloat16"`` or ``"bfloat16-mixed"``, :class:`LlamaConfig`);
+            it also sets the process's matmul precision (:func:`econalign.model.runtime.set_matmul_precision`), so
+            that float32 means float32 products on GPUs too.
 
     Returns:
         The model with the checkpoint's weights.

@@ -57,10 +57,10 @@ def set_matmul_precision(dtype: str) -> str:
     XLA's default precision on NVIDIA GPUs computes float32 products in TF32 (10-bit mantissa): on an H200 the
     embedded model's first-layer activations then differ from HF's by 7e-3, beyond the 1e-3 parity the tests
     hold on CPU, where every product is float32 anyway. A ``float32`` config therefore asks for ``highest``;
-    ``bfloat16`` keeps the backend's default (bf16 products accumulate in float32 regardless).
+    ``bfloat16`` and ``bfloat16-mixed`` keep the backend's default (bf16 products accumulate in float32 regardless).
 
     Args:
-        dtype: The model's ``model.dtype`` (``"float32"`` or ``"bfloat16"``).
+        dtype: The model's ``model.dtype`` (``"float32"``, ``"bfloat16"`` or ``"bfloat16-mixed"``).
 
     Returns:
         The precision now in force (``"highest"`` or ``"default"``).

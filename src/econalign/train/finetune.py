@@ -96,7 +96,9 @@ def finetune(
             f"{data_dir} holds no train.parquet: the data folder is the agent's own (results/synthesize/{agent})"
         )
     tokenizer = load_tokenizer(model_dir)
-    model = load_llama(model_dir, dtype=config["model"]["dtype"])
+    # finetune.dtype, when set, replaces model.dtype for training only: agents are scored in model.dtype.
+    dtype = settings["dtype"] or config["model"]["dtype"]
+    model = load_llama(model_dir, dtype=dtype)
     train_path, val_path = data_dir / "train.parquet", data_dir / "validation.parquet"
     examples = encode_rows(
         tokenizer,
@@ -114,7 +116,7 @@ def finetune(
     # A checkpoint is resumed by a run of the same training (config_hash leaves out progress and checkpoint intervals).
     # The dtype is applied at load time, so the prepared weights' hash does not say it; a checkpoint of another
     # dtype must not be resumed.
-    identity = {"sha256": base_sha, "dtype": config["model"]["dtype"]}
+    identity = {"sha256": base_sha, "dtype": dtype}
     run_id = config_hash({"finetune": settings, "seed": seed, "model": identity, "inputs": inputs})
     echo(f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), run {run_id}")
     tracker = open_tracker(config["tracking"], name=agent, config={"agent": agent, **settings})
