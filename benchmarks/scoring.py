@@ -21,6 +21,8 @@ Prints one JSON object and writes it to benchmarks/results/scoring.json:
   (prompt, option), sorted by length, batches of 16 left-padded with position ids, ``logits_to_keep`` covering
   the option tokens. Without a peer interpreter the ``peer`` key is omitted.
 * ``speedup``: ours / peer prompts per second.
+* ``dtype``: the precision of both sides (``--dtype``): ``float32``, or ``bfloat16-mixed`` (ours with that
+  ``model.dtype``, the peer under ``torch.autocast`` in bfloat16; written to ``scoring_bfloat16-mixed.json``).
 
 Usage: ``uv run python benchmarks/scoring.py [--model results/prepare_model/base] [--peer-python PY]``. Without
 ``--model`` the embedded model is prepared into a temporary folder. The machine is shared and noisy, so the two
@@ -153,7 +155,7 @@ def fixed_key(rows: int, length: int) -> str:
 class Ours:
     """econalign's Agent: the fixed-shape forward (LM head at the last position) and the battery."""
 
-    def __init__(self, model_dir: Path, limit: int | None):
+    def __init__(self, model_dir: Path, limit: int | None, dtype: str = "float32"):
         import jax
         import jax.numpy as jnp
         import numpy as np
@@ -165,7 +167,7 @@ class Ours:
         from econalign.model.scoring import score_continuations
 
         # The shape policy of `econalign evaluate`.
-        agent = load_agent(model_dir, buckets=Buckets(small_batches=SMALL_BATCHES), progress=False)
+        agent = load_agent(model_dir, dtype=dtype, buckets=Buckets(small_batches=SMALL_BATCHES), progress=False)
         graphdef, state = nnx.split(agent.model)
 
         @jax.jit
@@ -197,9 +199,9 @@ class Ours:
 class Peer:
     """HF transformers + torch in another interpreter (``--peer`` mode of this script), driven over a pipe."""
 
-    def __init__(self, python: str, model_dir: Path, prompts: list, options: list):
+    def __init__(self, python: str, model_dir: Path, prompts: list, options: list, *, autocast: bool = False):
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump({"prompts": prompts, "options": options}, handle)
+            json.dump({"prompts": prompts, "options": options, "autocast_bf16": autocast}, handle)
         self._process = subprocess.Popen(
             [python, __file__, "--peer", str(model_dir), handle.name],
             stdin=subprocess.PIPE,
@@ -271,7 +273,8 @@ def peer_serve(model_dir: str, items_path: str) -> None:
                 scores[i][j] = float(logprobs[row, rows_, torch.tensor(option)].double().sum())
 
     runs["battery"] = battery
-    with torch.inference_mode():
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(items.get("autocast_bf16")))
+    with torch.inference_mode(), autocast:
         for line in sys.stdin:
             request = json.loads(line)
             if request["op"] == "info":
@@ -318,7 +321,10 @@ def main() -> None:
     parser.add_argument("--peer-python", default=os.environ.get("ECONALIGN_PEER_PYTHON"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, help="score a seeded sample of this many battery items (default: all)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "scoring.json")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16-mixed"], default="float32")
+    parser.add_argument(
+        "--out", type=Path, help="default: benchmarks/results/scoring.json (scoring_<dtype>.json if mixed)"
+    )
     parser.add_argument("--peer", nargs=2, metavar=("MODEL", "ITEMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
@@ -332,10 +338,12 @@ def main() -> None:
 
         prepared = tempfile.TemporaryDirectory(prefix="econalign-bench-model-")  # removed when main() returns
         model_dir = prepare_model("smollm2-135m-instruct", Path(prepared.name))
-    ours = Ours(model_dir, args.limit)
+    mixed = args.dtype != "float32"
+    out = args.out or HERE / "results" / (f"scoring_{args.dtype}.json" if mixed else "scoring.json")
+    ours = Ours(model_dir, args.limit, args.dtype)
     sides: dict[str, Ours | Peer] = {"ours": ours}
     if args.peer_python:
-        sides["peer"] = Peer(args.peer_python, model_dir, ours.prompts, ours.options)
+        sides["peer"] = Peer(args.peer_python, model_dir, ours.prompts, ours.options, autocast=mixed)
     names = [fixed_key(rows, length) for rows, length in SHAPES] + ["battery"]
     rows = {fixed_key(r, length): r for r, length in SHAPES} | {"battery": len(ours.prompts)}
     loads = [os.getloadavg()[0]]
@@ -355,6 +363,7 @@ def main() -> None:
         prompt_tokens_mean=round(sum(map(len, ours.prompts)) / len(ours.prompts), 1),
     )
     result["peak_rss_mb"] = peak_rss_mb()
+    result["dtype"] = args.dtype
     result["device"] = ours.device
     result["threads"] = os.cpu_count()
     if "peer" in sides:
@@ -380,7 +389,7 @@ def main() -> None:
     result["machine"] = machine()
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
-    write_text(args.out, text + "\n")
+    write_text(out, text + "\n")
 
 
 if __name__ == "__main__":

@@ -244,7 +244,7 @@ def test_schema_enums_list_exactly_what_the_code_implements():
     from econalign.data.reasoning import NUMBER_STYLES
     from econalign.data.synthesize import TEST_SPLITS
     from econalign.evaluate.scoring import MODES
-    from econalign.model.llama import PROJECTIONS
+    from econalign.model.llama import PROJECTIONS, LlamaConfig
     from econalign.theory import games
 
     properties = load_schema()["properties"]
@@ -265,6 +265,9 @@ def test_schema_enums_list_exactly_what_the_code_implements():
     assert enum("av", "framings") == list(FRAMINGS)
     assert enum("pricing", "label_order") == list(LABEL_ORDERS)
     assert enum("pricing", "reference_opponents") == list(REFERENCE_PRICERS)
+    assert enum("finetune", "dtype") == [None, *enum("model", "dtype")]
+    for dtype in enum("model", "dtype"):
+        assert LlamaConfig(1, 8, 4, 8, 2, 1, 2, dtype=dtype).dtype == dtype  # each one is a model precision
 
 
 def test_an_unquoted_yaml_off_gets_a_hint(tmp_path):
