@@ -15,7 +15,9 @@ otherwise.
 
 Settings run in file order and each row is merged into ``--json`` as soon as it is done, so a run cut short keeps
 what it finished: the file (``{"what", "notes", "rows"}``) accumulates the study, a row of the same setting and
-agent is replaced in place, and every row records its machine and date (``machine.py``) and its validation curve.
+agent is replaced in place, and every row records its machine and date (``machine.py``), its validation curve and
+its training precision (``train_dtype``: the base config trains in ``bfloat16-mixed`` since 2026-11-28; the stored
+rows from before, which lack the key, trained in float32).
 Test splits are never read.
 
 Usage: ``uv run python benchmarks/lever_grid.py --model results/prepare_model/base --grid benchmarks/levers.yaml
@@ -112,6 +114,8 @@ def run_setting(
         "setting": name,
         "agent": agent,
         "overrides": overrides,
+        # config/config.yaml trains in bfloat16-mixed since 2026-11-28; rows without this key trained in float32.
+        "train_dtype": config["finetune"]["dtype"] or config["model"]["dtype"],
         "steps": direct["steps"],
         "agreement_direct": direct["agreement"],
         "cooperation_direct": direct["cooperation"],
