@@ -144,10 +144,11 @@ def _random_model(**overrides) -> Llama:
     return random_model(LlamaConfig(2, 50, 32, 64, 4, 2, 8, **overrides))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16-mixed"])
 @pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("split", [6, 9])  # several new tokens after the cache, and one
-def test_cached_prefix_continues_exactly(shared, split):
-    model = _random_model(attention_bias=True)
+def test_cached_prefix_continues_exactly(shared, split, dtype):
+    model = _random_model(attention_bias=True, dtype=dtype)
     tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, 50)
     full = forward(model, tokens).logits
     prefix_tokens = tokens[:1, :split] if shared else tokens[:, :split]
@@ -160,8 +161,9 @@ def test_cached_prefix_continues_exactly(shared, split):
     np.testing.assert_allclose(np.asarray(rest), np.asarray(full[:, split:]), atol=1e-5)
 
 
-def test_decode_buffer_written_in_place_continues_exactly():
-    model = _random_model(attention_bias=True)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16-mixed"])
+def test_decode_buffer_written_in_place_continues_exactly(dtype):
+    model = _random_model(attention_bias=True, dtype=dtype)
     tokens = jax.random.randint(jax.random.key(5), (3, 10), 0, 50)
     full = forward(model, tokens).logits
     prefix = forward(model, tokens[:, :6]).kv

@@ -213,3 +213,7 @@ def test_mixed_precision_training_follows_the_float32_run(lora_run, tiny_model_d
     assert not np.array_equal(got, want)  # the products did round
     np.testing.assert_allclose(got, want, rtol=0.05)
     assert json.loads((tmp_path / "provenance.json").read_text())["config"]["finetune"]["dtype"] == "bfloat16-mixed"
+    again = tmp_path / "again"
+    assert run_cli(mixed, tiny_model_dir, tiny_data_dir, again) == 0  # deterministic in mixed precision too
+    adapter = "adapter/adapter_model.safetensors"
+    assert (again / adapter).read_bytes() == (tmp_path / adapter).read_bytes() != (out / adapter).read_bytes()
