@@ -205,10 +205,11 @@ def test_finetune_dtype_sets_the_training_precision_only(tiny_model_dir, tiny_da
     assert len({s[2] for s in seen}) == 3
 
 
-def test_mixed_precision_training_follows_the_float32_run(lora_run, tiny_model_dir, tiny_data_dir, tmp_path):
+def test_mixed_precision_training_follows_the_float32_run(lora_run, tiny_model_dir, tiny_data_dir, tmp_path, capsys):
     config, out = lora_run
     mixed = {**config, "finetune": {**config["finetune"], "dtype": "bfloat16-mixed"}}
     assert run_cli(mixed, tiny_model_dir, tiny_data_dir, tmp_path) == 0
+    assert "1 device(s), bfloat16-mixed, run " in capsys.readouterr().out  # the log says the precision
     want, got = (pl.read_parquet(o / "metrics.parquet")["loss"].to_numpy() for o in (out, tmp_path))
     assert not np.array_equal(got, want)  # the products did round
     np.testing.assert_allclose(got, want, rtol=0.05)

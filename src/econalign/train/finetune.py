@@ -118,7 +118,10 @@ def finetune(
     # dtype must not be resumed.
     identity = {"sha256": base_sha, "dtype": dtype}
     run_id = config_hash({"finetune": settings, "seed": seed, "model": identity, "inputs": inputs})
-    echo(f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), run {run_id}")
+    echo(
+        f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), {dtype}, "
+        f"run {run_id}"
+    )
     tracker = open_tracker(config["tracking"], name=agent, config={"agent": agent, **settings})
     progress = None
     if settings["progress"]:
