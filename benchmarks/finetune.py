@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import machine, peak_rss_mb
+from machine import PRECISIONS, machine, peak_rss_mb, results_file
 
 HERE = Path(__file__).resolve().parent
 SHAPES = ((8, 128), (8, 256))
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--data", default="results/synthesize/economicus")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
     parser.add_argument("--peer-python", default=os.environ.get("ECONALIGN_PEER_PYTHON"))
-    parser.add_argument("--dtype", choices=["float32", "bfloat16-mixed"], default="float32")
+    parser.add_argument("--dtype", choices=PRECISIONS, default="float32")
     parser.add_argument("--out", help="default: benchmarks/results/finetune.json (finetune_<dtype>.json if mixed)")
     parser.add_argument("--part", choices=["fixed", "training_set"], help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
@@ -193,7 +193,7 @@ def main() -> None:
         print(json.dumps(training_set(args.model, args.data, args.steps, args.tokens_out, args.dtype)))
         return
     mixed = args.dtype != "float32"
-    out = args.out or str(HERE / "results" / (f"finetune_{args.dtype}.json" if mixed else "finetune.json"))
+    out = args.out or results_file("finetune", args.dtype)
     me = [str(Path(__file__).resolve()), "--model", args.model, "--data", args.data, "--steps", str(args.steps)]
     me += ["--dtype", args.dtype]
     peer = [str(HERE / "peer_finetune.py"), "--model", args.model, "--steps", str(args.steps)]

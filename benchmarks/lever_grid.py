@@ -96,7 +96,7 @@ def run_setting(
 ) -> dict[str, Any]:  # fmt: skip
     from econalign.data.synthesize import synthesize
     from econalign.model.agent import load_agent
-    from econalign.train.finetune import finetune
+    from econalign.train.finetune import finetune, training_dtype
 
     config = load_config(overrides=merge(base, overrides))
     data_dir = out / "data" / config_hash({"data": config["data"], "seed": config["seed"], "agents": config["agents"]})
@@ -115,7 +115,7 @@ def run_setting(
         "agent": agent,
         "overrides": overrides,
         # config/config.yaml trains in bfloat16-mixed since 2026-11-28; rows without this key trained in float32.
-        "train_dtype": config["finetune"]["dtype"] or config["model"]["dtype"],
+        "train_dtype": training_dtype(config),
         "steps": direct["steps"],
         "agreement_direct": direct["agreement"],
         "cooperation_direct": direct["cooperation"],

@@ -13,6 +13,16 @@ import resource
 import sys
 from pathlib import Path
 
+# The precisions both sides of a peer benchmark can run in (``--dtype``): econalign's ``model.dtype`` values, the
+# peer under torch.autocast for the mixed one.
+PRECISIONS = ("float32", "bfloat16-mixed")
+
+
+def results_file(stem: str, dtype: str) -> Path:
+    """``benchmarks/results/<stem>.json`` for float32, ``<stem>_<dtype>.json`` for another precision."""
+    name = stem if dtype == "float32" else f"{stem}_{dtype}"
+    return Path(__file__).resolve().parent / "results" / f"{name}.json"
+
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MB.

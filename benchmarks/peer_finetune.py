@@ -17,7 +17,6 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import time
@@ -34,12 +33,9 @@ def load(model_dir: str, *, rank: int, alpha: int, targets: list[str]) -> torch.
     return get_peft_model(model, config).train()
 
 
-AUTOCAST = contextlib.nullcontext
-
-
-def train_step(model, optimizer, input_ids, attention_mask, labels) -> float:
+def train_step(model, optimizer, input_ids, attention_mask, labels, *, autocast: bool) -> float:
     tick = time.perf_counter()
-    with AUTOCAST():
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
@@ -48,13 +44,13 @@ def train_step(model, optimizer, input_ids, attention_mask, labels) -> float:
     return time.perf_counter() - tick
 
 
-def fixed(model_dir: str, rows: int, length: int, steps: int) -> dict:
+def fixed(model_dir: str, rows: int, length: int, steps: int, *, autocast: bool = False) -> dict:
     model = load(model_dir, rank=8, alpha=16, targets=["q_proj", "v_proj"])
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=4e-4, weight_decay=0.0)
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, model.config.vocab_size, (rows, length), generator=generator)
     mask = torch.ones_like(ids)
-    times = [train_step(model, optimizer, ids, mask, ids) for _ in range(steps + 1)]
+    times = [train_step(model, optimizer, ids, mask, ids, autocast=autocast) for _ in range(steps + 1)]
     step_s = statistics.median(times[1:])
     return {
         "step_s": round(step_s, 3),
@@ -63,7 +59,7 @@ def fixed(model_dir: str, rows: int, length: int, steps: int) -> dict:
     }
 
 
-def training_set(model_dir: str, tokens_file: str, steps: int) -> dict:
+def training_set(model_dir: str, tokens_file: str, steps: int, *, autocast: bool = False) -> dict:
     with open(tokens_file) as handle:
         data = json.load(handle)
     examples, order = data["examples"], data["steps"]
@@ -84,11 +80,11 @@ def training_set(model_dir: str, tokens_file: str, steps: int) -> dict:
             labels[row, m["prompt_length"] : n] = ids[row, m["prompt_length"] : n]
         return ids, mask, labels, len(members), sum(len(m["tokens"]) for m in members)
 
-    train_step(model, optimizer, *batch(order[0])[:3])  # warm-up
+    train_step(model, optimizer, *batch(order[0])[:3], autocast=autocast)  # warm-up
     measured = []
     for indices in order[:steps]:
         ids, mask, labels, n, tokens = batch(indices)
-        measured.append((train_step(model, optimizer, ids, mask, labels), n, tokens))
+        measured.append((train_step(model, optimizer, ids, mask, labels, autocast=autocast), n, tokens))
     seconds = sum(m[0] for m in measured)
     return {
         "examples_per_s": round(sum(m[1] for m in measured) / seconds, 3),
@@ -109,13 +105,10 @@ def main() -> None:
     parser.add_argument("--autocast-bf16", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(0)
-    if args.autocast_bf16:
-        global AUTOCAST
-        AUTOCAST = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     if args.tokens:
-        print(json.dumps(training_set(args.model, args.tokens, args.steps)))
+        print(json.dumps(training_set(args.model, args.tokens, args.steps, autocast=args.autocast_bf16)))
     else:
-        print(json.dumps(fixed(args.model, args.rows, args.length, args.steps)))
+        print(json.dumps(fixed(args.model, args.rows, args.length, args.steps, autocast=args.autocast_bf16)))
 
 
 if __name__ == "__main__":

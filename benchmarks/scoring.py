@@ -44,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import machine, peak_rss_mb
+from machine import PRECISIONS, machine, peak_rss_mb, results_file
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -321,7 +321,7 @@ def main() -> None:
     parser.add_argument("--peer-python", default=os.environ.get("ECONALIGN_PEER_PYTHON"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, help="score a seeded sample of this many battery items (default: all)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16-mixed"], default="float32")
+    parser.add_argument("--dtype", choices=PRECISIONS, default="float32")
     parser.add_argument(
         "--out", type=Path, help="default: benchmarks/results/scoring.json (scoring_<dtype>.json if mixed)"
     )
@@ -339,7 +339,7 @@ def main() -> None:
         prepared = tempfile.TemporaryDirectory(prefix="econalign-bench-model-")  # removed when main() returns
         model_dir = prepare_model("smollm2-135m-instruct", Path(prepared.name))
     mixed = args.dtype != "float32"
-    out = args.out or HERE / "results" / (f"scoring_{args.dtype}.json" if mixed else "scoring.json")
+    out = args.out or results_file("scoring", args.dtype)
     ours = Ours(model_dir, args.limit, args.dtype)
     sides: dict[str, Ours | Peer] = {"ours": ours}
     if args.peer_python:

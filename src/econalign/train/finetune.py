@@ -33,6 +33,15 @@ def run_seed(config: dict[str, Any], agent: str) -> int:
     return derive_seed(config["seed"], "finetune", agent)
 
 
+def training_dtype(config: dict[str, Any]) -> str:
+    """The precision an agent trains in: ``finetune.dtype``, or ``model.dtype`` when that is null.
+
+    >>> training_dtype({"model": {"dtype": "float32"}, "finetune": {"dtype": None}})
+    'float32'
+    """
+    return config["finetune"]["dtype"] or config["model"]["dtype"]
+
+
 def validation_subset(rows: list[dict[str, Any]], *, count: int, seed: int) -> list[dict[str, Any]]:
     """A fixed seeded subset of ``count`` validation rows, in file order (all rows when ``count`` is 0 or more).
 
@@ -96,8 +105,7 @@ def finetune(
             f"{data_dir} holds no train.parquet: the data folder is the agent's own (results/synthesize/{agent})"
         )
     tokenizer = load_tokenizer(model_dir)
-    # finetune.dtype, when set, replaces model.dtype for training only: agents are scored in model.dtype.
-    dtype = settings["dtype"] or config["model"]["dtype"]
+    dtype = training_dtype(config)  # agents are scored in model.dtype
     model = load_llama(model_dir, dtype=dtype)
     train_path, val_path = data_dir / "train.parquet", data_dir / "validation.parquet"
     examples = encode_rows(
