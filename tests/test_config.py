@@ -105,6 +105,11 @@ def test_kappa_grid_values_that_share_a_name_are_refused():
         ),
         ({"data": {"payoff_min": 5, "payoff_max": 9, "test_payoff_max": 7}}, "data/test_payoff_max: 7 must exceed"),
         (
+            {"data": {"payoff_min": -100, "payoff_max": 100, "test_payoff_max": -40}},
+            r"data/payoff_max: 100 exceeds data/payoff_min \(-100\) by more than 50 \(the synthesis enumerates",
+        ),
+        ({"data": {"payoff_max": 10, "test_payoff_max": 51}}, r"data/test_payoff_max: 51 exceeds data/payoff_min"),
+        (
             {"data": {"families_test": ["chicken", "trust"]}},
             r"data/families_test: must not overlap data/families_train, both list \['chicken'\]",
         ),

@@ -209,9 +209,16 @@ def _relation_errors(config: Mapping[str, Any]) -> list[str]:
     overlap = sorted(set(data["families_train"]) & set(data["families_test"]))
     if overlap:
         errors.append(f"data/families_test: must not overlap data/families_train, both list {overlap}")
+    from econalign.data.draws import MAX_PAYOFF_RANGE
+
     for key in ("payoff_max", "test_payoff_max"):
         if data[key] - data["payoff_min"] < 3:
             errors.append(f"data/{key}: {data[key]} must exceed data/payoff_min ({data['payoff_min']}) by at least 3")
+        elif data[key] - data["payoff_min"] > MAX_PAYOFF_RANGE:
+            errors.append(
+                f"data/{key}: {data[key]} exceeds data/payoff_min ({data['payoff_min']}) by more than "
+                f"{MAX_PAYOFF_RANGE} (the synthesis enumerates every game of the range)"
+            )
     for key in ("label_sets", "label_sets_unseen"):
         for letters in data[key]:
             if len(set(letters)) != len(letters):

@@ -291,6 +291,21 @@ def test_overlapping_families_are_refused(tmp_path):
         synthesize({"data": {"families_test": ["chicken"]}}, tmp_path)
 
 
+def test_a_payoff_range_with_an_empty_held_out_partition_names_the_keys(tmp_path):
+    # Under seed 0 none of the 14 prisoner's dilemma classes of [0, 6] is hashed out (and 3 of the 26 of [0, 7]).
+    narrow = {"data": {"payoff_max": 6, "test_payoff_max": 6, "n_train": 6, "n_validation": 3, "n_test": 3}}
+    with pytest.raises(ConfigError) as error:
+        synthesize(narrow, tmp_path, agent="economicus")
+    message = str(error.value)
+    assert message.startswith("data/payoff_max: the prisoners_dilemma games with payoffs in [0, 6] form 14 strategic")
+    assert "data/held_out_payoff_fraction 0.25 under seed 0" in message and "split test_payoffs" in message
+
+
+def test_game_space_refuses_a_range_it_cannot_enumerate():
+    with pytest.raises(ValueError, match=r"payoff range \[-100, 100\] is wider than MAX_PAYOFF_RANGE \(50\)"):
+        game_space("stag_hunt", low=-100, high=100)
+
+
 @pytest.mark.parametrize("family", ["prisoners_dilemma", "stag_hunt", "chicken", "harmony", "coordination"])
 def test_game_space_is_every_game_of_the_family(family):
     games = game_space(family, low=0, high=6)

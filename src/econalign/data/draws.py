@@ -25,6 +25,7 @@ from econalign.theory.preferences import Preference
 from econalign.theory.solvers import best_response, ignoring_belief, same_type_answer
 
 __all__ = [
+    "MAX_PAYOFF_RANGE",
     "PARAM_GRIDS",
     "Decision",
     "Situation",
@@ -35,6 +36,14 @@ __all__ = [
     "same_type_allowed",
     "strategic_key",
 ]
+
+MAX_PAYOFF_RANGE = 50
+"""Widest 2x2 payoff range (largest minus smallest payoff) that ``game_space`` enumerates.
+
+Every integer (T, R, P, S) of the range is visited: a range of 50 is 6.8 million candidates (about a minute of
+synthesis), one of 100 already needs gigabytes and a range of 200 (the schema's payoff bounds) does not fit in
+memory.
+"""
 
 PARAM_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "public_goods": {
@@ -162,6 +171,8 @@ def game_space(family: str, *, low: int, high: int) -> tuple[Game, ...]:
     if cls is None:
         raise ValueError(f"unknown game family {family!r}; known: {sorted(GAMES)}")
     if issubclass(cls, SymmetricGame2x2):
+        if high - low > MAX_PAYOFF_RANGE:
+            raise ValueError(f"payoff range [{low}, {high}] is wider than MAX_PAYOFF_RANGE ({MAX_PAYOFF_RANGE})")
         values = np.arange(low, high + 1)
         grid = np.stack(np.meshgrid(values, values, values, values, indexing="ij"), axis=-1).reshape(-1, 4)
         t, r, p, s = (grid[:, i] for i in range(4))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from econalign.config import ConfigError
 from econalign.data.balance import balanced_choices, balanced_orders, greedy_select
 from econalign.data.draws import (
     Decision,
@@ -150,7 +151,15 @@ def _games(spec: SplitSpec, family: str, *, seed: int, data: dict) -> tuple[Game
     }
     keep = tuple(g for g in games if (strategic_key(g) not in trained) == (spec.payoffs == "held_out"))
     if not keep:
-        raise ValueError(f"split {spec.name}: no {family} payoffs left in the {spec.payoffs} partition")
+        # Which classes are held out depends on the seed, so a narrow range can pass validation and still leave a
+        # partition empty; the keys to change are the user's to fix.
+        classes = len({strategic_key(g) for g in games})
+        raise ConfigError(
+            f"data/payoff_max: the {family} games with payoffs in [{data['payoff_min']}, {spec.payoff_high}] form "
+            f"{classes} strategic classes, and data/held_out_payoff_fraction {fraction} under seed {seed} leaves "
+            f"none of them in the {spec.payoffs} partition that split {spec.name} draws from; widen the payoff range "
+            "(data/payoff_min, data/payoff_max, data/test_payoff_max) or change data/held_out_payoff_fraction"
+        )
     return keep
 
 
