@@ -170,6 +170,50 @@ def test_linear_probability_matches_least_squares_and_hand_sandwich():
     assert described["coef"]["a"]["low"] < beta[1] < described["coef"]["a"]["high"]
 
 
+def _cluster_sandwich_by_hand(design, residuals, clusters):
+    # CR1 written out cluster by cluster: G/(G-1) (n-1)/(n-k) B^-1 (sum_g s_g s_g') B^-1, s_g = sum_{i in g} e_i x_i.
+    n, k = design.shape
+    bread = np.linalg.inv(design.T @ design)
+    meat = np.zeros((k, k))
+    names = sorted(set(clusters))
+    for name in names:
+        score = sum(e_i * x_i for x_i, e_i, c in zip(design, residuals, clusters, strict=True) if c == name)
+        meat += np.outer(score, score)
+    g = len(names)
+    return np.sqrt(np.diag(bread @ meat @ bread * g / (g - 1) * (n - 1) / (n - k)))
+
+
+def test_clustered_linear_probability_matches_hand_sandwich_and_hc1_for_singletons():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 2))
+    y = x[:, 0] + rng.normal(size=40)
+    clusters = [f"g{i // 3}" for i in range(40)]  # 13 triples and a single
+    fit = fit_linear_probability(x, y, names=("a", "b"), clusters=clusters)
+    design = np.column_stack([np.ones(40), x])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    np.testing.assert_allclose(fit.coef, beta, atol=1e-10)
+    np.testing.assert_allclose(fit.se, _cluster_sandwich_by_hand(design, y - design @ beta, clusters), rtol=1e-8)
+    singletons = fit_linear_probability(x, y, names=("a", "b"), clusters=range(40))
+    np.testing.assert_allclose(singletons.se, fit_linear_probability(x, y, names=("a", "b")).se, rtol=1e-10)
+    with pytest.raises(ValueError, match="39 cluster labels for 40 observations"):
+        fit_linear_probability(x, y, clusters=range(39))
+
+
+def test_clustered_errors_do_not_count_a_copied_observation_twice():
+    # Posing every decision problem twice adds no information: HC1 on the copies shrinks the errors by about
+    # sqrt(2), the errors clustered by problem stay close to those of the data without copies.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=60)
+    y = 0.5 * x + rng.normal(size=60)
+    once = fit_linear_probability(x, y)
+    twice_x, twice_y = np.concatenate([x, x]), np.concatenate([y, y])
+    naive = fit_linear_probability(twice_x, twice_y)
+    clustered = fit_linear_probability(twice_x, twice_y, clusters=[*range(60), *range(60)])
+    np.testing.assert_allclose(clustered.coef, once.coef, atol=1e-10)
+    np.testing.assert_allclose(naive.se * math.sqrt(2), once.se, rtol=0.03)
+    np.testing.assert_allclose(clustered.se, once.se, rtol=0.03)
+
+
 def test_correlation_and_fisher_interval():
     rng = np.random.default_rng(0)
     x = rng.normal(size=40)

@@ -481,8 +481,23 @@ def _separated(eta: np.ndarray, y: np.ndarray) -> bool:
     return bool(ones.min() >= zeros.max())
 
 
-def fit_linear_probability(x: Any, y: Any, *, names: tuple[str, ...] | None = None) -> LogitFit:
-    """Ordinary least squares of an outcome on covariates, with HC1 robust standard errors.
+def _cr1(design: np.ndarray, bread: np.ndarray, residuals: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    # Liang & Zeger (1986) sandwich summed over clusters, with the small-sample factor G/(G-1) (n-1)/(n-k) (CR1,
+    # Stata's default); with one observation per cluster it equals HC1.
+    n, k = design.shape
+    _, cluster_of = np.unique(labels, return_inverse=True)
+    groups = int(cluster_of.max()) + 1
+    scores = np.zeros((groups, k))
+    np.add.at(scores, cluster_of, design * residuals[:, None])
+    factor = groups / max(groups - 1, 1) * (n - 1) / max(n - k, 1)
+    cov = bread @ (scores.T @ scores) @ bread * factor
+    return np.sqrt(np.clip(np.diag(cov), 0.0, None))
+
+
+def fit_linear_probability(
+    x: Any, y: Any, *, names: tuple[str, ...] | None = None, clusters: Sequence[Any] | None = None
+) -> LogitFit:
+    """Ordinary least squares of an outcome on covariates, with HC1 (or cluster-robust CR1) standard errors.
 
     The linear probability model gives a slope in "change in the choice rate per unit of the covariate" that
     stays finite for deterministic rules, so an agent's slope and the theory's can be compared on one scale.
@@ -491,12 +506,21 @@ def fit_linear_probability(x: Any, y: Any, *, names: tuple[str, ...] | None = No
         x: Covariates ``[N]`` or ``[N, K]`` (an intercept is added).
         y: Outcomes, shape ``[N]``.
         names: Covariate names.
+        clusters: One label per observation; observations sharing a label (a decision problem posed twice) are
+            one independent unit of the cluster-robust errors. None: every observation is its own (HC1).
 
     Returns:
         The fit (``separated`` is always False; a constant outcome gets exact zero slopes, flagged ``constant``).
+
+    References:
+        Liang & Zeger (1986), Longitudinal data analysis using generalized linear models, Biometrika 73(1);
+        Cameron & Miller (2015), A practitioner's guide to cluster-robust inference, J. Human Resources 50(2).
     """
     design, names = _design(x, names)
     y = np.asarray(y, dtype=np.float64).ravel()
+    if y.shape[0] != design.shape[0]:
+        raise ValueError(f"x has {design.shape[0]} rows but y has {y.shape[0]}")
+    labels = None if clusters is None else _cluster_labels(clusters, y.size, "observations")
     if y.size and np.ptp(y) == 0:
         # Exact zeros: least squares through a pseudo-inverse leaves rounding noise, which can print as -0.00.
         coef = np.zeros(design.shape[1])
@@ -504,7 +528,8 @@ def fit_linear_probability(x: Any, y: Any, *, names: tuple[str, ...] | None = No
         return LogitFit(names=names, coef=coef, se=np.zeros_like(coef), n=len(y), constant=True)
     bread = np.linalg.pinv(design.T @ design)
     beta = bread @ design.T @ y
-    se = _hc1(design, bread, y - design @ beta)
+    residuals = y - design @ beta
+    se = _hc1(design, bread, residuals) if labels is None else _cr1(design, bread, residuals, labels)
     return LogitFit(names=names, coef=beta, se=se, n=len(y))
 
 
