@@ -8,7 +8,7 @@ import pytest
 from scipy import special
 
 from econalign.evaluate.battery import build_battery, evaluate_references
-from econalign.evaluate.metrics import rate, sensitivity, summarise
+from econalign.evaluate.metrics import presentation, rate, sensitivity, summarise
 from econalign.evaluate.per_item import item_results
 from econalign.evaluate.predictions import Theory
 from econalign.evaluate.scoring import Scores
@@ -278,3 +278,52 @@ def test_rates_are_clustered_only_where_a_decision_problem_repeats():
     t_once = rate(levels, binary=False, confidence=0.9)
     assert t_doubled["method"] == "t, clustered"
     assert (t_doubled["low"], t_doubled["high"]) == pytest.approx((t_once["low"], t_once["high"]))
+
+
+@dataclasses.dataclass
+class PresentationScorer:
+    """Gives the theory's option 0.5 + lean + place * (±1/2) + letter * (±1/2) on two-option items, else uniform."""
+
+    theory: str
+    lean: float
+    place: float
+    letter: float
+    name: str = "presented"
+
+    def score(self, battery):
+        probs = []
+        for actions, labels, answer in zip(battery["actions"], battery["labels"], battery[f"pred_{self.theory}"],
+                                           strict=True):  # fmt: skip
+            if len(actions) != 2 or answer is None:
+                probs.append(np.full(len(actions), 1.0 / len(actions)))
+                continue
+            at = list(actions).index(answer)
+            first = 0.5 if at == 0 else -0.5
+            earlier = 0.5 if labels[at] < labels[1 - at] else -0.5
+            p = 0.5 + self.lean + self.place * first + self.letter * earlier
+            probs.append(np.array([p, 1 - p] if at == 0 else [1 - p, p]))
+        return Scores.from_probs(probs)
+
+
+def test_presentation_separates_preference_place_and_letter(dataset_dir, config):
+    battery, theories, _ = build_battery(config, dataset_dir)
+    scorer = PresentationScorer("economicus", lean=0.1, place=0.3, letter=-0.2)
+    items = item_results(battery, scorer.score(battery), theories, agent="presented", seed=0)
+    fit = summarise(items, theories, own_theory="economicus")["presentation"]["all"]["own"]
+    assert fit["covariates"] == ["listed_first", "earlier_letter"]
+    estimates = {name: coef["estimate"] for name, coef in fit["coef"].items()}
+    assert estimates == pytest.approx({"const": 0.6, "listed_first": 0.3, "earlier_letter": -0.2}, abs=1e-9)
+    # Without label swaps the letter is the place: one code, the other left out rather than split arbitrarily.
+    unswapped = items.filter(pl.col("labels").list.first() < pl.col("labels").list.last())
+    assert presentation(unswapped, "economicus", confidence=0.95)["covariates"] == ["listed_first"]
+
+
+def test_presentation_of_the_reference_rules(references):
+    exact = references["exact_economicus"]["presentation"]["all"]["economicus"]
+    assert exact["constant"] and exact["coef"]["const"]["estimate"] == 1.0
+    listed = references["first_listed"]["presentation"]["all"]["economicus"]
+    assert listed["coef"]["const"]["estimate"] == pytest.approx(0.5)
+    assert listed["coef"]["listed_first"]["estimate"] == pytest.approx(1.0)
+    assert listed["coef"]["earlier_letter"]["estimate"] == pytest.approx(0.0, abs=1e-9)
+    random = references["random"]["presentation"]["all"]["moralis_k50"]
+    assert random["constant"] and random["coef"]["const"]["estimate"] == pytest.approx(0.5)

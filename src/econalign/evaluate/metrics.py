@@ -28,7 +28,18 @@ from econalign.stats import (
     wilson_interval,
 )
 
-__all__ = ["ALL", "OWN", "consistency", "cooperation", "paired_gain", "rate", "sensitivity", "summarise"]
+__all__ = [
+    "ALL",
+    "OWN",
+    "PRESENTATION_CODES",
+    "consistency",
+    "cooperation",
+    "paired_gain",
+    "presentation",
+    "rate",
+    "sensitivity",
+    "summarise",
+]
 
 ALL = "all"
 OWN = "own"
@@ -266,6 +277,51 @@ def consistency(items: pl.DataFrame, *, confidence: float) -> dict[str, Any]:
     return out
 
 
+PRESENTATION_CODES = ("listed_first", "earlier_letter")
+"""Covariates of ``presentation``: the theory's option is listed first; its label comes earlier in the alphabet."""
+
+
+def presentation(group: pl.DataFrame, theory: str, *, confidence: float, min_items: int = 10) -> dict[str, Any] | None:
+    """Whether the theory's option draws probability as that option, or by its place in the list or its letter.
+
+    An agreement rate at chance can hide a preference for the theory's option that a position or letter bias
+    outweighs, or no preference at all; this separates the three. On the two-option items the theory answers
+    (items without an answer left out), the probability the agent gives the theory's option is regressed by least
+    squares on two codes of ±1/2: the option is listed first, and its label comes earlier in the alphabet (label
+    swaps, as in test_labels, separate the two). The constant is then the probability of the theory's option with
+    place and letter balanced (0.5: no preference for it), each slope the difference the code makes (first minus
+    second place; earlier minus later letter). Errors are clustered by decision problem. A code that does not vary
+    in the group, or that the other determines, is left out (and absent from ``coef``).
+
+    Returns:
+        ``LogitFit.to_dict`` of the fit (``coef`` keyed ``const`` and the codes kept) with ``covariates``, or None
+        with fewer than ``min_items`` items.
+    """
+    rows = group.filter(
+        (pl.col("actions").list.len() == 2)
+        & pl.col(f"pred_{theory}").is_not_null()
+        & pl.col(f"p_pred_{theory}").is_not_null()
+    )
+    if rows.height < min_items:
+        return None
+    first, earlier = [], []
+    for actions, labels, answer in zip(rows["actions"], rows["labels"], rows[f"pred_{theory}"], strict=True):
+        at = list(actions).index(answer)
+        first.append(0.5 if at == 0 else -0.5)
+        earlier.append(0.5 if labels[at] < labels[1 - at] else -0.5)
+    codes = dict(zip(PRESENTATION_CODES, (np.asarray(first), np.asarray(earlier)), strict=True))
+    kept: list[str] = []
+    for name, values in codes.items():
+        candidate = np.column_stack([np.ones(rows.height), *(codes[k] for k in kept), values])
+        if np.ptp(values) > 0 and np.linalg.matrix_rank(candidate) == candidate.shape[1]:
+            kept.append(name)
+    x = np.column_stack([codes[name] for name in kept]) if kept else np.zeros((rows.height, 0))
+    fit = fit_linear_probability(
+        x, rows[f"p_pred_{theory}"].cast(pl.Float64).to_numpy(), names=tuple(kept), clusters=_clusters(rows)
+    )
+    return {"covariates": kept, **fit.to_dict(confidence=confidence)}
+
+
 def _benchmarks(coop: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for b in BENCHMARKS:
@@ -298,16 +354,17 @@ def summarise(
 
     Returns:
         ``{"agent", "own_theory", "theories", "confidence", "n_items", "parse_failure", "unscorable",
-        "reply_failure", "cooperation", "agreement", "utility_correlation", "regret", "sensitivity", "consistency",
-        "benchmarks"}``, split first: ``parse_failure[split]`` and ``unscorable[split]`` Wilson rates of items
-        without an answer (a reply that did not parse; log-probabilities the agent could not give);
+        "reply_failure", "cooperation", "agreement", "utility_correlation", "regret", "presentation", "sensitivity",
+        "consistency", "benchmarks"}``, split first: ``parse_failure[split]`` and ``unscorable[split]`` Wilson rates of
+        items without an answer (a reply that did not parse; log-probabilities the agent could not give);
         ``reply_failure[split]`` the mean share of sampled replies that did not parse (sampled mode; null estimate
         otherwise); ``cooperation[split][family]`` (see ``cooperation``);
         ``agreement[split][theory][family]`` with ``choice`` (Wilson rate of argmax = the theory's answer, over
         items the theory answers) and ``prob`` (mean probability of that answer); ``utility_correlation[split]
         [theory]`` (Pearson/Spearman of the cooperation level with the theory's utility difference, two-option
         items; the Fisher-z interval counts a decision problem posed twice on its effective sample size);
-        ``regret[split][theory]`` with ``expected`` and ``choice`` (utility regret over the payoff range).
+        ``regret[split][theory]`` with ``expected`` and ``choice`` (utility regret over the payoff range);
+        ``presentation[split][theory]`` (see ``presentation``; None where too few items).
         Theory keys are theory names plus ``"own"`` for the agent's own theory. ``sensitivity[family]`` and
         ``consistency[axis]`` as in their functions; ``benchmarks`` lists published rates beside the agent's.
     """
@@ -356,6 +413,10 @@ def summarise(
                 }
                 for alias, name in aliases.items()
             }
+            for split, group in splits
+        },
+        "presentation": {
+            split: {alias: presentation(group, name, confidence=confidence) for alias, name in aliases.items()}
             for split, group in splits
         },
         "sensitivity": sensitivity(items, theories, confidence=confidence),

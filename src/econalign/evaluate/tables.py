@@ -11,6 +11,7 @@ from typing import Any
 
 from econalign.evaluate.benchmarks import BENCHMARKS
 from econalign.evaluate.collect import Results, display_theory
+from econalign.evaluate.metrics import PRESENTATION_CODES
 from econalign.evaluate.scoring import GENERATING_MODES
 from econalign.stats import coverage_label
 
@@ -19,6 +20,7 @@ __all__ = [
     "agreement_by_split_table",
     "agreement_table",
     "cooperation_table",
+    "presentation_table",
     "sensitivity_table",
     "utility_table",
 ]
@@ -186,10 +188,30 @@ def utility_table(results: Results, *, decimals: int = 2) -> Table:
     return header, rows, caption
 
 
+def presentation_table(results: Results, *, decimals: int = 2) -> Table:
+    """The probability of each theory's option split into a preference for it, its place and its letter."""
+    header = ["agent", "theory", "theory's option, balanced", "first minus second place", "earlier minus later letter"]
+    rows = []
+    for name in _names(results):
+        for theory in results.theories:
+            fit = _get(results.metrics[name], "presentation", "all", theory)
+            cells = [_interval(_get(fit, "coef", code), decimals) for code in ("const", *PRESENTATION_CODES)]
+            rows.append([name, display_theory(theory), *cells])
+    caption = (
+        "Probability of the theory's option on two-option items (test splits pooled), by least squares on its "
+        "place in the list and the alphabetical order of its label: with both balanced (0.50: no preference for "
+        "the theory's answer), and the difference each makes; "
+        f"{coverage_label(results.confidence)} intervals clustered by decision problem (– where a code does not "
+        "vary in the items)."
+    )
+    return header, rows, caption
+
+
 TABLES: dict[str, Callable[..., Table]] = {
     "agreement": agreement_table,
     "agreement_by_split": agreement_by_split_table,
     "cooperation": cooperation_table,
+    "presentation": presentation_table,
     "sensitivity": sensitivity_table,
     "utility": utility_table,
 }
