@@ -15,7 +15,7 @@ from flax import nnx
 from econalign.model.llama import LlamaConfig
 from econalign.model.lora import apply_lora, merge_lora
 from econalign.model.params import load_into, to_hf_tensors
-from econalign.model.precision import MIXED_BFLOAT16, mixed_dot_general, mixed_matmul
+from econalign.model.precision import MIXED_BFLOAT16, mixed_attend, mixed_dot_general, mixed_matmul
 
 
 def _rounded(x) -> np.ndarray:
@@ -47,6 +47,23 @@ def test_product_and_gradients_equal_float64_products_of_rounded_operands(x_shap
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)  # float32 accumulation
     # ... and the rounding is real: float32 operands give a visibly different product.
     assert np.abs(np.asarray(out) - np.asarray(x, np.float64) @ np.asarray(w, np.float64)).max() > 1e-3
+
+
+def test_tied_head_product_and_gradients_equal_float64_products_of_rounded_operands():
+    rng = np.random.default_rng(1)
+    x, embedding = (
+        jnp.asarray(rng.normal(size=(2, 3, 8)), jnp.float32),
+        jnp.asarray(rng.normal(size=(16, 8)), jnp.float32),
+    )
+    # Compiled: the embedding gradient of mixed_matmul(x, embedding.T) failed only under jit on CPU (a fused transpose).
+    out, vjp = jax.jit(lambda x, e: jax.vjp(mixed_attend, x, e))(x, embedding)
+    g = jnp.asarray(rng.normal(size=out.shape), jnp.float32)
+    grad_x, grad_embedding = jax.jit(vjp)(g)
+    xr, er, gr = _rounded(x), _rounded(embedding), _rounded(g)
+    want_embedding = gr.reshape(-1, 16).T @ xr.reshape(-1, 8)
+    for got, want in ((out, xr @ er.T), (grad_x, gr @ er), (grad_embedding, want_embedding)):
+        assert got.dtype == jnp.float32 and got.shape == want.shape
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
 def _products(fn, *args) -> list[tuple[str, str]]:
@@ -131,6 +148,28 @@ def test_mixed_lora_gradients_follow_the_float32_ones_and_merge_keeps_the_precis
     merge_lora(mixed)
     assert mixed.layers[0].self_attn.q_proj.dot_general is mixed_dot_general
     np.testing.assert_allclose(np.asarray(forward(mixed, tokens).logits), before, atol=0.05)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_full_fine_tuning_gradients_compile_and_follow_the_float32_ones(tied):
+    # Every weight trains (method: full), the embeddings of a tied head included: each gradient product must compile
+    # on CPU with bfloat16 operands (a transposed tied-head gradient did not: "Unsupported element type for DotThunk").
+    full, mixed = _model_pair(tie_word_embeddings=tied)
+    tokens = jax.random.randint(jax.random.key(3), (2, 9), 0, 50)
+
+    @jax.jit
+    def grads(params, graphdef):
+        def loss(params):  # next-token cross-entropy: fixed targets, so both precisions differentiate one loss
+            logits = nnx.merge(graphdef, params)(tokens).logits
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits[:, :-1]), tokens[:, 1:, None], -1))
+
+        return jax.grad(loss)(params)
+
+    flat = [jax.tree.leaves(grads(nnx.state(m), nnx.graphdef(m))) for m in (full, mixed)]
+    assert len(flat[0]) == len(flat[1]) == len(jax.tree.leaves(nnx.state(full)))
+    for a, b in zip(*flat, strict=True):
+        a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+        assert b.dtype == np.float32 and np.corrcoef(a, b)[0, 1] > 0.99
 
 
 def _lora_modules(model):

@@ -100,6 +100,17 @@ def test_full_fine_tuning_with_offline_tracking(tiny_model_dir, tiny_data_dir, t
     assert len(runs) == 1 and runs[0].stat().st_size > 0
 
 
+def test_full_fine_tuning_in_mixed_precision_follows_the_float32_run(tiny_model_dir, tiny_data_dir, tmp_path):
+    # Every weight trains, the tied embeddings too (their mixed gradient once failed to compile on CPU).
+    losses = {}
+    for dtype in ("float32", "bfloat16-mixed"):
+        config = finetune_config(method="full", learning_rate=1e-3, epochs=0.5, dtype=dtype)
+        assert run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path / dtype) == 0
+        losses[dtype] = pl.read_parquet(tmp_path / dtype / "metrics.parquet")["loss"].to_numpy()
+    assert not np.array_equal(losses["float32"], losses["bfloat16-mixed"])
+    np.testing.assert_allclose(losses["bfloat16-mixed"], losses["float32"], rtol=0.05)
+
+
 def test_diverging_run_exits_with_the_reason(tiny_model_dir, tiny_data_dir, tmp_path):
     config = finetune_config(method="full", learning_rate=1.0, clip_norm=0, max_loss_ratio=3, epochs=2, eval_items=1)
     with pytest.raises(SystemExit, match="econalign finetune: training diverged at step"):

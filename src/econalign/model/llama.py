@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from econalign.model.precision import MIXED_BFLOAT16, mixed_dot_general, mixed_matmul
+from econalign.model.precision import MIXED_BFLOAT16, mixed_attend, mixed_dot_general, mixed_matmul
 
 Array = jax.Array
 
@@ -621,7 +621,7 @@ class Llama(nnx.Module):
             if not self.config.tie_word_embeddings:
                 logits = self.lm_head(x)
             elif self.config.mixed_precision:
-                logits = mixed_matmul(x, self.embed_tokens.embedding[...].T)
+                logits = mixed_attend(x, self.embed_tokens.embedding[...])
             else:
                 logits = self.embed_tokens.attend(x)
         if output_hidden_states:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["MIXED_BFLOAT16", "OPERAND_DTYPE", "mixed_dot_general", "mixed_matmul"]
+__all__ = ["MIXED_BFLOAT16", "OPERAND_DTYPE", "mixed_attend", "mixed_dot_general", "mixed_matmul"]
 
 MIXED_BFLOAT16 = "bfloat16-mixed"  # the ``model.dtype`` that selects these products
 OPERAND_DTYPE = jnp.bfloat16
@@ -78,6 +78,37 @@ def _backward(residuals: tuple[jax.Array, jax.Array], g: jax.Array) -> tuple[jax
 
 
 mixed_matmul.defvjp(_forward, _backward)
+
+
+@jax.custom_vjp
+def mixed_attend(x: jax.Array, embedding: jax.Array) -> jax.Array:
+    """``x @ embedding.T`` (a tied LM head: ``x`` ``[..., d]``, ``embedding`` ``[vocab, d]``) as :func:`mixed_matmul`.
+
+    Not ``mixed_matmul(x, embedding.T)``: the transpose of that product's weight gradient is fused into the product
+    by XLA:CPU, which then hands it to a kernel without bfloat16 x bfloat16 -> float32 (``Unsupported element type
+    for DotThunk::Execute``), so training the embeddings in mixed precision failed. Here the weight gradient is
+    produced in the embedding's own ``[vocab, d]`` layout.
+
+    >>> import jax.numpy as jnp
+    >>> mixed_attend(jnp.ones((2, 3)), jnp.full((5, 3), 0.5)).shape
+    (2, 5)
+    """
+    return _product(x, embedding, ((x.ndim - 1,), (1,)), 0)
+
+
+def _attend_forward(x: jax.Array, embedding: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    return mixed_attend(x, embedding), (x, embedding)
+
+
+def _attend_backward(residuals: tuple[jax.Array, jax.Array], g: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x, embedding = residuals
+    grad_x = _product(g, embedding, ((g.ndim - 1,), (0,)), 0)  # [..., vocab] x [vocab, d] -> [..., d]
+    rows = tuple(range(x.ndim - 1))
+    grad_embedding = _product(g, x, (rows, rows), 0)  # [..., vocab] x [..., d] -> [vocab, d]
+    return grad_x.astype(x.dtype), grad_embedding.astype(embedding.dtype)
+
+
+mixed_attend.defvjp(_attend_forward, _attend_backward)
 
 
 def mixed_dot_general(
