@@ -51,3 +51,41 @@ def test_loading_a_float32_checkpoint_sets_full_float32_products(repo_root):
         assert jax.config.jax_default_matmul_precision == "highest"
     finally:
         jax.config.update("jax_default_matmul_precision", None)
+
+
+X86_FLAGS = "".join(f"processor\t: {i}\nflags\t\t: fpu sse2 avx2 avx512f {{extra}}\n\n" for i in range(2))
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [
+        (X86_FLAGS.format(extra="avx512_bf16 avx512_vnni"), True),  # AMD Zen 4, Intel Cooper Lake
+        (X86_FLAGS.format(extra="amx_bf16 amx_tile"), True),  # Intel Sapphire Rapids
+        (X86_FLAGS.format(extra="avx512_vnni"), False),  # int8 dot products only
+        ("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n", True),  # Arm, e.g. Graviton 3
+        ("processor\t: 0\nFeatures\t: fp asimd crc32\n", False),
+        ("", None),
+    ],
+)
+def test_bfloat16_instructions_are_read_off_the_cpu_flags(cpuinfo, expected):
+    from econalign.model.runtime import cpu_multiplies_bfloat16
+
+    assert cpu_multiplies_bfloat16(cpuinfo) is expected
+
+
+def test_a_bfloat16_precision_on_a_cpu_without_the_instructions_warns(monkeypatch):
+    from conftest import tiny_dir
+
+    import econalign.model.runtime as runtime
+    from econalign.model.params import load_llama
+
+    monkeypatch.setattr(runtime, "cpu_multiplies_bfloat16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without bfloat16 dot-product instructions"):
+        model = load_llama(tiny_dir("llama"), dtype="bfloat16-mixed")  # it still loads and runs
+    assert model.config.mixed_precision
+    with pytest.warns(RuntimeWarning, match="'bfloat16' on a CPU"):
+        assert runtime.warn_if_emulated_bfloat16("bfloat16")
+    assert runtime.warn_if_emulated_bfloat16("float32") is None
+    for known in (True, None):  # the instructions are there, or the flags cannot be read: nothing to say
+        monkeypatch.setattr(runtime, "cpu_multiplies_bfloat16", lambda known=known: known)
+        assert runtime.warn_if_emulated_bfloat16("bfloat16-mixed") is None

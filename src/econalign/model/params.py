@@ -83,7 +83,8 @@ def load_llama(model_dir: str | Path, *, dtype: str = "float32") -> Llama:
         model_dir: Directory with ``config.json`` and ``model.safetensors`` or a sharded index.
         dtype: The model's precision (``"float32"``, ``"bfloat16"`` or ``"bfloat16-mixed"``, :class:`LlamaConfig`);
             it also sets the process's matmul precision (:func:`econalign.model.runtime.set_matmul_precision`), so
-            that float32 means float32 products on GPUs too.
+            that float32 means float32 products on GPUs too, and warns where a bfloat16 precision would be emulated
+            (:func:`econalign.model.runtime.warn_if_emulated_bfloat16`).
 
     Returns:
         The model with the checkpoint's weights.
@@ -91,9 +92,10 @@ def load_llama(model_dir: str | Path, *, dtype: str = "float32") -> Llama:
     Raises:
         CheckpointError: Missing, unexpected or mis-shaped tensors (all listed).
     """
-    from econalign.model.runtime import set_matmul_precision
+    from econalign.model.runtime import set_matmul_precision, warn_if_emulated_bfloat16
 
     set_matmul_precision(dtype)
+    warn_if_emulated_bfloat16(dtype)
     model_dir = Path(model_dir)
     config = LlamaConfig.from_hf_config(json.loads((model_dir / "config.json").read_text()), dtype=dtype)
     return load_into(config, dict(iter_safetensors(model_dir)), source=str(model_dir))

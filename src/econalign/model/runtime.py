@@ -8,9 +8,12 @@ compiled executables of earlier ones; results are unchanged because the executab
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 CACHE_ENV = "ECONALIGN_JAX_CACHE"
+# /proc/cpuinfo flags of bfloat16 dot-product instructions: x86's AVX512_BF16 and AMX-BF16, Arm's BF16 extension.
+BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def compilation_cache_dir() -> Path | None:
@@ -70,3 +73,58 @@ def set_matmul_precision(dtype: str) -> str:
     precision = "highest" if dtype == "float32" else "default"
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
     return precision
+
+
+def cpu_multiplies_bfloat16(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU has bfloat16 dot-product instructions (:data:`BFLOAT16_CPU_FLAGS`).
+
+    Args:
+        cpuinfo: The text of ``/proc/cpuinfo`` (read when ``None``).
+
+    Returns:
+        ``None`` where the flags cannot be read (no ``/proc/cpuinfo``, as on macOS).
+
+    Example:
+        >>> cpu_multiplies_bfloat16("flags : fpu avx2 avx512f avx512_bf16"), cpu_multiplies_bfloat16("flags: avx2")
+        (True, False)
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in {"flags", "Features"}:  # x86, Arm
+            flags.update(value.split())
+    return bool(flags & BFLOAT16_CPU_FLAGS) if flags else None
+
+
+def warn_if_emulated_bfloat16(dtype: str) -> str | None:
+    """Warn when a bfloat16 precision is asked of a CPU that has no bfloat16 dot-product instructions.
+
+    ``bfloat16-mixed`` pays off on CPUs that multiply bfloat16 pairs into float32 (docs/performance.md measured
+    about 1.5x faster training steps there); elsewhere XLA emulates those products and the casts cost time, so
+    float32 may well be faster. The study still runs: this only says so, once per call site.
+
+    Args:
+        dtype: ``model.dtype`` or ``finetune.dtype``.
+
+    Returns:
+        The warning's text, or ``None`` when nothing was said (float32, an accelerator, a CPU with the
+        instructions, or one whose flags cannot be read).
+    """
+    if dtype not in {"bfloat16", "bfloat16-mixed"}:
+        return None
+    import jax
+
+    if jax.default_backend() != "cpu" or cpu_multiplies_bfloat16() is not False:
+        return None
+    message = (
+        f"precision {dtype!r} on a CPU without bfloat16 dot-product instructions (AVX512_BF16, AMX-BF16 or Arm "
+        "BF16): XLA emulates its bfloat16 products, which may be slower than float32. Set finetune.dtype (and "
+        "model.dtype) to float32 unless benchmarks/finetune.py --dtype shows otherwise on this machine."
+    )
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return message
