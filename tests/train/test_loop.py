@@ -132,9 +132,12 @@ SHARDED_SCRIPT = textwrap.dedent(
     import jax
     assert jax.device_count() == 4
     out = {{}}
-    for method, data, fsdp in [("lora", 1, 1), ("lora", 2, 2), ("full", 1, 1), ("full", 1, 4)]:
-        settings = finetune_config(batch_size=8, epochs=1, method=method, mesh={{"data": data, "fsdp": fsdp}})
-        result = train(tiny_model(), synthetic_examples(24, seed=0), None, finetune=settings["finetune"], seed=5)
+    runs = [("lora", 1, 1), ("lora", 2, 2), ("full", 1, 1), ("full", 1, 4), ("full mixed", 1, 1), ("full mixed", 1, 4)]
+    for method, data, fsdp in runs:
+        mesh = {{"data": data, "fsdp": fsdp}}
+        settings = finetune_config(batch_size=8, epochs=1, method=method.split()[0], mesh=mesh)
+        model = tiny_model(dtype="bfloat16-mixed" if "mixed" in method else "float32")
+        result = train(model, synthetic_examples(24, seed=0), None, finetune=settings["finetune"], seed=5)
         out[f"{{method}} {{data}}x{{fsdp}}"] = [row["loss"] for row in result.metrics]
     try:  # 6 rows over the 4 devices a -1 mesh takes: refused before the first step, naming the keys
         settings = finetune_config(batch_size=6, epochs=1, mesh={{"data": -1, "fsdp": 1}})
@@ -148,7 +151,7 @@ SHARDED_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_sharded_runs_match_the_single_device_run(repo_root):
-    # Data parallel and FSDP over 4 forced host devices; LoRA on a 2x2 mesh, full fine-tuning on 1x4.
+    # Data parallel and FSDP over 4 forced host devices: LoRA on a 2x2 mesh, full fine-tuning on 1x4 (both precisions).
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     script = SHARDED_SCRIPT.format(root=str(repo_root))
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
@@ -158,6 +161,10 @@ def test_sharded_runs_match_the_single_device_run(repo_root):
     np.testing.assert_allclose(losses["lora 2x2"], losses["lora 1x1"], rtol=2e-5)
     np.testing.assert_allclose(losses["full 1x4"], losses["full 1x1"], rtol=2e-5)
     assert losses["full 1x1"] != losses["lora 1x1"]
+    # Mixed precision shards the same way (every weight's bfloat16 gradient product, the tied embeddings' included).
+    np.testing.assert_allclose(losses["full mixed 1x4"], losses["full mixed 1x1"], rtol=2e-5)
+    assert losses["full mixed 1x1"] != losses["full 1x1"]
+    np.testing.assert_allclose(losses["full mixed 1x1"], losses["full 1x1"], rtol=1e-3)
     assert losses["indivisible"] == (
         "ConfigError: finetune/mesh: its 4 devices do not split a microbatch of 6 rows "
         "(finetune/batch_size / finetune/grad_accum)"

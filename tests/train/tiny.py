@@ -40,12 +40,12 @@ TINY_HF_CONFIG = {
 }
 
 
-def tiny_config() -> LlamaConfig:
-    return LlamaConfig.from_hf_config(TINY_HF_CONFIG)
+def tiny_config(dtype: str = "float32") -> LlamaConfig:
+    return LlamaConfig.from_hf_config(TINY_HF_CONFIG, dtype=dtype)
 
 
-def tiny_model(seed: int = 0) -> Llama:
-    return Llama(tiny_config(), rngs=nnx.Rngs(seed))
+def tiny_model(seed: int = 0, dtype: str = "float32") -> Llama:
+    return Llama(tiny_config(dtype), rngs=nnx.Rngs(seed))
 
 
 def write_tokenizer(directory: Path) -> None:
