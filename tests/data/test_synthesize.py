@@ -435,3 +435,26 @@ def test_held_out_families_hold_no_renamed_training_game(frames, small_config):
             assert family_of(p["S"], p["P"], p["R"], p["T"]) not in trained, p
             checked += 1
     assert checked > 0
+
+
+def _swapped_share(frame: pl.DataFrame) -> float:
+    """Share of the rows whose option letters are listed in descending order (B before A)."""
+    letters = [[o["label"] for o in json.loads(options)] for options in frame["options"]]
+    return float(np.mean([labels != sorted(labels) for labels in letters]))
+
+
+def test_training_on_swapped_label_orders_is_a_switch(frames, small_config, tmp_path):
+    agent = small_config["agents"][0]["name"]
+    default = frames[agent]
+    assert _swapped_share(pl.concat([default["train"], default["validation"]])) == 0  # ascending letters only
+    config = validate_config({**SMALL_CONFIG, "data": {**SMALL_CONFIG["data"], "train_swapped_labels": True}})
+    synthesize(config, tmp_path, agent=agent)
+    swapped = {split: pl.read_parquet(tmp_path / agent / f"{split}.parquet") for split in SPLITS}
+    drawn = pl.concat([swapped["train"], swapped["validation"]])
+    assert 0.4 <= _swapped_share(drawn) <= 0.6
+    # The same decision problems and answers; only the letters' order moved. The test splits do not change at all.
+    for split in ("train", "validation"):
+        for column in ("params", "belief", "optimal_action", "template"):
+            assert swapped[split][column].to_list() == default[split][column].to_list(), (split, column)
+    for split in TEST_SPLITS:
+        assert swapped[split].drop("seed").equals(default[split].drop("seed")), split

@@ -38,7 +38,8 @@ CONVENTIONS: tuple[str, ...] = (
     "null `optimal_action` and `target` (the theory gives no prediction).",
     "**Labels.** Options carry one capital letter each, taken in order from a label set (`label_sets`); the option "
     "order is randomised so that the answer is listed first in half the items. test_labels uses unseen label sets "
-    "(`label_sets_unseen`) and the training sets in swapped order (e.g. B listed before A).",
+    "(`label_sets_unseen`) and the training sets in swapped order (e.g. B listed before A); with "
+    "`train_swapped_labels`, half the train and validation items list their letters in swapped order too.",
     "**Payoffs.** 2x2 payoffs are integers from `payoff_min` to `payoff_max` satisfying the family's ordering; a "
     "seeded hash holds `held_out_payoff_fraction` of the strategic classes (payoffs up to rescaling and shifting, "
     "which change no answer; a public goods game up to its endowment) out of training for test_payoffs, which also "

@@ -115,7 +115,12 @@ def _specs(data: dict[str, Any]) -> dict[str, SplitSpec]:
         "label_sets": seen_labels,
     }
     overrides: dict[str, dict[str, Any]] = {
-        "train": {"n": data["n_train"] + data["n_validation"]},
+        # Training on both orders unties each letter from a place in the list (test_labels then keeps the unseen sets
+        # as its only new labels; its swapped sets are no longer new).
+        "train": {
+            "n": data["n_train"] + data["n_validation"],
+            "label_sets": seen_labels + swapped_labels if data["train_swapped_labels"] else seen_labels,
+        },
         "test_payoffs": {"payoffs": "held_out", "payoff_high": data["test_payoff_max"]},
         "test_paraphrases": {"held_out_templates": True},
         "test_labels": {"label_sets": unseen_labels + swapped_labels},
