@@ -1,0 +1,96 @@
+"""An agent's test-split scores beside the untuned model's and the reference rules', with a label-binding check.
+
+The lever study (``lever_grid.py``) scores the validation split only. For a setting worth a closer look, train it
+there, score its agent, the untuned model and the reference rules on the test battery with ``econalign evaluate``
+(as rule ``evaluate`` does, with the setting's config), and summarise the three with this script:
+
+    uv run econalign evaluate --config C --agent base --model M --data D --out E/base
+    uv run econalign evaluate --config C --agent NAME --model M --adapter RUN/adapter --data D --out E/NAME
+    uv run econalign evaluate --config C --references --data D --out E/references
+    uv run python benchmarks/recipe_tests.py --evaluations E --agent NAME --setting SETTING --out results.json
+
+Besides agreement with the agent's own theory per split (Wilson intervals) and the correlation of its choice with
+the theory's utility difference, it splits test_labels into the training letters listed in swapped order (B before
+A) and the unseen letters, and counts how often the agent names the letter that held the theory's place in
+training (the alphabetically earlier letter for the first listed option): an agent that read the table right but
+tied letters to places in the list scores near 0% on the swapped items and names that letter nearly always.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from econalign.io import write_text
+from econalign.stats import wilson_interval
+
+TEST_SPLITS = ("test_payoffs", "test_paraphrases", "test_labels", "test_families")
+
+
+def label_binding(items: pl.DataFrame, theory: str, trained_sets: list[str]) -> dict[str, Any]:
+    """test_labels agreement by letter kind, and how often a swapped item's answer is the letter of the place."""
+    rows = items.filter((pl.col("split") == "test_labels") & pl.col(f"pred_{theory}").is_not_null())
+    swapped = {"agree": 0, "place_letter": 0, "n": 0}
+    unseen = {"agree": 0, "n": 0}
+    for labels, actions, answer, choice in zip(
+        rows["labels"], rows["actions"], rows[f"pred_{theory}"], rows["choice_label"], strict=True
+    ):
+        labels, at = list(labels), list(actions).index(answer)
+        if any(set(labels) <= set(letters) for letters in trained_sets) and labels != sorted(labels):
+            swapped["n"] += 1
+            swapped["agree"] += choice == labels[at]
+            swapped["place_letter"] += choice == sorted(labels)[at]
+        else:
+            unseen["n"] += 1
+            unseen["agree"] += choice == labels[at]
+    return {
+        "swapped_training_letters": {
+            "agreement": wilson_interval(swapped["agree"], swapped["n"]),
+            "names_the_letter_of_the_place": wilson_interval(swapped["place_letter"], swapped["n"]),
+        },
+        "unseen_letters": {"agreement": wilson_interval(unseen["agree"], unseen["n"])},
+    }
+
+
+def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]:
+    """Per split: the agent's and the untuned model's agreement with the agent's theory, every rule's, and more."""
+    metrics = {name: json.loads((evaluations / name / "metrics.json").read_text()) for name in (agent, "base")}
+    theory = metrics[agent]["own_theory"]
+    rules = json.loads((references / "metrics.json").read_text())["references"]
+    config = metrics[agent]["provenance"]["config"]
+    items = pl.read_parquet(evaluations / agent / "items.parquet")
+    out: dict[str, Any] = {"agent": agent, "theory": theory, "splits": {}}
+    for split in TEST_SPLITS:
+        out["splits"][split] = {
+            "agreement": {name: m["agreement"][split][theory]["all"]["choice"] for name, m in metrics.items()},
+            "rules": {name: r["agreement"][split][theory]["all"]["choice"]["estimate"] for name, r in rules.items()},
+            "utility_correlation": metrics[agent]["utility_correlation"][split].get(theory),
+        }
+    out["label_binding"] = label_binding(items, theory, config["data"]["label_sets"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--evaluations", required=True, type=Path, help="folder with base/ and the agent's folder")
+    parser.add_argument("--agent", required=True)
+    parser.add_argument("--references", type=Path, help="the reference rules' folder (default: EVALUATIONS/references)")
+    parser.add_argument("--setting", help="the lever study's setting the agent was trained with (recorded)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+    result = {
+        "setting": args.setting,
+        **summarise(args.evaluations, args.agent, args.references or args.evaluations / "references"),
+    }
+    text = json.dumps(result, indent=2) + "\n"
+    print(text, end="")
+    if args.out:
+        write_text(args.out, text)
+
+
+if __name__ == "__main__":
+    main()
