@@ -79,3 +79,24 @@ def test_lever_rows_merge_into_the_study_file(tmp_path):
     assert study["notes"] == "first note second"
     assert study["what"].startswith("benchmarks/lever_grid.py: Run a grid of fine-tuning settings")
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temporary file left
+
+
+def test_label_binding_separates_swapped_training_letters_from_unseen_ones():
+    import polars as pl
+
+    recipe_tests = load("recipe_tests")
+    rows = [  # split, labels as listed, actions as listed, the theory's action, the agent's letter
+        ("test_labels", ["B", "A"], ["C", "D"], "C", "A"),  # swapped; answers by the place's training letter
+        ("test_labels", ["Y", "X"], ["D", "C"], "C", "X"),  # swapped; right
+        ("test_labels", ["E", "F"], ["C", "D"], "C", "E"),  # unseen letters; right
+        ("test_labels", ["P", "Q"], ["C", "D"], None, "P"),  # no prediction: left out
+        ("test_payoffs", ["B", "A"], ["C", "D"], "C", "A"),  # another split: left out
+    ]
+    items = pl.DataFrame(
+        [dict(zip(["split", "labels", "actions", "pred_moralis", "choice_label"], row, strict=True)) for row in rows]
+    )
+    result = recipe_tests.label_binding(items, "moralis", ["ABCD", "XYZW"])
+    swapped, unseen = result["swapped_training_letters"], result["unseen_letters"]
+    assert swapped["agreement"]["n"] == 2 and swapped["agreement"]["rate"] == 0.5
+    assert swapped["names_the_letter_of_the_place"]["rate"] == 0.5  # A held the first place in training
+    assert unseen["agreement"]["n"] == 1 and unseen["agreement"]["rate"] == 1.0
