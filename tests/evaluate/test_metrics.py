@@ -282,12 +282,14 @@ def test_rates_are_clustered_only_where_a_decision_problem_repeats():
 
 @dataclasses.dataclass
 class PresentationScorer:
-    """Gives the theory's option 0.5 + lean + place * (±1/2) + letter * (±1/2) on two-option items, else uniform."""
+    """Gives the theory's option 0.5 + lean + place * (±1/2) + letter * (±1/2) + order * (±1/2) on two-option items
+    (the codes of listed first, earlier letter and labels in alphabetical order), else uniform."""
 
     theory: str
     lean: float
     place: float
     letter: float
+    order: float = 0.0
     name: str = "presented"
 
     def score(self, battery):
@@ -300,22 +302,42 @@ class PresentationScorer:
             at = list(actions).index(answer)
             first = 0.5 if at == 0 else -0.5
             earlier = 0.5 if labels[at] < labels[1 - at] else -0.5
-            p = 0.5 + self.lean + self.place * first + self.letter * earlier
+            in_order = 0.5 if labels[0] < labels[1] else -0.5
+            p = 0.5 + self.lean + self.place * first + self.letter * earlier + self.order * in_order
             probs.append(np.array([p, 1 - p] if at == 0 else [1 - p, p]))
         return Scores.from_probs(probs)
 
 
 def test_presentation_separates_preference_place_and_letter(dataset_dir, config):
     battery, theories, _ = build_battery(config, dataset_dir)
-    scorer = PresentationScorer("economicus", lean=0.1, place=0.3, letter=-0.2)
+    scorer = PresentationScorer("economicus", lean=0.1, place=0.3, letter=-0.2, order=0.15)
     items = item_results(battery, scorer.score(battery), theories, agent="presented", seed=0)
     fit = summarise(items, theories, own_theory="economicus")["presentation"]["all"]["own"]
-    assert fit["covariates"] == ["listed_first", "earlier_letter"]
+    assert fit["covariates"] == ["listed_first", "earlier_letter", "letters_in_order"]
     estimates = {name: coef["estimate"] for name, coef in fit["coef"].items()}
-    assert estimates == pytest.approx({"const": 0.6, "listed_first": 0.3, "earlier_letter": -0.2}, abs=1e-9)
+    expected = {"const": 0.6, "listed_first": 0.3, "earlier_letter": -0.2, "letters_in_order": 0.15}
+    assert estimates == pytest.approx(expected, abs=1e-9)
     # Without label swaps the letter is the place: one code, the other left out rather than split arbitrarily.
     unswapped = items.filter(pl.col("labels").list.first() < pl.col("labels").list.last())
     assert presentation(unswapped, "economicus", confidence=0.95)["covariates"] == ["listed_first"]
+
+
+def test_presentation_catches_letters_tied_to_places(dataset_dir, config):
+    # Trained on labels in alphabetical order only, an agent that found the theory's option names the letter that
+    # held the option's place in training: right when the labels are in order, the other option when swapped.
+    battery, theories, _ = build_battery(config, dataset_dir)
+    tied = PresentationScorer("economicus", lean=0.0, place=0.0, letter=0.0, order=0.9, name="tied")
+    items = item_results(battery, tied.score(battery), theories, agent="tied", seed=0)
+    fit = summarise(items, theories, own_theory="economicus")["presentation"]["all"]["own"]
+    swapped = items.filter(
+        (pl.col("actions").list.len() == 2) & (pl.col("labels").list.first() > pl.col("labels").list.last())
+    )
+    assert 0 < swapped.height < items.height
+    assert fit["coef"]["letters_in_order"]["estimate"] == pytest.approx(0.9)
+    # Place and letter balanced, the theory's option gets what an agent without a preference gets: the code, not
+    # the constant, carries the shortcut.
+    assert fit["coef"]["const"]["estimate"] == pytest.approx(0.5)
+    assert fit["coef"]["listed_first"]["estimate"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_presentation_of_the_reference_rules(references):
@@ -325,5 +347,6 @@ def test_presentation_of_the_reference_rules(references):
     assert listed["coef"]["const"]["estimate"] == pytest.approx(0.5)
     assert listed["coef"]["listed_first"]["estimate"] == pytest.approx(1.0)
     assert listed["coef"]["earlier_letter"]["estimate"] == pytest.approx(0.0, abs=1e-9)
+    assert listed["coef"]["letters_in_order"]["estimate"] == pytest.approx(0.0, abs=1e-9)
     random = references["random"]["presentation"]["all"]["moralis_k50"]
     assert random["constant"] and random["coef"]["const"]["estimate"] == pytest.approx(0.5)

@@ -277,8 +277,9 @@ def consistency(items: pl.DataFrame, *, confidence: float) -> dict[str, Any]:
     return out
 
 
-PRESENTATION_CODES = ("listed_first", "earlier_letter")
-"""Covariates of ``presentation``: the theory's option is listed first; its label comes earlier in the alphabet."""
+PRESENTATION_CODES = ("listed_first", "earlier_letter", "letters_in_order")
+"""Covariates of ``presentation``: the theory's option is listed first; its label comes earlier in the alphabet; the
+two labels are listed in alphabetical order (the interaction of the first two)."""
 
 
 def presentation(group: pl.DataFrame, theory: str, *, confidence: float, min_items: int = 10) -> dict[str, Any] | None:
@@ -287,11 +288,14 @@ def presentation(group: pl.DataFrame, theory: str, *, confidence: float, min_ite
     An agreement rate at chance can hide a preference for the theory's option that a position or letter bias
     outweighs, or no preference at all; this separates the three. On the two-option items the theory answers
     (items without an answer left out), the probability the agent gives the theory's option is regressed by least
-    squares on two codes of ±1/2: the option is listed first, and its label comes earlier in the alphabet (label
-    swaps, as in test_labels, separate the two). The constant is then the probability of the theory's option with
-    place and letter balanced (0.5: no preference for it), each slope the difference the code makes (first minus
-    second place; earlier minus later letter). Errors are clustered by decision problem. A code that does not vary
-    in the group, or that the other determines, is left out (and absent from ``coef``).
+    squares on three codes of ±1/2: the option is listed first; its label comes earlier in the alphabet (label
+    swaps, as in test_labels, separate the two); the labels are listed in alphabetical order. The constant is then
+    the probability of the theory's option with place and letter balanced (0.5: no preference for it), each slope
+    the difference the code makes (first minus second place; earlier minus later letter; labels in order minus
+    swapped). The last catches an agent that ties each letter to a place in the list, as one trained only on
+    labels in alphabetical order can: it names the theory's option right when the labels are in order and the
+    other option when they are swapped. Errors are clustered by decision problem. A code that does not vary in the
+    group, or that the codes before it determine, is left out (and absent from ``coef``).
 
     Returns:
         ``LogitFit.to_dict`` of the fit (``coef`` keyed ``const`` and the codes kept) with ``covariates``, or None
@@ -304,12 +308,13 @@ def presentation(group: pl.DataFrame, theory: str, *, confidence: float, min_ite
     )
     if rows.height < min_items:
         return None
-    first, earlier = [], []
+    first, earlier, in_order = [], [], []
     for actions, labels, answer in zip(rows["actions"], rows["labels"], rows[f"pred_{theory}"], strict=True):
         at = list(actions).index(answer)
         first.append(0.5 if at == 0 else -0.5)
         earlier.append(0.5 if labels[at] < labels[1 - at] else -0.5)
-    codes = dict(zip(PRESENTATION_CODES, (np.asarray(first), np.asarray(earlier)), strict=True))
+        in_order.append(0.5 if labels[0] < labels[1] else -0.5)
+    codes = dict(zip(PRESENTATION_CODES, map(np.asarray, (first, earlier, in_order)), strict=True))
     kept: list[str] = []
     for name, values in codes.items():
         candidate = np.column_stack([np.ones(rows.height), *(codes[k] for k in kept), values])

@@ -190,7 +190,14 @@ def utility_table(results: Results, *, decimals: int = 2) -> Table:
 
 def presentation_table(results: Results, *, decimals: int = 2) -> Table:
     """The probability of each theory's option split into a preference for it, its place and its letter."""
-    header = ["agent", "theory", "theory's option, balanced", "first minus second place", "earlier minus later letter"]
+    header = [
+        "agent",
+        "theory",
+        "theory's option, balanced",
+        "first minus second place",
+        "earlier minus later letter",
+        "letters in order minus swapped",
+    ]
     rows = []
     for name in _names(results):
         for theory in results.theories:
@@ -199,8 +206,9 @@ def presentation_table(results: Results, *, decimals: int = 2) -> Table:
             rows.append([name, display_theory(theory), *cells])
     caption = (
         "Probability of the theory's option on two-option items (test splits pooled), by least squares on its "
-        "place in the list and the alphabetical order of its label: with both balanced (0.50: no preference for "
-        "the theory's answer), and the difference each makes; "
+        "place in the list, the alphabetical order of its label and of the two labels: with place and letter "
+        "balanced (0.50: no preference for the theory's answer), and the difference each makes (a large last one: "
+        "the agent ties letters to places in the list); "
         f"{coverage_label(results.confidence)} intervals clustered by decision problem (– where a code does not "
         "vary in the items)."
     )
