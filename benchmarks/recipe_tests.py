@@ -14,6 +14,10 @@ the theory's utility difference, it splits test_labels into the training letters
 A) and the unseen letters, and counts how often the agent names the letter that held the theory's place in
 training (the alphabetically earlier letter for the first listed option): an agent that read the table right but
 tied letters to places in the list scores near 0% on the swapped items and names that letter nearly always.
+
+``own_versus_other`` answers issue 5's first target for the agent: per split, its agreement with every theory and its
+cooperation level beside each exact theory's, and whether it sits closer to its own theory than to the others in
+both.
 """
 
 from __future__ import annotations
@@ -56,6 +60,32 @@ def label_binding(items: pl.DataFrame, theory: str, trained_sets: list[str]) -> 
     }
 
 
+def own_versus_other(metrics: dict[str, Any], rules: dict[str, Any], split: str) -> dict[str, Any]:
+    """The agent's agreement with each theory and its cooperation beside each exact theory's, on one split.
+
+    ``closer_to_own`` holds when the agent agrees with its own theory more often than with every other, and when its
+    cooperation level (share of cooperative choices over the split's items with a cooperative action) is nearer its
+    own exact theory's than every other's.
+    """
+    own = metrics["own_theory"]
+    theories = [name for name in metrics["agreement"][split] if name != "own"]
+    agreement = {name: metrics["agreement"][split][name]["all"]["choice"]["estimate"] for name in theories}
+    cooperation = metrics["cooperation"][split]["all"]["choice"]["estimate"]
+    theory_cooperation = {
+        name: rules[f"exact_{name}"]["cooperation"][split]["all"]["choice"]["estimate"] for name in theories
+    }
+    others = [name for name in theories if name != own]
+    distance = {name: abs(cooperation - level) for name, level in theory_cooperation.items()}
+    return {
+        "agreement": agreement,
+        "cooperation": {"agent": cooperation, **{f"exact_{name}": v for name, v in theory_cooperation.items()}},
+        "closer_to_own": {
+            "agreement": all(agreement[own] > agreement[name] for name in others),
+            "cooperation": all(distance[own] < distance[name] for name in others),
+        },
+    }
+
+
 def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]:
     """Per split: the agent's and the untuned model's agreement with the agent's theory, every rule's, and more."""
     metrics = {name: json.loads((evaluations / name / "metrics.json").read_text()) for name in (agent, "base")}
@@ -69,6 +99,7 @@ def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]
             "agreement": {name: m["agreement"][split][theory]["all"]["choice"] for name, m in metrics.items()},
             "rules": {name: r["agreement"][split][theory]["all"]["choice"]["estimate"] for name, r in rules.items()},
             "utility_correlation": metrics[agent]["utility_correlation"][split].get(theory),
+            "own_versus_other": own_versus_other(metrics[agent], rules, split),
         }
     out["label_binding"] = label_binding(items, theory, config["data"]["label_sets"])
     return out
