@@ -119,3 +119,20 @@ def test_paper_scale_config_validates_and_is_paper_sized(repo_root):
     assert len(config["agents"]) > len(default["agents"])  # the kappa grid adds agents
     mesh = config["finetune"]["mesh"]
     assert mesh["data"] * mesh["fsdp"] == load_profile(repo_root)["set-resources"]["finetune"]["gpu"]
+
+
+@pytest.mark.parametrize(
+    ("configfile", "runtime", "mem_mb"),
+    [("config/config.yaml", 60, 12000), ("config/embedded-gpu.yaml", 180, 16000)],
+)
+def test_finetune_declares_the_time_and_memory_of_its_method(repo_root, tmp_path, configfile, runtime, mem_mb):
+    # Full fine-tuning (embedded-gpu.yaml) took 58-74 min per agent on 2 CPU cores: a 60-minute limit would kill it.
+    (tmp_path / "run").mkdir()
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(repo_root / "Snakefile"),
+        "--directory", str(tmp_path / "run"), "--configfile", str(repo_root / configfile), "--dry-run", "--cores", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resources = job_resources(result.stdout)["finetune"]
+    assert f"runtime={runtime}," in resources and f"mem_mb={mem_mb}," in resources, resources
