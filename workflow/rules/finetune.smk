@@ -1,3 +1,6 @@
+FULL_FINETUNE = config["finetune"]["method"] == "full"
+
+
 rule finetune:
     input:
         model=BASE_MODEL,
@@ -27,10 +30,10 @@ rule finetune:
         # LoRA on SmolLM2-135M at the default lengths peaked at 6.3 GB (economicus) and 8.8 GB (moralis, whose
         # answers are twice as long) in the full default run (benchmarks/finetune/*.tsv, max_rss); full
         # fine-tuning adds the weights' gradients and AdamW moments.
-        mem_mb=lambda wildcards: 16000 if config["finetune"]["method"] == "full" else 12000,
+        mem_mb=16000 if FULL_FINETUNE else 12000,
         # Minutes of wall time for cluster executors. On 2 CPU cores the default LoRA jobs took 7-11 min and full
         # fine-tuning (config/embedded-gpu.yaml) 58-74 min per agent (docs/finetuning.md); GPU profiles set their own.
-        runtime=lambda wildcards: 180 if config["finetune"]["method"] == "full" else 60,
+        runtime=180 if FULL_FINETUNE else 60,
     shell:
         # A killed job restarted by Snakemake resumes from results/finetune/{agent}/checkpoint.
         "econalign finetune --config-json {params.config:q} --runtime-json {RUNTIME_JSON:q} --agent {wildcards.agent} --model {input.model}"
