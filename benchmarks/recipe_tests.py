@@ -15,9 +15,10 @@ A) and the unseen letters, and counts how often the agent names the letter that 
 training (the alphabetically earlier letter for the first listed option): an agent that read the table right but
 tied letters to places in the list scores near 0% on the swapped items and names that letter nearly always.
 
-``own_versus_other`` answers issue 5's first target for the agent: per split, its agreement with every theory and its
-cooperation level beside each exact theory's, and whether it sits closer to its own theory than to the others in
-both.
+``own_versus_other`` and ``versus_rules`` are the comparisons rule ``report_games_summary`` makes for the default
+targets (``econalign.evaluate.comparisons``): per split, the agent's agreement with every theory and its cooperation
+level beside each exact theory's, and whether it sits nearer its own theory than the others in both; and its agreement
+with its theory minus each reference rule's, paired by item.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import polars as pl
 
+from econalign.evaluate.comparisons import own_versus_other, reference_rules, versus_rules
 from econalign.io import write_text
 from econalign.stats import wilson_interval
 
@@ -60,32 +62,6 @@ def label_binding(items: pl.DataFrame, theory: str, trained_sets: list[str]) -> 
     }
 
 
-def own_versus_other(metrics: dict[str, Any], rules: dict[str, Any], split: str) -> dict[str, Any]:
-    """The agent's agreement with each theory and its cooperation beside each exact theory's, on one split.
-
-    ``closer_to_own`` holds when the agent agrees with its own theory more often than with every other, and when its
-    cooperation level (share of cooperative choices over the split's items with a cooperative action) is nearer its
-    own exact theory's than every other's.
-    """
-    own = metrics["own_theory"]
-    theories = [name for name in metrics["agreement"][split] if name != "own"]
-    agreement = {name: metrics["agreement"][split][name]["all"]["choice"]["estimate"] for name in theories}
-    cooperation = metrics["cooperation"][split]["all"]["choice"]["estimate"]
-    theory_cooperation = {
-        name: rules[f"exact_{name}"]["cooperation"][split]["all"]["choice"]["estimate"] for name in theories
-    }
-    others = [name for name in theories if name != own]
-    distance = {name: abs(cooperation - level) for name, level in theory_cooperation.items()}
-    return {
-        "agreement": agreement,
-        "cooperation": {"agent": cooperation, **{f"exact_{name}": v for name, v in theory_cooperation.items()}},
-        "closer_to_own": {
-            "agreement": all(agreement[own] > agreement[name] for name in others),
-            "cooperation": all(distance[own] < distance[name] for name in others),
-        },
-    }
-
-
 def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]:
     """Per split: the agent's and the untuned model's agreement with the agent's theory, every rule's, and more."""
     metrics = {name: json.loads((evaluations / name / "metrics.json").read_text()) for name in (agent, "base")}
@@ -93,6 +69,8 @@ def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]
     rules = json.loads((references / "metrics.json").read_text())["references"]
     config = metrics[agent]["provenance"]["config"]
     items = pl.read_parquet(evaluations / agent / "items.parquet")
+    paired = pl.concat([items, pl.read_parquet(references / "items.parquet")], how="diagonal_relaxed")
+    confidence = float(config["evaluate"]["confidence"])
     out: dict[str, Any] = {"agent": agent, "theory": theory, "splits": {}}
     for split in TEST_SPLITS:
         out["splits"][split] = {
@@ -100,6 +78,13 @@ def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]
             "rules": {name: r["agreement"][split][theory]["all"]["choice"]["estimate"] for name, r in rules.items()},
             "utility_correlation": metrics[agent]["utility_correlation"][split].get(theory),
             "own_versus_other": own_versus_other(metrics[agent], rules, split),
+            "versus_rules": versus_rules(
+                paired.filter(pl.col("split") == split),
+                agent,
+                reference_rules(list(rules)),
+                theory,
+                confidence=confidence,
+            ),
         }
     out["label_binding"] = label_binding(items, theory, config["data"]["label_sets"])
     return out

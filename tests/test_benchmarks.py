@@ -100,31 +100,3 @@ def test_label_binding_separates_swapped_training_letters_from_unseen_ones():
     assert swapped["agreement"]["n"] == 2 and swapped["agreement"]["rate"] == 0.5
     assert swapped["names_the_letter_of_the_place"]["rate"] == 0.5  # A held the first place in training
     assert unseen["agreement"]["n"] == 1 and unseen["agreement"]["rate"] == 1.0
-
-
-def test_own_versus_other_compares_agreement_and_cooperation_with_each_theory():
-    recipe_tests = load("recipe_tests")
-
-    def agreement(value):
-        return {"all": {"choice": {"estimate": value}}}
-
-    def cooperation(value):
-        return {"test_payoffs": {"all": {"choice": {"estimate": value}}}}
-
-    metrics = {
-        "own_theory": "moralis",
-        "agreement": {"test_payoffs": {"own": agreement(0.8), "moralis": agreement(0.8), "economicus": agreement(0.7)}},
-        "cooperation": cooperation(0.55),
-    }
-    rules = {"exact_moralis": {"cooperation": cooperation(0.6)}, "exact_economicus": {"cooperation": cooperation(0.4)}}
-    result = recipe_tests.own_versus_other(metrics, rules, "test_payoffs")
-    assert result["agreement"] == {"moralis": 0.8, "economicus": 0.7}
-    assert result["cooperation"] == {"agent": 0.55, "exact_moralis": 0.6, "exact_economicus": 0.4}
-    assert result["closer_to_own"] == {"agreement": True, "cooperation": True}
-    # Cooperating like economicus (0.45 is 0.05 from it, 0.15 from moralis) and agreeing with it as often: not closer.
-    metrics["cooperation"] = cooperation(0.45)
-    metrics["agreement"]["test_payoffs"]["economicus"] = agreement(0.8)
-    assert recipe_tests.own_versus_other(metrics, rules, "test_payoffs")["closer_to_own"] == {
-        "agreement": False,
-        "cooperation": False,
-    }

@@ -47,6 +47,9 @@ def write_fixture_results(results: Path) -> None:
             "cooperation": {"all": {"prisoners_dilemma": {"choice": {"estimate": 1 - economicus}}}},
             "scoring_seconds": 12.5,
         }
+        if agent != "base":  # the moralis agent's choice follows its theory's utility difference, economicus's not
+            low = 0.2 if agent == "moralis" else -0.1
+            metrics["utility_correlation"] = {"test_payoffs": {"own": {"pearson": low + 0.3, "low": low, "n": 60}}}
         (folder / "metrics.json").write_text(json.dumps(metrics))
     for agent in ("economicus", "moralis"):
         folder = results / "finetune" / agent
@@ -78,7 +81,10 @@ def write_fixture_results(results: Path) -> None:
         "economicus": {split: {**gain, "estimate": 0.02, "low": -0.06, "high": 0.1, "significant": False}
                        for split in ("all", "test_families")},
     }  # fmt: skip
-    (games / "summary.json").write_text(json.dumps({"gain_over_base": gains, "seed": 0, "confidence": 0.95}))
+    nearer = {"moralis": {"every_test_split": True}, "economicus": {"every_test_split": False}}
+    rules = {agent: {"test_payoffs": {"beats_every_rule": agent == "moralis"}} for agent in ("economicus", "moralis")}
+    comparisons = {"gain_over_base": gains, "own_versus_other": nearer, "versus_rules": rules}
+    (games / "summary.json").write_text(json.dumps({**comparisons, "seed": 0, "confidence": 0.95}))
     (games / "kappa_sweep.png").write_bytes(tiny_png(150))  # a figure the manuscript does not place
     # A table and a figure of one name, as report-games writes them; the manuscript places the figure only.
     (games / "agreement_by_split.md").write_text("| split | base |\n| --- | --- |\n| test_labels | 0.47 |\n")

@@ -168,6 +168,13 @@ def test_default_targets_are_checked_for_every_agent(fixture_results, repo_root)
     assert by_metric[(own.format("economicus"), ">= 0.8")] == "met"
     assert by_metric[("applications/av/findings/moralis_swerves_more_than_economicus", "= yes")] == "met"
     assert by_metric[("applications/pricing/findings/moralis_above_economicus/all", "= yes")] == "missed"
+    nearer, rules = "games/own_versus_other/{}/every_test_split", "games/versus_rules/{}/test_payoffs/beats_every_rule"
+    correlation = "evaluate/{}/utility_correlation/test_payoffs/own/low"
+    for agent, status in (("moralis", "met"), ("economicus", "missed")):
+        assert by_metric[(nearer.format(agent), "= yes")] == status
+        assert by_metric[(rules.format(agent), "= yes")] == status
+        assert by_metric[(correlation.format(agent), ">= 0")] == status
+    assert len(checks) == 14  # six targets for each of the two agents, two for the pair
 
 
 def test_manuscript_results_the_run_lacks_are_listed(fixture_results, paper_config, repo_root):

@@ -135,10 +135,13 @@ rule report_games_summary:
     input:
         evaluations=expand("results/evaluate/{agent}/metrics.json", agent=EVALUATED),
         scores=expand("results/evaluate/{agent}/items.parquet", agent=EVALUATED),
+        reference=rules.evaluate_reference.output.metrics,
+        reference_scores=rules.evaluate_reference.output.scores,
     output:
         "results/report_games/summary.json",
     params:
-        # Local agents only, compared with base (hosted models are not in its inputs).
+        # Local agents only, compared with base, the theories and the reference rules (hosted models are not in its
+        # inputs).
         config=lambda wildcards: stage_config("evaluate"),
     log:
         "logs/report_games/summary.log",
@@ -146,7 +149,7 @@ rule report_games_summary:
         "benchmarks/report_games/summary.tsv"
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
-        " --out results/report_games --summary > {log} 2>&1"
+        " --references results/evaluate_reference --out results/report_games --summary > {log} 2>&1"
 
 
 rule report_games:

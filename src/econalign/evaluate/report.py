@@ -2,8 +2,9 @@
 
 Each table and figure is one function of the battery's outputs (``results/evaluate/{agent}/`` and
 ``results/evaluate_reference/``), so a workflow rule can build just one of them: restyling a figure re-runs that
-rule only, never the scoring. ``--summary`` writes ``summary.json``, the comparisons between agents that need
-more than one agent's items (``games_summary``); the paper's numbers and targets read it as ``games/...``.
+rule only, never the scoring. ``--summary`` writes ``summary.json``, the comparisons that need more than one agent's
+items (``games_summary``: each aligned agent against base, the theories and the reference rules); the paper's numbers
+and targets read it as ``games/...``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from econalign.cli import add_config_arguments, config_from_args
 from econalign.evaluate.collect import load_results
+from econalign.evaluate.comparisons import every_split, own_versus_other, reference_rules, versus_rules
 from econalign.evaluate.figures import FIGURES, kappa_curve, save_figure
 from econalign.evaluate.metrics import ALL, paired_gain
 from econalign.evaluate.outputs import evaluated_agents, report_outputs
@@ -84,44 +86,71 @@ def report_games(
     return written
 
 
-def games_summary(config: Mapping[str, Any], evaluations: str | Path) -> dict[str, Any]:
-    """Comparisons across agents, paired by item: each aligned agent's agreement with its own theory against base's.
+def games_summary(
+    config: Mapping[str, Any], evaluations: str | Path, references: str | Path | None = None
+) -> dict[str, Any]:
+    """Comparisons that need more than one agent's items: each aligned agent against base, the theories and the rules.
 
     Args:
         config: The resolved configuration.
         evaluations: ``results/evaluate`` (``base`` and every aligned agent).
+        references: ``results/evaluate_reference`` (the reference rules); None leaves out the comparisons with them.
 
     Returns:
-        ``{"gain_over_base": {agent: {split: paired_gain}}, "confidence", "seed", "config_hash"}``: for every
-        configured agent with a theory and results, per test split and pooled (``all``, consistency probes left
-        out), the agent's agreement with its theory minus base's agreement with that theory on the same items
-        (``econalign.evaluate.metrics.paired_gain``, clustered by decision problem: a problem posed twice, in other
-        words or labels, is one cluster, not independent evidence; ``significant`` when the interval lies above 0).
+        ``{"gain_over_base", "own_versus_other", "versus_rules", "confidence", "seed", "config_hash"}``, for every
+        configured agent with a theory and results:
+
+        * ``gain_over_base[agent][split]``, per test split and pooled (``all``, consistency probes left out): the
+          agent's agreement with its theory minus base's agreement with that theory on the same items
+          (``econalign.evaluate.metrics.paired_gain``, clustered by decision problem: a problem posed twice, in other
+          words or labels, is one cluster, not independent evidence; ``significant`` when the interval lies above 0);
+        * ``own_versus_other[agent][split]`` (``econalign.evaluate.comparisons.own_versus_other``) per test split,
+          and ``own_versus_other[agent]["every_test_split"]``: nearer its own theory in agreement and cooperation
+          level on every one;
+        * ``versus_rules[agent][split]`` (``econalign.evaluate.comparisons.versus_rules``), per test split and
+          pooled: the agent's agreement with its theory minus each reference rule's, paired as above.
     """
     agents = [agent["name"] for agent in config["agents"]]
-    results = load_results(evaluations, None, ["base", *agents])
+    results = load_results(evaluations, references, ["base", *agents])
     if "base" not in results.agents:
         raise FileNotFoundError(f"{Path(evaluations) / 'base'} holds no metrics.json: evaluate the base model first")
+    if references is not None and not results.references:
+        raise FileNotFoundError(f"{Path(references)} holds no metrics.json: score the reference rules first")
     confidence = float(config["evaluate"]["confidence"])
     items = results.items
-    gains: dict[str, Any] = {}
+    rules = reference_rules(results.references)
+    reference_metrics = {name: results.metrics[name] for name in results.references}
+    summary: dict[str, Any] = {"gain_over_base": {}}
+    if results.references:
+        summary.update(own_versus_other={}, versus_rules={})
     for agent in results.agents:
         theory = results.metrics[agent].get("own_theory")
         if agent == "base" or theory is None:
             continue
-        gains[agent] = {}
+        summary["gain_over_base"][agent] = {}
         for split in [ALL, *results.test_splits]:
             splits = results.test_splits if split == ALL else [split]
             rows = items.filter(items["split"].is_in(splits))
-            gains[agent][split] = paired_gain(
+            summary["gain_over_base"][agent][split] = paired_gain(
                 rows.filter(rows["agent"] == agent),
                 rows.filter(rows["agent"] == "base"),
                 theory,
                 confidence=confidence,
                 cluster="game_key",
             )
+            if results.references:
+                summary["versus_rules"].setdefault(agent, {})[split] = versus_rules(
+                    rows, agent, rules, theory, confidence=confidence
+                )
+        if results.references:
+            nearer = {
+                split: own_versus_other(results.metrics[agent], reference_metrics, split)
+                for split in results.test_splits
+            }
+            every = every_split([nearer[split]["nearer_own"]["both"] for split in nearer])
+            summary["own_versus_other"][agent] = {**nearer, "every_test_split": every}
     return {
-        "gain_over_base": gains,
+        **summary,
         "confidence": confidence,
         "seed": config["seed"],
         "config_hash": config_hash(config),
@@ -169,7 +198,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--index", action="store_true", help="only write index.md from the existing tables/figures")
     only.add_argument(
-        "--summary", action="store_true", help="only write summary.json (agents compared with base, paired by item)"
+        "--summary",
+        action="store_true",
+        help="only write summary.json (agents compared with base and, with --references, with the theories and rules)",
     )
 
 
@@ -181,7 +212,8 @@ def main(args: argparse.Namespace) -> int:
         write_index(config, args.out)
         return 0
     if args.summary:
-        path = write_json(Path(args.out) / "summary.json", games_summary(config, args.evaluations))
+        summary = games_summary(config, args.evaluations, args.references)
+        path = write_json(Path(args.out) / "summary.json", summary)
         log.info("wrote %s", path)
         return 0
     only_some = args.tables is not None or args.figures is not None
