@@ -130,9 +130,12 @@ def finetune(
         f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), {dtype}, "
         f"run {run_id}"
     )
-    tracker = open_tracker(config["tracking"], name=agent, config={"agent": agent, **settings})
+    # Launched multi-host, every process runs this function; one W&B run and one progress bar per job, not per host.
+    primary = jax.process_index() == 0
+    tracking = config["tracking"] if primary else {"wandb": False}
+    tracker = open_tracker(tracking, name=agent, config={"agent": agent, **settings})
     progress = None
-    if settings["progress"]:
+    if settings["progress"] and primary:
         progress = functools.partial(tqdm, desc=f"finetune {agent}", unit="step", file=sys.stderr, mininterval=2.0)
     try:
         result = train(
