@@ -137,3 +137,46 @@ def test_games_summary_finds_the_exact_theory_nearer_itself_and_ahead_of_the_rul
     copy = summary["versus_rules"]["moralis"]["all"]["rules"]["first_listed"]
     assert copy["estimate"] == 0.0 and copy["significant"] is False
     assert summary["versus_rules"]["moralis"]["test_payoffs"]["beats_every_rule"] is False
+
+
+def test_the_own_versus_other_table_shows_each_agent_beside_every_theory_per_split():
+    from econalign.evaluate.collect import Results
+    from econalign.evaluate.tables import TABLES
+
+    theories = {"economicus": {}, "moralis_k50": {}}
+
+    def split_metrics(agreement, cooperation):
+        return {
+            "agreement": {"own": _rate(agreement[1]), "economicus": _rate(agreement[0]),
+                          "moralis_k50": _rate(agreement[1])},
+            "cooperation": _rate(cooperation),
+        }  # fmt: skip
+
+    splits = {"test_payoffs": split_metrics((0.6, 0.8), 0.55), "test_labels": split_metrics((0.5, 0.7), 0.35)}
+    moralis = {
+        "own_theory": "moralis_k50",
+        "theories": theories,
+        "agreement": {split: m["agreement"] for split, m in splits.items()},
+        "cooperation": {split: m["cooperation"] for split, m in splits.items()},
+    }
+    base = {**moralis, "own_theory": None}
+    exact = {
+        "exact_economicus": {"cooperation": {"test_payoffs": _rate(0.3), "test_labels": _rate(0.3)}},
+        "exact_moralis_k50": {"cooperation": {"test_payoffs": _rate(0.6), "test_labels": _rate(0.6)}},
+    }
+    results = Results(
+        agents=("base", "moralis"),
+        references=tuple(exact),
+        metrics={"base": base, "moralis": moralis, **exact},
+        items=pl.DataFrame({"agent": [], "split": []}),
+    )
+    header, rows, caption = TABLES["own_versus_other"](results, decimals=2)
+    assert header == ["agent", "split", "agrees with economicus", "agrees with moralis κ=0.5", "cooperation",
+                      "economicus cooperates", "moralis κ=0.5 cooperates", "nearer its own theory"]  # fmt: skip
+    assert rows == [  # base has no theory of its own; 0.35 cooperation is nearer economicus's 0.3 than 0.6
+        ["moralis", "test_payoffs", "0.60", "0.80", "0.55", "0.30", "0.60", "yes"],
+        ["moralis", "test_labels", "0.50", "0.70", "0.35", "0.30", "0.60", "in agreement only"],
+    ]
+    assert "point estimates" in caption
+    without_rules = Results(agents=results.agents, references=(), metrics=results.metrics, items=results.items)
+    assert TABLES["own_versus_other"](without_rules)[1] == []

@@ -7,7 +7,15 @@ from typing import Any
 
 __all__ = ["FIGURE_NAMES", "TABLE_NAMES", "evaluated_agents", "report_outputs"]
 
-TABLE_NAMES = ("agreement", "agreement_by_split", "cooperation", "presentation", "sensitivity", "utility")
+TABLE_NAMES = (
+    "agreement",
+    "agreement_by_split",
+    "own_versus_other",
+    "cooperation",
+    "presentation",
+    "sensitivity",
+    "utility",
+)
 """Tables of ``report-games`` (``econalign.evaluate.tables.TABLES``), each written as ``.md`` and ``.tex``."""
 
 FIGURE_NAMES = ("cooperation_vs_temptation", "agreement_by_split", "kappa_sweep")

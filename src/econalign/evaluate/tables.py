@@ -11,6 +11,7 @@ from typing import Any
 
 from econalign.evaluate.benchmarks import BENCHMARKS
 from econalign.evaluate.collect import Results, display_theory
+from econalign.evaluate.comparisons import EXACT_PREFIX, own_versus_other
 from econalign.evaluate.metrics import PRESENTATION_CODES
 from econalign.evaluate.scoring import GENERATING_MODES
 from econalign.stats import coverage_label
@@ -20,6 +21,7 @@ __all__ = [
     "agreement_by_split_table",
     "agreement_table",
     "cooperation_table",
+    "own_versus_other_table",
     "presentation_table",
     "sensitivity_table",
     "utility_table",
@@ -215,10 +217,57 @@ def presentation_table(results: Results, *, decimals: int = 2) -> Table:
     return header, rows, caption
 
 
+def own_versus_other_table(results: Results, *, decimals: int = 2) -> Table:
+    """Each aligned agent beside every theory, per test split: agreement with each, cooperation beside each's.
+
+    Rows need the exact theories among the reference rules (their cooperation levels); without them the table has
+    no rows.
+    """
+    theories = results.theories
+    header = ["agent", "split", *(f"agrees with {display_theory(t)}" for t in theories), "cooperation",
+              *(f"{display_theory(t)} cooperates" for t in theories), "nearer its own theory"]  # fmt: skip
+    exact = {name: results.metrics[name] for name in results.references if name.startswith(EXACT_PREFIX)}
+    rows = []
+    for agent in results.agents if exact else []:
+        if results.metrics[agent].get("own_theory") is None:
+            continue
+        for split in results.test_splits:
+            comparison = own_versus_other(results.metrics[agent], exact, split)
+            levels = comparison["cooperation"]
+            rows.append([
+                agent,
+                split,
+                *(_point(comparison["agreement"][t], decimals) for t in theories),
+                _point(levels["agent"], decimals),
+                *(_point(levels[t], decimals) for t in theories),
+                _nearer(comparison["nearer_own"]),
+            ])  # fmt: skip
+    caption = (
+        "Each aligned agent beside every theory on each test split: the share of items where its argmax choice is "
+        "the theory's answer, and its cooperation level (argmax choices) beside the exact theory's on the same "
+        "items; point estimates (intervals in the agreement-by-split table). Nearer its own theory: it agrees with "
+        "its own theory more often than with every other, and cooperates nearer its own theory's level than every "
+        f"other's ({DASH} where a split has no cooperation level)."
+    )
+    return header, rows, caption
+
+
+def _point(value: float | None, decimals: int) -> str:
+    return DASH if value is None else f"{value:.{decimals}f}"
+
+
+def _nearer(nearer: Mapping[str, bool | None]) -> str:
+    if nearer["both"] is None and None in (nearer["agreement"], nearer["cooperation"]):
+        return DASH
+    shown = {(True, True): "yes", (True, False): "in agreement only", (False, True): "in cooperation only"}
+    return shown.get((nearer["agreement"], nearer["cooperation"]), "no")
+
+
 TABLES: dict[str, Callable[..., Table]] = {
     "agreement": agreement_table,
     "agreement_by_split": agreement_by_split_table,
     "cooperation": cooperation_table,
+    "own_versus_other": own_versus_other_table,
     "presentation": presentation_table,
     "sensitivity": sensitivity_table,
     "utility": utility_table,
