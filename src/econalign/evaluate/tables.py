@@ -257,7 +257,7 @@ def _point(value: float | None, decimals: int) -> str:
 
 
 def _nearer(nearer: Mapping[str, bool | None]) -> str:
-    if nearer["both"] is None and None in (nearer["agreement"], nearer["cooperation"]):
+    if nearer["both"] is None:  # neither comparison failed and one was not measured
         return DASH
     shown = {(True, True): "yes", (True, False): "in agreement only", (False, True): "in cooperation only"}
     return shown.get((nearer["agreement"], nearer["cooperation"]), "no")
