@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from econalign.evaluate.metrics import paired_gain
+from econalign.evaluate.metrics import lookup, paired_gain
 
 __all__ = ["EXACT_PREFIX", "every_split", "own_versus_other", "reference_rules", "versus_rules"]
 
@@ -142,10 +142,5 @@ def _all_hold(checks: Any) -> bool | None:
 
 
 def _estimate(metrics: Mapping[str, Any], *path: str) -> float | None:
-    node: Any = metrics
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    estimate = node.get("estimate") if isinstance(node, Mapping) else None
+    estimate = lookup(metrics, *path, "estimate")
     return None if estimate is None else float(estimate)

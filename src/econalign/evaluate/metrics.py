@@ -9,7 +9,7 @@ for the pooled splits (the test splits; consistency probes are reported on their
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,12 +34,31 @@ __all__ = [
     "PRESENTATION_CODES",
     "consistency",
     "cooperation",
+    "lookup",
     "paired_gain",
     "presentation",
     "rate",
     "sensitivity",
     "summarise",
 ]
+
+
+def lookup(tree: Mapping[str, Any], *path: str) -> Any:
+    """The node of a nested metrics mapping (``metrics.json``) at ``path``, or None where any key is missing.
+
+    Example:
+        >>> lookup({"agreement": {"test_payoffs": {"estimate": 0.8}}}, "agreement", "test_payoffs", "estimate")
+        0.8
+        >>> lookup({"agreement": {}}, "agreement", "test_payoffs", "estimate") is None
+        True
+    """
+    node: Any = tree
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
 
 ALL = "all"
 OWN = "own"

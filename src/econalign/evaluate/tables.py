@@ -12,7 +12,7 @@ from typing import Any
 from econalign.evaluate.benchmarks import BENCHMARKS
 from econalign.evaluate.collect import Results, display_theory
 from econalign.evaluate.comparisons import EXACT_PREFIX, own_versus_other
-from econalign.evaluate.metrics import PRESENTATION_CODES
+from econalign.evaluate.metrics import PRESENTATION_CODES, lookup
 from econalign.evaluate.scoring import GENERATING_MODES
 from econalign.stats import coverage_label
 
@@ -48,14 +48,6 @@ def _interval(entry: Mapping[str, Any] | None, decimals: int) -> str:
     return text
 
 
-def _get(tree: Mapping[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(tree, Mapping) or key not in tree:
-            return None
-        tree = tree[key]
-    return tree
-
-
 def _names(results: Results) -> list[str]:
     return [*results.agents, *results.references]
 
@@ -75,10 +67,10 @@ def agreement_table(results: Results, *, decimals: int = 2) -> Table:
         m = results.metrics[name]
         rows.append([
             name,
-            *(_interval(_get(m, "agreement", "all", t, "all", "choice"), decimals) for t in theories),
-            _interval(_get(m, "consistency", "labels", "same_choice"), decimals),
-            _interval(_get(m, "consistency", "paraphrases", "same_choice"), decimals),
-            *([_interval(_get(m, "parse_failure", "all"), decimals)] if generated else []),
+            *(_interval(lookup(m, "agreement", "all", t, "all", "choice"), decimals) for t in theories),
+            _interval(lookup(m, "consistency", "labels", "same_choice"), decimals),
+            _interval(lookup(m, "consistency", "paraphrases", "same_choice"), decimals),
+            *([_interval(lookup(m, "parse_failure", "all"), decimals)] if generated else []),
         ])  # fmt: skip
     caption = (
         "Share of items where the argmax choice is the theory's answer (test splits pooled, items the theory "
@@ -96,7 +88,7 @@ def agreement_by_split_table(results: Results, *, decimals: int = 2) -> Table:
     rows = []
     for name in _names(results):
         for theory in results.theories:
-            cells = [_interval(_get(results.metrics[name], "agreement", s, theory, "all", "choice"), decimals)
+            cells = [_interval(lookup(results.metrics[name], "agreement", s, theory, "all", "choice"), decimals)
                      for s in splits]  # fmt: skip
             rows.append([name, display_theory(theory), *cells])
     caption = (
@@ -111,7 +103,7 @@ def cooperation_table(results: Results, *, decimals: int = 2) -> Table:
     families = sorted({f for name in _names(results) for f in results.metrics[name]["cooperation"]["all"]} - {"all"})
     header = ["agent", *families]
     rows = [
-        [name, *(_interval(_get(results.metrics[name], "cooperation", "all", f, "expected"), decimals)
+        [name, *(_interval(lookup(results.metrics[name], "cooperation", "all", f, "expected"), decimals)
                  for f in families)]
         for name in _names(results)
     ]  # fmt: skip
@@ -129,7 +121,7 @@ def cooperation_table(results: Results, *, decimals: int = 2) -> Table:
 
 
 def _slope(fit: Mapping[str, Any] | None, covariate: str, decimals: int, *, with_se: bool) -> str:
-    coef = _get(fit, "coef", covariate) if fit else None
+    coef = lookup(fit, "coef", covariate) if fit else None
     if not coef or coef.get("estimate") is None:
         # A constant outcome's logit has no slope estimate, yet it did not respond: not the same as missing.
         return CONSTANT if fit and fit.get("constant") else DASH
@@ -150,11 +142,13 @@ def sensitivity_table(results: Results, *, decimals: int = 2) -> Table:
         for covariate in entry["covariates"]:
             for scale in ("logit", "lpm"):
                 cells = [
-                    _slope(_get(results.metrics[a], "sensitivity", family, "agent", scale), covariate, decimals,
+                    _slope(lookup(results.metrics[a], "sensitivity", family, "agent", scale), covariate, decimals,
                            with_se=True)
                     for a in agents
                 ]  # fmt: skip
-                cells += [_slope(_get(entry, "theory", t, scale), covariate, decimals, with_se=False) for t in theories]
+                cells += [
+                    _slope(lookup(entry, "theory", t, scale), covariate, decimals, with_se=False) for t in theories
+                ]
                 rows.append([family, covariate, "logit" if scale == "logit" else "rate", *cells])
     caption = (
         "Slopes of the cooperation level on payoff parameters (temptation (T-R)/(T-S), stated belief, "
@@ -177,9 +171,9 @@ def utility_table(results: Results, *, decimals: int = 2) -> Table:
         m = results.metrics[name]
         row = [name]
         for t in theories:
-            corr = _get(m, "utility_correlation", "all", t) or {}
+            corr = lookup(m, "utility_correlation", "all", t) or {}
             estimate = {"estimate": corr.get("pearson"), "low": corr.get("low"), "high": corr.get("high")}
-            row += [_interval(estimate, decimals), _interval(_get(m, "regret", "all", t, "expected"), decimals)]
+            row += [_interval(estimate, decimals), _interval(lookup(m, "regret", "all", t, "expected"), decimals)]
         rows.append(row)
     coverage = coverage_label(results.confidence)
     caption = (
@@ -203,8 +197,8 @@ def presentation_table(results: Results, *, decimals: int = 2) -> Table:
     rows = []
     for name in _names(results):
         for theory in results.theories:
-            fit = _get(results.metrics[name], "presentation", "all", theory)
-            cells = [_interval(_get(fit, "coef", code), decimals) for code in ("const", *PRESENTATION_CODES)]
+            fit = lookup(results.metrics[name], "presentation", "all", theory)
+            cells = [_interval(lookup(fit, "coef", code), decimals) for code in ("const", *PRESENTATION_CODES)]
             rows.append([name, display_theory(theory), *cells])
     caption = (
         "Probability of the theory's option on two-option items (test splits pooled), by least squares on its "
