@@ -18,7 +18,14 @@ tied letters to places in the list scores near 0% on the swapped items and names
 ``own_versus_other`` and ``versus_rules`` are the comparisons rule ``report_games_summary`` makes for the default
 targets (``econalign.evaluate.comparisons``): per split, the agent's agreement with every theory and its cooperation
 level beside each exact theory's, and whether it sits nearer its own theory than the others in both; and its agreement
-with its theory minus each reference rule's, paired by item.
+with its theory minus each reference rule's, paired by item. Without ``E/base`` the untuned model is left out.
+
+Agents trained with other seeds were trained on other draws and tested on other items, so their test items are
+independent evidence: ``--pool E2:R2 E3:R3`` (each run's evaluations and references folders, the same agent) adds
+``pooled``, every run's items of a split taken together, each run's item and decision-problem keys kept apart, and
+the same paired comparison with every rule:
+
+    uv run python benchmarks/recipe_tests.py --evaluations E1 --references R1 --agent NAME --pool E2:R2 E3:R3
 """
 
 from __future__ import annotations
@@ -64,7 +71,8 @@ def label_binding(items: pl.DataFrame, theory: str, trained_sets: list[str]) -> 
 
 def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]:
     """Per split: the agent's and the untuned model's agreement with the agent's theory, every rule's, and more."""
-    metrics = {name: json.loads((evaluations / name / "metrics.json").read_text()) for name in (agent, "base")}
+    names = [agent, *(["base"] if (evaluations / "base" / "metrics.json").exists() else [])]
+    metrics = {name: json.loads((evaluations / name / "metrics.json").read_text()) for name in names}
     theory = metrics[agent]["own_theory"]
     rules = json.loads((references / "metrics.json").read_text())["references"]
     config = metrics[agent]["provenance"]["config"]
@@ -90,18 +98,72 @@ def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]
     return out
 
 
+def pooled(runs: list[tuple[Path, Path]], agent: str) -> dict[str, Any]:
+    """Per split, agreement and the paired comparison with every rule over the items of several independent runs.
+
+    Args:
+        runs: ``(evaluations, references)`` folders of each run (seed), the same agent and config but for the seed.
+        agent: The agent's name.
+
+    Returns:
+        ``{"runs", "seeds", "theory", "splits": {split: {"n", "agreement", "versus_rules"}}}``.
+    """
+    frames, seeds, theories, confidences, rule_names = [], [], set(), set(), None
+    for index, (evaluations, references) in enumerate(runs):
+        metrics = json.loads((evaluations / agent / "metrics.json").read_text())
+        config = metrics["provenance"]["config"]
+        theories.add(metrics["own_theory"])
+        confidences.add(float(config["evaluate"]["confidence"]))
+        seeds.append(config["seed"])
+        rules = reference_rules(list(json.loads((references / "metrics.json").read_text())["references"]))
+        if rule_names not in (None, rules):
+            raise ValueError(f"run {index} has other reference rules: {rules} against {rule_names}")
+        rule_names = rules
+        run = pl.concat(
+            [pl.read_parquet(evaluations / agent / "items.parquet"), pl.read_parquet(references / "items.parquet")],
+            how="diagonal_relaxed",
+        )
+        # The same id or decision problem in two runs is two draws, not one item seen twice.
+        frames.append(
+            run.with_columns(
+                pl.format("{}/{}", pl.lit(index), pl.col("id")).alias("id"),
+                pl.format("{}/{}", pl.lit(index), pl.col("game_key")).alias("game_key"),
+            )
+        )
+    if len(theories) != 1 or len(confidences) != 1 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"runs differ in theory {theories} or confidence {confidences}, or repeat a seed: {seeds}")
+    theory, confidence = theories.pop(), confidences.pop()
+    items = pl.concat(frames, how="diagonal_relaxed")
+    out: dict[str, Any] = {"runs": [str(e) for e, _ in runs], "seeds": seeds, "theory": theory, "splits": {}}
+    for split in TEST_SPLITS:
+        rows = items.filter(pl.col("split") == split)
+        mine = rows.filter((pl.col("agent") == agent) & pl.col(f"agree_{theory}").is_not_null())
+        out["splits"][split] = {
+            "n": mine.height,
+            "agreement": wilson_interval(int(mine[f"agree_{theory}"].sum()), mine.height),
+            "versus_rules": versus_rules(rows, agent, rule_names or [], theory, confidence=confidence),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--evaluations", required=True, type=Path, help="folder with base/ and the agent's folder")
     parser.add_argument("--agent", required=True)
     parser.add_argument("--references", type=Path, help="the reference rules' folder (default: EVALUATIONS/references)")
     parser.add_argument("--setting", help="the lever study's setting the agent was trained with (recorded)")
+    parser.add_argument(
+        "--pool", nargs="+", default=[], metavar="EVALUATIONS:REFERENCES", help="runs of other seeds to pool with"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    result = {
-        "setting": args.setting,
-        **summarise(args.evaluations, args.agent, args.references or args.evaluations / "references"),
-    }
+    references = args.references or args.evaluations / "references"
+    result = {"setting": args.setting, **summarise(args.evaluations, args.agent, references)}
+    if args.pool:
+        others = [tuple(Path(part) for part in run.split(":", 1)) for run in args.pool]
+        if any(len(run) != 2 for run in others):
+            parser.error("--pool takes EVALUATIONS:REFERENCES pairs")
+        result["pooled"] = pooled([(args.evaluations, references), *others], args.agent)
     text = json.dumps(result, indent=2) + "\n"
     print(text, end="")
     if args.out:

@@ -100,3 +100,52 @@ def test_label_binding_separates_swapped_training_letters_from_unseen_ones():
     assert swapped["agreement"]["n"] == 2 and swapped["agreement"]["rate"] == 0.5
     assert swapped["names_the_letter_of_the_place"]["rate"] == 0.5  # A held the first place in training
     assert unseen["agreement"]["n"] == 1 and unseen["agreement"]["rate"] == 1.0
+
+
+def _fake_run(root: Path, seed: int, agent_agrees: list[int], rule_agrees: list[int]) -> tuple[Path, Path]:
+    """An evaluation folder and a references folder with one test_payoffs item per entry (ids and problems repeat
+    across runs, as they do across seeds)."""
+    import polars as pl
+
+    evaluations, references = root / f"s{seed}" / "evaluate", root / f"s{seed}" / "references"
+    (evaluations / "moralis").mkdir(parents=True)
+    references.mkdir(parents=True)
+    config = {"seed": seed, "evaluate": {"confidence": 0.95}}
+    (evaluations / "moralis" / "metrics.json").write_text(
+        json.dumps({"own_theory": "moralis", "provenance": {"config": config}})
+    )
+    (references / "metrics.json").write_text(json.dumps({"references": {"exact_moralis": {}, "rule": {}}}))
+
+    def rows(agent: str, agrees: list[int]) -> pl.DataFrame:
+        ids = [f"test_payoffs-{i:04d}" for i in range(len(agrees))]
+        return pl.DataFrame(
+            {"agent": agent, "split": "test_payoffs", "id": ids, "game_key": ids, "agree_moralis": agrees}
+        )
+
+    rows("moralis", agent_agrees).write_parquet(evaluations / "moralis" / "items.parquet")
+    pl.concat([rows("rule", rule_agrees), rows("exact_moralis", [1] * len(rule_agrees))]).write_parquet(
+        references / "items.parquet"
+    )
+    return evaluations, references
+
+
+def test_pooled_runs_keep_each_seeds_items_apart(tmp_path):
+    recipe_tests = load("recipe_tests")
+    first = _fake_run(tmp_path, 0, [1, 1, 1, 0], [0, 1, 0, 0])  # gains 1, 0, 1, 0
+    second = _fake_run(tmp_path, 1, [1, 0, 1, 1, 1, 0], [1, 0, 1, 1, 0, 0])  # gains 0, 0, 0, 0, 1, 0
+    result = recipe_tests.pooled([first, second], "moralis")
+    split = result["splits"]["test_payoffs"]
+    assert result["seeds"] == [0, 1]
+    assert split["n"] == 10 and split["agreement"]["rate"] == 0.7  # the same ids in both runs are ten items
+    gain = split["versus_rules"]["rules"]["rule"]
+    assert gain["n"] == 10 and gain["clusters"] == 10
+    assert gain["estimate"] == pytest.approx(3 / 10)  # the item-weighted mean, not the mean of the runs' 0.5 and 1/6
+    assert list(split["versus_rules"]["rules"]) == ["rule"]  # the exact theory is a yardstick, not a rule
+    assert result["splits"]["test_labels"]["n"] == 0
+
+
+def test_pooling_a_seed_twice_is_refused(tmp_path):
+    recipe_tests = load("recipe_tests")
+    run = _fake_run(tmp_path, 0, [1, 0], [0, 0])
+    with pytest.raises(ValueError, match="repeat a seed"):
+        recipe_tests.pooled([run, run], "moralis")
