@@ -149,3 +149,21 @@ def test_pooling_a_seed_twice_is_refused(tmp_path):
     run = _fake_run(tmp_path, 0, [1, 0], [0, 0])
     with pytest.raises(ValueError, match="repeat a seed"):
         recipe_tests.pooled([run, run], "moralis")
+
+
+def test_belief_pivotal_items_are_those_the_belief_ignoring_rule_gets_wrong():
+    import polars as pl
+
+    recipe_tests = load("recipe_tests")
+    agent = pl.DataFrame({"id": ["a", "b", "c", "d", "e"], "agree_moralis": [1, 0, 0, 1, None]})
+    rules = pl.DataFrame(
+        {
+            "agent": ["ignoring_belief_moralis"] * 5 + ["random"] * 2,
+            "id": ["a", "b", "c", "d", "e", "a", "b"],
+            "agree_moralis": [0, 0, 1, 1, 0, 1, 1],  # the random rule's rows must not count
+        }
+    )
+    result = recipe_tests.belief_pivotal(agent, rules, "moralis")
+    pivotal, other = result["belief_changes_the_answer"], result["belief_does_not"]
+    assert (pivotal["n"], pivotal["rate"]) == (2, 0.5)  # a right, b wrong; e has no agent answer
+    assert (other["n"], other["rate"]) == (2, 0.5)  # c wrong, d right
