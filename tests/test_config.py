@@ -175,8 +175,10 @@ def test_embedded_gpu_config_is_the_lever_study_setting(repo_root):
     grid = yaml.safe_load((repo_root / "benchmarks/levers.yaml").read_text())
     (row,) = [setting for setting in grid if setting["name"] == "decision_only_n1920_full_3ep"]
     assert shipped["finetune"].pop("checkpoint_every") > 0
-    # Evaluation changes no weight: the recipe scores every test item, the default study 60 per split.
+    # Evaluation changes no weight: the recipe scores every item of larger test splits (the training items stay the
+    # same: tests/data), the default study 60 of 150 per split.
     assert shipped.pop("evaluate") == {"max_items_per_split": 0}
+    assert shipped["data"].pop("n_test") == 600
     assert shipped == row["overrides"]
     # ... and what the stored GPU rows of that setting (the numbers docs/finetuning.md quotes) were run with.
     measured = json.loads((repo_root / "benchmarks/results/levers_gpu.json").read_text())["rows"]

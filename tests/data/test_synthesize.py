@@ -107,6 +107,17 @@ def test_cli_for_one_agent_gives_the_same_test_splits(synthesized, tmp_path):
         assert (tmp_path / "out" / name).read_bytes() == (synthesized / name).read_bytes(), split
 
 
+def test_more_test_items_change_no_training_item(synthesized, tmp_path):
+    # A trained agent can be scored on a larger test draw (config/embedded-gpu.yaml's n_test) without retraining.
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**SMALL_CONFIG, "data": {**SMALL_CONFIG["data"], "n_test": 45}}))
+    assert cli_main(["synthesize", "--config", str(config), "--out", str(tmp_path / "out"), "--agent", "moralis"]) == 0
+    for split in ("train", "validation"):
+        name = f"moralis/{split}.parquet"
+        assert (tmp_path / "out" / name).read_bytes() == (synthesized / name).read_bytes(), split
+    assert pl.read_parquet(tmp_path / "out" / "moralis/test_payoffs.parquet").height == 45
+
+
 def test_provenance_records_file_hashes_and_seed(synthesized, small_config):
     record = json.loads((synthesized / "moralis" / "provenance.json").read_text())
     assert record["seed"] == small_config["seed"] and record["agent"] == "moralis"
