@@ -211,6 +211,30 @@ def test_rules_match_the_dataset_baselines(references, dataset_dir, split):
         assert estimate == pytest.approx(baselines[theirs], abs=5e-5)
 
 
+@pytest.mark.parametrize("theory", ["economicus", "moralis_k50"])
+def test_belief_use_splits_the_items_the_belief_ignoring_rule_gets_wrong(references, dataset_dir, theory):
+    # Exact: right on both kinds. The rule that ignores the belief: wrong exactly where the belief changes the answer
+    # (the definition seen from the other side, so the column and the reference agent must agree item by item).
+    exact, ignoring = references[f"exact_{theory}"], references[f"ignoring_belief_{theory}"]
+    for split in [*TEST_SPLITS, "all"]:
+        for kind in ("pivotal", "other"):
+            assert exact["belief_use"][split][theory][kind]["estimate"] in (1.0, None)
+        assert ignoring["belief_use"][split][theory]["other"]["estimate"] == 1.0
+        pivotal = ignoring["belief_use"][split][theory]["pivotal"]
+        assert pivotal["estimate"] in (0.0, None)
+    # The pooled counts are the dataset's: stated-belief items whose answer differs from theory_ignoring_belief.
+    agent = "economicus" if theory == "economicus" else "moralis"
+    rows = pl.concat([pl.read_parquet(dataset_dir / agent / f"{s}.parquet") for s in TEST_SPLITS])
+    stated = rows.filter(pl.col("belief").is_not_null() & pl.col("optimal_action").is_not_null())
+    pivotal_rows = stated.filter(pl.col("optimal_action") != pl.col("theory_ignoring_belief")).height
+    assert ignoring["belief_use"]["all"][theory]["pivotal"]["n"] == pivotal_rows
+    assert ignoring["belief_use"]["all"][theory]["other"]["n"] == stated.height - pivotal_rows
+    if theory == "economicus":  # the small battery poses such items for economicus (not for moralis at kappa 0.5)
+        assert pivotal_rows > 5
+        random = references["random"]["belief_use"]["all"][theory]["pivotal"]
+        assert random["low"] < 0.5 < random["high"]
+
+
 def test_benchmarks_sit_beside_the_agent_rates(references):
     rows = references["first_action"]["benchmarks"]
     pd = [row for row in rows if row["family"] == "prisoners_dilemma"]

@@ -13,7 +13,7 @@ from econalign.evaluate.cache import ScoreCache
 from econalign.evaluate.collect import load_results
 from econalign.evaluate.report import report_games, report_outputs
 from econalign.evaluate.scoring import AgentScorer
-from econalign.evaluate.tables import agreement_by_split_table, agreement_table
+from econalign.evaluate.tables import agreement_by_split_table, agreement_table, belief_use_table
 
 from .fakes import CountingAgent
 
@@ -73,6 +73,27 @@ def test_agreement_table_lists_agents_then_rules_with_intervals(results_dir):
     metrics = json.loads((root / "evaluate" / "base" / "metrics.json").read_text())
     estimate = metrics["agreement"]["all"]["economicus"]["all"]["choice"]["estimate"]
     assert rows[0][1].startswith(f"{estimate:.2f} [")
+
+
+def test_belief_use_table_puts_the_belief_ignoring_rule_at_zero_where_the_belief_matters(results_dir):
+    root, _ = results_dir
+    names = ["base", "economicus", "moralis", "moralis_k50"]
+    results = load_results(root / "evaluate", root / "evaluate_reference", names, with_items=False)
+    header, rows, caption = belief_use_table(results)
+    assert header == [
+        "agent",
+        "theory",
+        "test splits pooled: belief changes the answer",
+        "test splits pooled: elsewhere",
+        "unseen payoffs: belief changes the answer",
+        "unseen payoffs: elsewhere",
+    ]
+    by_row = {(row[0], row[1]): row for row in rows}
+    rule = by_row[("ignoring_belief_economicus", "economicus")]
+    assert rule[2].startswith("0.00 [") and ", n = " in rule[2] and rule[3].startswith("1.00 [")
+    exact = by_row[("exact_economicus", "economicus")]
+    assert exact[2].startswith("1.00 [") and exact[3].startswith("1.00 [")
+    assert "only an agent that reads the belief" in caption
 
 
 def test_cli_builds_one_table(results_dir, tmp_path):

@@ -18,6 +18,7 @@ import polars as pl
 from econalign.data.synthesize import TEST_SPLITS
 from econalign.evaluate.predictions import COVARIATES, Theory, analyse, cooperation_levels, covariates
 from econalign.theory import game_from_params
+from econalign.theory.solvers import ignoring_belief
 
 __all__ = [
     "ITEM_COLUMNS",
@@ -170,7 +171,9 @@ def add_theory_columns(battery: pl.DataFrame, theories: Sequence[Theory], *, min
 
     Columns added: ``coop_levels`` (list), ``x_temptation``, ``x_belief``, ``x_mpcr``, ``payoff_range``, and per
     theory ``pred_<theory>`` (predicted action or null), ``utilities_<theory>`` (list), ``theory_probs_<theory>``
-    (list, the theory's strategy).
+    (list, the theory's strategy) and ``belief_pivotal_<theory>`` (the item states a belief and the theory's answer
+    differs from its answer at a uniform belief, the reference rule ``ignoring_belief_<theory>``: only an agent that
+    reads the belief can be right there; null without a stated belief or an answer).
 
     Args:
         battery: Items with ``family``, ``params``, ``belief``, ``belief_counts`` and ``actions``.
@@ -183,7 +186,7 @@ def add_theory_columns(battery: pl.DataFrame, theories: Sequence[Theory], *, min
     columns: dict[str, list[Any]] = {"coop_levels": [], "payoff_range": []}
     columns.update({f"x_{name}": [] for name in COVARIATES})
     for theory in theories:
-        for prefix in ("pred", "utilities", "theory_probs"):
+        for prefix in ("pred", "utilities", "theory_probs", "belief_pivotal"):
             columns[f"{prefix}_{theory.name}"] = []
     rows = battery.select("family", "params", "belief", "belief_counts", "actions").iter_rows()
     for family, params, belief, counts, actions in rows:
@@ -199,10 +202,15 @@ def add_theory_columns(battery: pl.DataFrame, theories: Sequence[Theory], *, min
             columns[f"pred_{theory.name}"].append(view.predicted)
             columns[f"utilities_{theory.name}"].append([view.utilities[a] for a in order])
             columns[f"theory_probs_{theory.name}"].append([view.probabilities[a] for a in order])
+            stated = counts is not None and view.predicted is not None
+            pivotal = view.predicted != ignoring_belief(game, theory.preference) if stated else None
+            columns[f"belief_pivotal_{theory.name}"].append(pivotal)
     series = []
     for name, values in columns.items():
         if name.startswith("pred_"):
             dtype: Any = pl.String
+        elif name.startswith("belief_pivotal_"):
+            dtype = pl.Boolean
         elif name.startswith(("utilities_", "theory_probs_")) or name == "coop_levels":
             dtype = pl.List(pl.Float64)
         else:

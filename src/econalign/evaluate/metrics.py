@@ -32,6 +32,7 @@ __all__ = [
     "ALL",
     "OWN",
     "PRESENTATION_CODES",
+    "belief_use",
     "consistency",
     "cooperation",
     "lookup",
@@ -212,6 +213,31 @@ def _agreement(group: pl.DataFrame, theory: str, *, confidence: float) -> dict[s
     }
 
 
+def belief_use(group: pl.DataFrame, theory: str, *, confidence: float) -> dict[str, Any]:
+    """Agreement with a theory where the stated belief changes its answer, and where it does not.
+
+    On the first kind of item (``belief_pivotal_<theory>``) the theory's answer at a uniform belief, the reference
+    rule ``ignoring_belief_<theory>``, is wrong by construction, so only an agent that reads the belief can be right
+    there; an agent that learned the theory's response to the payoffs alone agrees elsewhere and sits near chance
+    there. A rule's overall agreement mixes the two kinds in the split's proportion, which is why an agent can beat
+    the belief-ignoring rule on a split with many pivotal items without reading the belief.
+
+    Args:
+        group: Per-item rows (``agree_<theory>``, ``belief_pivotal_<theory>``, ``game_key``).
+        theory: Theory name.
+        confidence: Two-sided coverage.
+
+    Returns:
+        ``{"pivotal", "other"}``: Wilson rates (clustered by decision problem where one recurs) of ``agree_<theory>``
+        on the stated-belief items where the belief changes the theory's answer, and on those where it does not.
+    """
+    pivotal = pl.col(f"belief_pivotal_{theory}")
+    return {
+        kind: _column_rate(group.filter(rows), f"agree_{theory}", binary=True, confidence=confidence)
+        for kind, rows in (("pivotal", pivotal.eq(True)), ("other", pivotal.eq(False)))
+    }
+
+
 def _fits(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], *, confidence: float) -> dict[str, Any]:
     return {
         "logit": fit_logit(x, y, names=names).to_dict(confidence=confidence),
@@ -378,9 +404,10 @@ def summarise(
 
     Returns:
         ``{"agent", "own_theory", "theories", "confidence", "n_items", "parse_failure", "unscorable",
-        "reply_failure", "cooperation", "agreement", "utility_correlation", "regret", "presentation", "sensitivity",
-        "consistency", "benchmarks"}``, split first: ``parse_failure[split]`` and ``unscorable[split]`` Wilson rates of
-        items without an answer (a reply that did not parse; log-probabilities the agent could not give);
+        "reply_failure", "cooperation", "agreement", "utility_correlation", "regret", "presentation", "belief_use",
+        "sensitivity", "consistency", "benchmarks"}``, split first: ``parse_failure[split]`` and
+        ``unscorable[split]`` Wilson rates of items without an answer (a reply that did not parse; log-probabilities
+        the agent could not give);
         ``reply_failure[split]`` the mean share of sampled replies that did not parse (sampled mode; null estimate
         otherwise); ``cooperation[split][family]`` (see ``cooperation``);
         ``agreement[split][theory][family]`` with ``choice`` (Wilson rate of argmax = the theory's answer, over
@@ -388,7 +415,8 @@ def summarise(
         [theory]`` (Pearson/Spearman of the cooperation level with the theory's utility difference, two-option
         items; the Fisher-z interval counts a decision problem posed twice on its effective sample size);
         ``regret[split][theory]`` with ``expected`` and ``choice`` (utility regret over the payoff range);
-        ``presentation[split][theory]`` (see ``presentation``; None where too few items).
+        ``presentation[split][theory]`` (see ``presentation``; None where too few items);
+        ``belief_use[split][theory]`` (see ``belief_use``).
         Theory keys are theory names plus ``"own"`` for the agent's own theory. ``sensitivity[family]`` and
         ``consistency[axis]`` as in their functions; ``benchmarks`` lists published rates beside the agent's.
     """
@@ -441,6 +469,10 @@ def summarise(
         },
         "presentation": {
             split: {alias: presentation(group, name, confidence=confidence) for alias, name in aliases.items()}
+            for split, group in splits
+        },
+        "belief_use": {
+            split: {alias: belief_use(group, name, confidence=confidence) for alias, name in aliases.items()}
             for split, group in splits
         },
         "sensitivity": sensitivity(items, theories, confidence=confidence),

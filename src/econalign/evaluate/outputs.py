@@ -11,6 +11,7 @@ TABLE_NAMES = (
     "agreement",
     "agreement_by_split",
     "own_versus_other",
+    "belief_use",
     "cooperation",
     "presentation",
     "sensitivity",

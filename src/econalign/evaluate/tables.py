@@ -20,6 +20,7 @@ __all__ = [
     "TABLES",
     "agreement_by_split_table",
     "agreement_table",
+    "belief_use_table",
     "cooperation_table",
     "own_versus_other_table",
     "presentation_table",
@@ -94,6 +95,39 @@ def agreement_by_split_table(results: Results, *, decimals: int = 2) -> Table:
     caption = (
         "Agreement with each theory by test split and consistency probe; "
         f"Wilson {coverage_label(results.confidence)} intervals."
+    )
+    return header, rows, caption
+
+
+UNSEEN_PAYOFFS = "test_payoffs"
+"""The split of the default targets that are checked against the reference rules."""
+
+
+def belief_use_table(results: Results, *, decimals: int = 2) -> Table:
+    """Agreement where the stated belief changes the theory's answer and elsewhere: pooled, and on unseen payoffs."""
+    splits = ["all", *([UNSEEN_PAYOFFS] if UNSEEN_PAYOFFS in results.test_splits else [])]
+    shown = {"all": "test splits pooled", UNSEEN_PAYOFFS: "unseen payoffs"}
+    header = ["agent", "theory"]
+    for split in splits:
+        header += [f"{shown[split]}: belief changes the answer", f"{shown[split]}: elsewhere"]
+    rows = []
+    for name in _names(results):
+        for theory in results.theories:
+            cells = []
+            for split in splits:
+                pivotal = lookup(results.metrics[name], "belief_use", split, theory, "pivotal")
+                count = f", n = {pivotal['n']}" if pivotal and pivotal.get("estimate") is not None else ""
+                cells += [
+                    _interval(pivotal, decimals) + count,
+                    _interval(lookup(results.metrics[name], "belief_use", split, theory, "other"), decimals),
+                ]
+            rows.append([name, display_theory(theory), *cells])
+    caption = (
+        "Agreement with each theory on the stated-belief items where the belief changes the theory's answer (there "
+        "the theory ignoring the belief is wrong, so only an agent that reads the belief is right more often than "
+        "chance) and on the items where it does not; an agent that learned the response to the payoffs alone agrees "
+        f"on the second kind and sits near chance on the first. Wilson {coverage_label(results.confidence)} "
+        f"intervals (pooled rates {POOLED_CLUSTERING})."
     )
     return header, rows, caption
 
@@ -260,6 +294,7 @@ def _nearer(nearer: Mapping[str, bool | None]) -> str:
 TABLES: dict[str, Callable[..., Table]] = {
     "agreement": agreement_table,
     "agreement_by_split": agreement_by_split_table,
+    "belief_use": belief_use_table,
     "cooperation": cooperation_table,
     "own_versus_other": own_versus_other_table,
     "presentation": presentation_table,
