@@ -10,11 +10,12 @@ there, score its agent, the untuned model and the reference rules on the test ba
     uv run python benchmarks/recipe_tests.py --evaluations E --agent NAME --setting SETTING --out results.json
 
 Besides agreement with the agent's own theory per split (Wilson intervals), the same where the stated belief changes
-the theory's answer (``belief_pivotal``: there the belief-ignoring rule is wrong), the correlation of its choice with
-the theory's utility difference, it splits test_labels into the training letters listed in swapped order (B before
-A) and the unseen letters, and counts how often the agent names the letter that held the theory's place in
-training (the alphabetically earlier letter for the first listed option): an agent that read the table right but
-tied letters to places in the list scores near 0% on the swapped items and names that letter nearly always.
+the theory's answer and elsewhere (``belief_use``, ``econalign.evaluate.metrics.belief_use``), the correlation of its
+choice with the theory's utility difference, it splits test_labels into the training letters listed in swapped
+order (B before A) and the unseen letters, and counts how often the agent names the letter that held the theory's
+place in training (the alphabetically earlier letter for the first listed option): an agent that read the table
+right but tied letters to places in the list scores near 0% on the swapped items and names that letter nearly
+always.
 
 ``own_versus_other`` and ``versus_rules`` are the comparisons rule ``report_games_summary`` makes for the default
 targets (``econalign.evaluate.comparisons``): per split, the agent's agreement with every theory and its cooperation
@@ -39,6 +40,7 @@ from typing import Any
 import polars as pl
 
 from econalign.evaluate.comparisons import own_versus_other, reference_rules, versus_rules
+from econalign.evaluate.metrics import belief_use
 from econalign.io import write_text
 from econalign.stats import wilson_interval
 
@@ -70,31 +72,6 @@ def label_binding(items: pl.DataFrame, theory: str, trained_sets: list[str]) -> 
     }
 
 
-def belief_pivotal(items: pl.DataFrame, rules: pl.DataFrame, theory: str) -> dict[str, Any]:
-    """The agent's agreement with its theory where the stated belief changes the theory's answer, and elsewhere.
-
-    The belief-ignoring rule (``ignoring_belief_<theory>``) answers as the theory would with the belief dropped; on
-    the items where it is wrong, only an agent that reads the belief can be right, and an agent that learned the
-    payoffs alone scores at or below chance there.
-
-    Args:
-        items: The agent's rows of one split (``id``, ``agree_<theory>``).
-        rules: The reference rules' rows of the same split.
-        theory: The agent's own theory.
-
-    Returns:
-        ``{"belief_changes_the_answer": wilson, "belief_does_not": wilson}``.
-    """
-    column = f"agree_{theory}"
-    rule = rules.filter(pl.col("agent") == f"ignoring_belief_{theory}").select("id", pl.col(column).alias("rule"))
-    paired = items.select("id", column).join(rule, on="id").drop_nulls([column, "rule"])
-    pivotal, other = paired.filter(pl.col("rule") == 0), paired.filter(pl.col("rule") == 1)
-    return {
-        "belief_changes_the_answer": wilson_interval(int(pivotal[column].sum()), pivotal.height),
-        "belief_does_not": wilson_interval(int(other[column].sum()), other.height),
-    }
-
-
 def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]:
     """Per split: the agent's and the untuned model's agreement with the agent's theory, every rule's, and more."""
     names = [agent, *(["base"] if (evaluations / "base" / "metrics.json").exists() else [])]
@@ -103,8 +80,7 @@ def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]
     rules = json.loads((references / "metrics.json").read_text())["references"]
     config = metrics[agent]["provenance"]["config"]
     items = pl.read_parquet(evaluations / agent / "items.parquet")
-    reference_items = pl.read_parquet(references / "items.parquet")
-    paired = pl.concat([items, reference_items], how="diagonal_relaxed")
+    paired = pl.concat([items, pl.read_parquet(references / "items.parquet")], how="diagonal_relaxed")
     confidence = float(config["evaluate"]["confidence"])
     out: dict[str, Any] = {"agent": agent, "theory": theory, "splits": {}}
     for split in TEST_SPLITS:
@@ -113,9 +89,7 @@ def summarise(evaluations: Path, agent: str, references: Path) -> dict[str, Any]
             "rules": {name: r["agreement"][split][theory]["all"]["choice"]["estimate"] for name, r in rules.items()},
             "utility_correlation": metrics[agent]["utility_correlation"][split].get(theory),
             "own_versus_other": own_versus_other(metrics[agent], rules, split),
-            "belief_pivotal": belief_pivotal(
-                items.filter(pl.col("split") == split), reference_items.filter(pl.col("split") == split), theory
-            ),
+            "belief_use": metrics[agent]["belief_use"][split][theory],
             "versus_rules": versus_rules(
                 paired.filter(pl.col("split") == split),
                 agent,
@@ -136,7 +110,7 @@ def pooled(runs: list[tuple[Path, Path]], agent: str) -> dict[str, Any]:
         agent: The agent's name.
 
     Returns:
-        ``{"runs", "seeds", "theory", "splits": {split: {"n", "agreement", "versus_rules", "belief_pivotal"}}}``.
+        ``{"runs", "seeds", "theory", "splits": {split: {"n", "agreement", "versus_rules", "belief_use"}}}``.
     """
     frames, seeds, theories, confidences, rule_names = [], [], set(), set(), None
     for index, (evaluations, references) in enumerate(runs):
@@ -172,7 +146,7 @@ def pooled(runs: list[tuple[Path, Path]], agent: str) -> dict[str, Any]:
             "n": mine.height,
             "agreement": wilson_interval(int(mine[f"agree_{theory}"].sum()), mine.height),
             "versus_rules": versus_rules(rows, agent, rule_names or [], theory, confidence=confidence),
-            "belief_pivotal": belief_pivotal(mine, rows, theory),
+            "belief_use": belief_use(mine, theory, confidence=confidence),
         }
     return out
 

@@ -118,9 +118,11 @@ def _fake_run(root: Path, seed: int, agent_agrees: list[int], rule_agrees: list[
 
     def rows(agent: str, agrees: list[int]) -> pl.DataFrame:
         ids = [f"test_payoffs-{i:04d}" for i in range(len(agrees))]
+        pivotal = [i % 2 == 0 for i in range(len(agrees))]
         return pl.DataFrame(
-            {"agent": agent, "split": "test_payoffs", "id": ids, "game_key": ids, "agree_moralis": agrees}
-        )
+            {"agent": agent, "split": "test_payoffs", "id": ids, "game_key": ids, "agree_moralis": agrees,
+             "belief_pivotal_moralis": pivotal}
+        )  # fmt: skip
 
     rows("moralis", agent_agrees).write_parquet(evaluations / "moralis" / "items.parquet")
     pl.concat([rows("rule", rule_agrees), rows("exact_moralis", [1] * len(rule_agrees))]).write_parquet(
@@ -141,6 +143,9 @@ def test_pooled_runs_keep_each_seeds_items_apart(tmp_path):
     assert gain["n"] == 10 and gain["clusters"] == 10
     assert gain["estimate"] == pytest.approx(3 / 10)  # the item-weighted mean, not the mean of the runs' 0.5 and 1/6
     assert list(split["versus_rules"]["rules"]) == ["rule"]  # the exact theory is a yardstick, not a rule
+    # Even positions pose the belief-pivotal items: agreements 1, 1 | 1, 1, 1 there; 1, 0 | 0, 1, 0 elsewhere.
+    assert split["belief_use"]["pivotal"]["n"] == 5 and split["belief_use"]["pivotal"]["estimate"] == 1.0
+    assert split["belief_use"]["other"]["n"] == 5 and split["belief_use"]["other"]["estimate"] == 0.4
     assert result["splits"]["test_labels"]["n"] == 0
 
 
@@ -149,21 +154,3 @@ def test_pooling_a_seed_twice_is_refused(tmp_path):
     run = _fake_run(tmp_path, 0, [1, 0], [0, 0])
     with pytest.raises(ValueError, match="repeat a seed"):
         recipe_tests.pooled([run, run], "moralis")
-
-
-def test_belief_pivotal_items_are_those_the_belief_ignoring_rule_gets_wrong():
-    import polars as pl
-
-    recipe_tests = load("recipe_tests")
-    agent = pl.DataFrame({"id": ["a", "b", "c", "d", "e"], "agree_moralis": [1, 0, 0, 1, None]})
-    rules = pl.DataFrame(
-        {
-            "agent": ["ignoring_belief_moralis"] * 5 + ["random"] * 2,
-            "id": ["a", "b", "c", "d", "e", "a", "b"],
-            "agree_moralis": [0, 0, 1, 1, 0, 1, 1],  # the random rule's rows must not count
-        }
-    )
-    result = recipe_tests.belief_pivotal(agent, rules, "moralis")
-    pivotal, other = result["belief_changes_the_answer"], result["belief_does_not"]
-    assert (pivotal["n"], pivotal["rate"]) == (2, 0.5)  # a right, b wrong; e has no agent answer
-    assert (other["n"], other["rate"]) == (2, 0.5)  # c wrong, d right
