@@ -217,10 +217,11 @@ def belief_use(group: pl.DataFrame, theory: str, *, confidence: float) -> dict[s
     """Agreement with a theory where the stated belief changes its answer, and where it does not.
 
     On the first kind of item (``belief_pivotal_<theory>``) the theory's answer at a uniform belief, the reference
-    rule ``ignoring_belief_<theory>``, is wrong by construction, so only an agent that reads the belief can be right
-    there; an agent that learned the theory's response to the payoffs alone agrees elsewhere and sits near chance
-    there. A rule's overall agreement mixes the two kinds in the split's proportion, which is why an agent can beat
-    the belief-ignoring rule on a split with many pivotal items without reading the belief.
+    rule ``ignoring_belief_<theory>``, is wrong by construction, so only an agent that reads the belief is right
+    there more often than chance (one that answers from the payoffs alone scores 0% there if it reproduces the rule,
+    about 50% if it errs near the theory's indifference point, where these items lie). Overall agreement mixes the
+    two kinds in the split's proportion, which is why an agent can beat the belief-ignoring rule on a split with many
+    pivotal items without reading the belief.
 
     Args:
         group: Per-item rows (``agree_<theory>``, ``belief_pivotal_<theory>``, ``game_key``).

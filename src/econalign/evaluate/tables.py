@@ -125,9 +125,8 @@ def belief_use_table(results: Results, *, decimals: int = 2) -> Table:
     caption = (
         "Agreement with each theory on the stated-belief items where the belief changes the theory's answer (there "
         "the theory ignoring the belief is wrong, so only an agent that reads the belief is right more often than "
-        "chance) and on the items where it does not; an agent that learned the response to the payoffs alone agrees "
-        f"on the second kind and sits near chance on the first. Wilson {coverage_label(results.confidence)} "
-        f"intervals (pooled rates {POOLED_CLUSTERING})."
+        "chance) and on the items where it does not. Wilson "
+        f"{coverage_label(results.confidence)} intervals (pooled rates {POOLED_CLUSTERING})."
     )
     return header, rows, caption
 
