@@ -201,6 +201,22 @@ def test_hosted_names_must_not_repeat_or_collide_with_agents():
             validate_config({"hosted": [{**hosted, "name": name}]})
 
 
+def test_problems_between_keys_are_reported_together():
+    # One run of the validator names every relation and name problem, so a user fixes them in one pass.
+    agent = {"name": "a", "preference": "economicus"}
+    config = {
+        "agents": [agent, agent],
+        "hosted": [{"name": "base", "model": "gpt-4o-2024-08-06"}],
+        "finetune": {"batch_size": 8, "grad_accum": 3},
+    }
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    lines = str(info.value).splitlines()[1:]
+    assert any(line.startswith("  finetune/grad_accum: 3 does not divide") for line in lines)
+    assert "  agents: duplicate agent names ['a']" in lines
+    assert "  hosted: names ['base'] are already used by local agents" in lines
+
+
 def test_load_schema_returns_an_independent_copy():
     schema = load_schema()
     schema["properties"]["seed"]["default"] = 99

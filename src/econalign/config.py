@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from econalign.serve import check_hosted_names
+from econalign.serve import hosted_name_errors
 
 SCHEMA_RESOURCE = "config.schema.yaml"
 
@@ -186,20 +186,22 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         lines = [f"  {_key_path(error)}: {_message(error)}" for error in errors]
         raise ConfigError("invalid econalign configuration:\n" + "\n".join(lines))
-    problems = [*_relation_errors(resolved), *_expand_kappa_grid(resolved)]
+    problems = [*_relation_errors(resolved), *_expand_kappa_grid(resolved), *_name_errors(resolved)]
     if problems:
         raise ConfigError("invalid econalign configuration:\n" + "\n".join(f"  {line}" for line in problems))
-    names = [agent["name"] for agent in resolved["agents"]]
+    return resolved
+
+
+def _name_errors(config: Mapping[str, Any]) -> list[str]:
+    # Agent and hosted names are result paths, so they must be unique and leave 'base' to the untuned model.
+    names = [agent["name"] for agent in config["agents"]]
+    errors = []
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ConfigError(f"invalid econalign configuration:\n  agents: duplicate agent names {duplicates}")
+        errors.append(f"agents: duplicate agent names {duplicates}")
     if "base" in names:
-        raise ConfigError("invalid econalign configuration:\n  agents: 'base' is reserved for the untuned model")
-    try:
-        check_hosted_names(resolved)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    return resolved
+        errors.append("agents: 'base' is reserved for the untuned model")
+    return [*errors, *hosted_name_errors(config)]
 
 
 def _relation_errors(config: Mapping[str, Any]) -> list[str]:

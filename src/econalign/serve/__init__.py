@@ -1,6 +1,6 @@
 """Hosted and served models: an OpenAI-compatible client agent, a local server, a response cache.
 
-Names load lazily: ``econalign.config`` calls ``check_hosted_names`` on every validation (also while Snakemake plans
+Names load lazily: ``econalign.config`` calls ``hosted_name_errors`` on every validation (also while Snakemake plans
 the DAG), which must not pay for polars and the HTTP client.
 """
 
@@ -17,7 +17,7 @@ _EXPORTS = {
     "OptionScore": "econalign.serve.scoring",
     "score_options": "econalign.serve.scoring",
     "HostedSettings": "econalign.serve.settings",
-    "check_hosted_names": "econalign.serve.settings",
+    "hosted_name_errors": "econalign.serve.settings",
     "hosted_entry": "econalign.serve.settings",
     "EndpointError": "econalign.serve.transport",
     "RetryPolicy": "econalign.serve.transport",

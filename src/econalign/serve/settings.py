@@ -98,11 +98,11 @@ def hosted_names(config: Mapping[str, Any]) -> list[str]:
     return [entry["name"] for entry in config.get("hosted", [])]
 
 
-def check_hosted_names(config: Mapping[str, Any]) -> None:
-    """Reject hosted names that repeat or collide with an agent (or ``base``): they share result paths.
+def hosted_name_errors(config: Mapping[str, Any]) -> list[str]:
+    """Describe hosted names that repeat or collide with an agent (or ``base``): they share result paths.
 
-    Raises:
-        ValueError: Naming each offending name.
+    Returns:
+        One line per problem, each starting with the ``hosted`` key; empty when the names are fine.
     """
     names = hosted_names(config)
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -113,8 +113,7 @@ def check_hosted_names(config: Mapping[str, Any]) -> None:
         problems.append(f"hosted: duplicate names {duplicates}")
     if clashes:
         problems.append(f"hosted: names {clashes} are already used by local agents")
-    if problems:
-        raise ValueError("invalid econalign configuration:\n  " + "\n  ".join(problems))
+    return problems
 
 
 def hosted_entry(config: Mapping[str, Any], name: str) -> dict[str, Any]:
