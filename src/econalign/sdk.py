@@ -15,7 +15,6 @@ option's decision line with the model's ``choice_logprobs``: nothing here re-imp
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -233,14 +232,12 @@ def _agent_entry(preference: Any) -> dict[str, Any]:
     return {"name": name, "preference": entry["preference"], "kappa": float(entry["kappa"])}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 def _prepared_model(spec: str, home: Path, progress: Progress) -> Path:
     from econalign.model.prepare import prepare_model
 
-    folder = home / "models" / config_hash({"spec": spec})
+    # A local path is keyed by where it points, so the same relative spec from two working directories is two models.
+    local = Path(spec).expanduser()
+    folder = home / "models" / config_hash({"spec": str(local.resolve()) if local.exists() else spec})
     if not (folder / ".complete").is_file():
         progress(f"preparing base model {spec!r} in {folder}")
         prepare_model(spec, folder)
@@ -285,8 +282,9 @@ def align(
 
     Runs the workflow's own functions for one agent: ``prepare_model`` -> ``synthesize`` -> ``finetune``, under
     ``<home>/agents/<hash>/`` where the hash covers the config sections that determine the adapter
-    (:data:`TRAINING_SECTIONS`) and the base weights' sha256. The prepared base model is cached by its spec in
-    ``<home>/models/``: delete that folder (or pass another ``home``) after changing a local checkpoint in place.
+    (:data:`TRAINING_SECTIONS`) and the base model's fingerprint (weights, config, tokenizer, chat template). The
+    prepared base model is cached by its spec (a local path by its absolute location) in ``<home>/models/``: delete
+    that folder (or pass another ``home``) after changing a local checkpoint in place.
 
     Args:
         model: Model spec, as in the config's ``model.spec``.
@@ -301,6 +299,7 @@ def align(
     """
     from econalign.data.synthesize import synthesize
     from econalign.model.agent import load_agent
+    from econalign.model.identity import model_fingerprint
     from econalign.train.finetune import finetune
 
     say = progress or (lambda message: None)
@@ -312,8 +311,8 @@ def align(
     resolved = load_config(overrides=raw)
     home_dir = cache_home(home)
     model_dir = _prepared_model(model, home_dir, say)
-    weights = _read_json(model_dir / "provenance.json").get("model_sha256")
-    key = config_hash({**{section: resolved[section] for section in TRAINING_SECTIONS}, "model_sha256": weights})
+    fingerprint = model_fingerprint(model_dir)
+    key = config_hash({**{section: resolved[section] for section in TRAINING_SECTIONS}, "model": fingerprint})
     folder = home_dir / "agents" / key
     name = entry["name"]
     adapter = folder / "finetune" / "adapter"

@@ -36,6 +36,21 @@ def test_rerun_writes_identical_bytes(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+def test_preparing_into_a_used_folder_removes_the_old_layout_only(tmp_path):
+    # A shard index left from an earlier, sharded source would be loaded instead of the new single file.
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("model.safetensors.index.json", "model-00001-of-00002.safetensors", "special_tokens_map.json"):
+        (out / name).write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    prepare_model(str(tiny_dir("llama")), out)
+    fresh = prepare_model(str(tiny_dir("llama")), tmp_path / "fresh")
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in fresh.iterdir()), "notes.txt"])
+    assert json.loads((out / "provenance.json").read_text())["files"] == json.loads(
+        (fresh / "provenance.json").read_text()
+    )["files"] | {"notes.txt": sha256_file(out / "notes.txt")}
+
+
 def test_chat_template_file_is_folded_into_tokenizer_config(tmp_path):
     source = tmp_path / "ckpt"
     shutil.copytree(tiny_dir("llama"), source)

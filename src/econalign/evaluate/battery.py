@@ -207,8 +207,11 @@ def evaluate_agent(
     model = load_agent(model_dir, adapter=adapter_dir, dtype=dtype, buckets=Buckets(small_batches=SMALL_BATCHES))
     adapter = adapter_hash(adapter_dir)
     sha = getattr(model, "model_sha256", None)
-    # Scores in another precision are other scores: they get their own cache file and entries.
-    weights = sha if sha is None or dtype == "float32" else hashlib.sha256(f"{sha}\0{dtype}".encode()).hexdigest()
+    # Cached scores belong to the weights, tokenizer and chat template (the fingerprint); scores in another precision
+    # are other scores: they get their own cache file and entries.
+    weights = getattr(model, "fingerprint", None) or sha  # an agent of another kind may have no fingerprint
+    if weights is not None and dtype != "float32":
+        weights = hashlib.sha256(f"{weights}\0{dtype}".encode()).hexdigest()
     cache_path = None
     if settings["cache"] and cache_dir is not None and weights:
         cache_path = Path(cache_dir) / ScoreCache.file_name(weights, adapter)

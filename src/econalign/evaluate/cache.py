@@ -65,7 +65,8 @@ class ScoreCache:
 
     Args:
         path: The cache file (created on ``save``), or None for a cache that lives in memory only.
-        model_sha256: sha256 of the model weights.
+        model_sha256: sha256 identifying the model: its fingerprint (weights, config, tokenizer, chat template;
+            ``econalign.model.identity.model_fingerprint``), or for a hosted model its id.
         adapter: ``adapter_hash`` of the adapter (``"none"`` for the base model).
 
     Example:

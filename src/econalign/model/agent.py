@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from econalign.model.buckets import Buckets
+from econalign.model.identity import model_fingerprint, weights_sha256
 from econalign.model.llama import Llama, LlamaConfig
 from econalign.model.tokenizer import (
     Prompt,
@@ -49,7 +50,9 @@ class Agent:
         model: The Flax NNX model (mutable: a trainer may update its weights in place).
         tokenizer: The transformers tokenizer with the chat template.
         config: The model config.
-        model_sha256: sha256 of the weights the model was loaded from.
+        model_sha256: sha256 of the weights the model was loaded from (the number reported next to results).
+        fingerprint: sha256 over those weights and the config, tokenizer and chat template
+            (``econalign.model.identity.model_fingerprint``): the key of anything cached per model.
         stop_ids: Token ids that end a generated reply (eos and, for chat models, end-of-turn).
         buckets: Shape policy of scoring; generation uses the same ladder with half the batch.
         progress: Show tqdm progress bars for long calls.
@@ -59,6 +62,7 @@ class Agent:
     tokenizer: Any
     config: LlamaConfig
     model_sha256: str | None = None
+    fingerprint: str | None = None
     stop_ids: tuple[int, ...] = ()
     buckets: Buckets = dataclasses.field(default_factory=Buckets)
     progress: bool = True
@@ -206,23 +210,12 @@ def load_agent(
         model=model,
         tokenizer=tokenizer,
         config=model.config,
-        model_sha256=_model_sha256(model_dir),
+        model_sha256=weights_sha256(model_dir),
+        fingerprint=model_fingerprint(model_dir),
         stop_ids=_stop_ids(model_dir, tokenizer),
         buckets=buckets or Buckets(),
         progress=progress,
     )
-
-
-def _model_sha256(model_dir: Path) -> str | None:
-    provenance = model_dir / "provenance.json"
-    if provenance.is_file():
-        return json.loads(provenance.read_text()).get("model_sha256")
-    weights = model_dir / "model.safetensors"
-    if weights.is_file():
-        from econalign.io import sha256_file
-
-        return sha256_file(weights)
-    return None
 
 
 def _stop_ids(model_dir: Path, tokenizer: Any) -> tuple[int, ...]:

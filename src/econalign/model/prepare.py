@@ -24,16 +24,16 @@ import argparse
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from econalign.io import package_versions, sha256_file, write_atomic, write_json
+from econalign.model.identity import FINGERPRINT_FILES, WEIGHTS_FILE
 
 EMBEDDED_SPEC = "smollm2-135m-instruct"
-WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def prepare_model(spec: str, out_dir: str | os.PathLike[str]) -> Path:
@@ -88,7 +88,10 @@ def _from_gguf(path: Path, out: Path, *, spec: str, source: str, source_sha256: 
     write_atomic(out / "tokenizer.json", model.tokenizer_json.encode("utf-8"))
     write_json(out / "tokenizer_config.json", model.tokenizer_config)
     write_json(out / "generation_config.json", model.generation_config)
-    _write_provenance(out, spec=spec, source=source, source_sha256=source_sha256, weights=[WEIGHTS_FILE])
+    written = {WEIGHTS_FILE, "config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"}
+    _write_provenance(
+        out, spec=spec, source=source, source_sha256=source_sha256, weights=[WEIGHTS_FILE], written=written
+    )
     return out
 
 
@@ -110,11 +113,14 @@ def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
         raise FileNotFoundError(f"checkpoint {src} lacks: {', '.join(missing)}")
     config = json.loads((src / "config.json").read_text())
     LlamaConfig.from_hf_config(config)
-    for name in weights:
+    copied = [*weights]
+    copied += [
+        name
+        for name in ("config.json", "generation_config.json", "tokenizer.json", "special_tokens_map.json")
+        if (src / name).is_file()
+    ]
+    for name in copied:
         _copy(src / name, out / name)
-    for name in ("config.json", "generation_config.json", "tokenizer.json", "special_tokens_map.json"):
-        if (src / name).is_file():
-            _copy(src / name, out / name)
     tokenizer_config = _read_json(src / "tokenizer_config.json")
     if "chat_template" not in tokenizer_config:
         # transformers >= 4.43 may keep the template in its own file; the contract wants it in tokenizer_config.
@@ -125,7 +131,8 @@ def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
     write_json(out / "tokenizer_config.json", tokenizer_config)
     # The hash of a shared checkpoint: the weights files themselves, in a fixed order.
     source_sha256 = _combined_sha256([src / name for name in weights])
-    _write_provenance(out, spec=spec, source=source, source_sha256=source_sha256, weights=weights)
+    written = {*copied, "tokenizer_config.json"}
+    _write_provenance(out, spec=spec, source=source, source_sha256=source_sha256, weights=weights, written=written)
     return out
 
 
@@ -146,7 +153,10 @@ def _cached_snapshot(repo_id: str) -> Path:
         ) from error
 
 
-def _write_provenance(out: Path, *, spec: str, source: str, source_sha256: str, weights: list[str]) -> None:
+def _write_provenance(
+    out: Path, *, spec: str, source: str, source_sha256: str, weights: list[str], written: set[str]
+) -> None:
+    _remove_stale_layout(out, written)
     files = {name: sha256_file(out / name) for name in sorted(p.name for p in out.iterdir() if _is_output(p))}
     record: dict[str, Any] = {
         "spec": spec,
@@ -158,6 +168,16 @@ def _write_provenance(out: Path, *, spec: str, source: str, source_sha256: str, 
         "packages": package_versions(),
     }
     write_json(out / "provenance.json", record)
+
+
+def _remove_stale_layout(out: Path, written: set[str]) -> None:
+    # A folder prepared before from another source may hold files this conversion did not write: a shard index left
+    # beside a new single file would be loaded instead of it. Only model-layout names are touched.
+    layout = {WEIGHTS_INDEX, *FINGERPRINT_FILES}
+    for path in out.iterdir():
+        stale = path.name not in written and (path.name in layout or path.suffix == ".safetensors")
+        if stale and _is_output(path):
+            path.unlink()
 
 
 def _is_output(path: Path) -> bool:
@@ -175,13 +195,17 @@ def _combined_sha256(paths: list[Path]) -> str:
 
 def _copy(src: Path, dst: Path, *, chunk_size: int = 1 << 24) -> None:
     # Stream into a temporary file beside dst, then rename: a large shard never sits half-written.
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    with open(src, "rb") as reader, open(tmp, "wb") as writer:
-        while chunk := reader.read(chunk_size):
-            writer.write(chunk)
-        writer.flush()
-        os.fsync(writer.fileno())
-    os.replace(tmp, dst)
+    handle, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    try:
+        with open(src, "rb") as reader, os.fdopen(handle, "wb") as writer:
+            while chunk := reader.read(chunk_size):
+                writer.write(chunk)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from econalign.io import adapter_hash, derive_seed, provenance, sha256_file, write_json, write_parquet
+from econalign.model.identity import model_fingerprint, weights_sha256
 
 
 def run_seed(config: dict[str, Any], agent: str) -> int:
@@ -120,11 +121,11 @@ def finetune(
         val_rows = validation_subset(read_split(val_path), count=settings["eval_items"], seed=derive_seed(seed, "val"))
         validation = encode_validation(tokenizer, val_rows, max_target_tokens=settings["max_target_tokens"])
     inputs = {"train": sha256_file(train_path), "validation": sha256_file(val_path) if val_path.is_file() else None}
-    base_sha = _model_sha256(model_dir)
-    # A checkpoint is resumed by a run of the same training (config_hash leaves out progress and checkpoint intervals).
-    # The dtype is applied at load time, so the prepared weights' hash does not say it; a checkpoint of another
-    # dtype must not be resumed.
-    identity = {"sha256": base_sha, "dtype": dtype}
+    base_sha = weights_sha256(model_dir)
+    # A checkpoint is resumed by a run of the same training (config_hash leaves out progress and checkpoint intervals)
+    # on the same model: weights, tokenizer and chat template (the fingerprint). The dtype is applied at load time, so
+    # the prepared files do not say it; a checkpoint of another dtype must not be resumed.
+    identity = {"sha256": model_fingerprint(model_dir), "dtype": dtype}
     run_id = config_hash({"finetune": settings, "seed": seed, "model": identity, "inputs": inputs})
     echo(
         f"finetune {agent}: {len(examples)} examples, seed {seed}, {jax.device_count()} device(s), {dtype}, "
@@ -182,14 +183,6 @@ def finetune(
         export.remove_tree(out / "checkpoint")
     echo(json.dumps({"agent": agent, **record["final"]}, sort_keys=True))
     return out
-
-
-def _model_sha256(model_dir: Path) -> str | None:
-    record = model_dir / "provenance.json"
-    if record.is_file():
-        return json.loads(record.read_text()).get("model_sha256")
-    weights = model_dir / "model.safetensors"
-    return sha256_file(weights) if weights.is_file() else None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
