@@ -66,7 +66,7 @@ def reference_choice_logprobs(model, tokenizer, row) -> np.ndarray:
     labels, _ = optimal_label(row)
     scores = []
     for label in labels:
-        line = examples_module._decision_line()(label)
+        line = examples_module.decision_line(label)
         continuation = tokenizer(line, add_special_tokens=False)["input_ids"]
         ids = jnp.asarray([prompt_ids + continuation], jnp.int32)
         log_probs = jax.nn.log_softmax(model(ids).logits[0].astype(jnp.float32), axis=-1)
@@ -81,7 +81,7 @@ def test_validation_choices_match_an_independent_computation(tokenizer, monkeypa
         for row in rows:
             row["target"] = "Because.\n" + row["target"]
     if path == "per_option":  # lines that differ in more than their last token are scored one sequence each
-        monkeypatch.setattr(examples_module, "_decision_line", lambda: lambda label: f"Answer: {label}{label}")
+        monkeypatch.setattr(examples_module, "decision_line", lambda label: f"Answer: {label}{label}")
     validation = encode_validation(tokenizer, rows)
     assert all((group.row >= 0) == (path != "per_option") for group in validation.choices)
     if path == "merged":

@@ -1,13 +1,28 @@
-"""Prompt templates, dataset synthesis and the dataset card (imports theory, never model code)."""
+"""Prompt templates, dataset synthesis and the dataset card (imports theory, never model code).
 
-from econalign.data.reasoning import render_target as render_target
-from econalign.data.synthesize import DATASET_SCHEMA as DATASET_SCHEMA
-from econalign.data.synthesize import DATASET_VERSION as DATASET_VERSION
-from econalign.data.synthesize import SPLITS as SPLITS
-from econalign.data.synthesize import TEST_SPLITS as TEST_SPLITS
-from econalign.data.templates import DECISION_PREFIX as DECISION_PREFIX
-from econalign.data.templates import TEMPLATES as TEMPLATES
-from econalign.data.templates import RenderedItem as RenderedItem
-from econalign.data.templates import decision_line as decision_line
-from econalign.data.templates import parse_decision as parse_decision
-from econalign.data.templates import render_item as render_item
+Names load lazily, so that ``econalign.data.answers`` (the decision line, needed by training and serving) comes
+without the game theory behind the templates.
+"""
+
+from __future__ import annotations
+
+from econalign._lazy import lazy_exports
+
+_EXPORTS = {
+    "render_target": "econalign.data.reasoning",
+    "DATASET_SCHEMA": "econalign.data.synthesize",
+    "DATASET_VERSION": "econalign.data.synthesize",
+    "SPLITS": "econalign.data.synthesize",
+    "TEST_SPLITS": "econalign.data.synthesize",
+    "DECISION_PREFIX": "econalign.data.answers",
+    "decision_line": "econalign.data.answers",
+    "parse_decision": "econalign.data.answers",
+    "TEMPLATES": "econalign.data.templates",
+    "RenderedItem": "econalign.data.templates",
+    "render_item": "econalign.data.templates",
+}
+
+__all__ = list(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

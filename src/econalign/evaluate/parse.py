@@ -1,6 +1,6 @@
 """Strict reading of a generated reply's decision (reasoning-first mode).
 
-The format is the dataset's own: ``econalign.data.templates.parse_decision`` is the single definition of what a
+The format is the dataset's own: ``econalign.data.answers.parse_decision`` is the single definition of what a
 valid decision line is. This module only maps the parsed label to the option's position; anything that does not
 parse is None, a parse failure, which metrics count on its own and never map to an action.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from econalign.data.templates import parse_decision
+from econalign.data.answers import parse_decision
 
 __all__ = ["parse_choice"]
 

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from econalign.data.templates import decision_line
+from econalign.data.answers import decision_line
 from econalign.evaluate.cache import ScoreCache, prompt_hash
 from econalign.evaluate.parse import parse_choice
 from econalign.io import derive_seed

@@ -51,7 +51,7 @@ class OpenAIChatAgent:
     Args:
         settings: The hosted model's settings (one ``hosted:`` config entry).
         cache_dir: Directory of the response cache (``None``: no cache).
-        parse: Strict decision parser for :meth:`sample_choices` (default: ``econalign.data.templates``).
+        parse: Strict decision parser for :meth:`sample_choices` (default: ``econalign.data.answers.parse_decision``).
         sleep: Wait function used between retries (tests pass a fake).
 
     Attributes:

@@ -1,6 +1,6 @@
 """Choice frequencies from sampled replies, parsed strictly (for endpoints without log-probabilities).
 
-Each reply is parsed by the strict decision parser (``econalign.data.templates.parse_decision``). A reply
+Each reply is parsed by the strict decision parser (``econalign.data.answers.parse_decision``). A reply
 that does not parse is a parse failure: it is counted and reported, never mapped to an action.
 """
 
@@ -51,8 +51,8 @@ class SampledChoices:
 
 
 def default_parser() -> Parser:
-    """The project's strict decision parser, ``econalign.data.templates.parse_decision``."""
-    from econalign.data.templates import parse_decision
+    """The project's strict decision parser, ``econalign.data.answers.parse_decision``."""
+    from econalign.data.answers import parse_decision
 
     return parse_decision
 

@@ -2,7 +2,7 @@
 
 A row's ``messages`` are rendered with the model's chat template (generation prompt added) and its
 ``target`` is the assistant's answer, followed by the end-of-turn token. The loss covers the answer only;
-the tokens of the decision line (``econalign.data.templates.decision_line(label)``, the first line of the
+the tokens of the decision line (``econalign.data.answers.decision_line(label)``, the first line of the
 target, or its last with reasoning first) get ``decision_weight``, the other answer tokens
 ``reasoning_weight``.
 
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from econalign.data.answers import decision_line
 from econalign.model.tokenizer import encode_continuations, encode_prompts, end_of_turn_id
 from econalign.train.data import Example
 
@@ -57,13 +58,6 @@ class ValidationSet:
     loss_rows: list[int]
     choices: list[ChoiceGroup]
     ids: list[str]
-
-
-def _decision_line() -> Callable[[str], str]:
-    # The one definition of the decision line lives with the prompt templates (shared with evaluation).
-    from econalign.data.templates import decision_line
-
-    return decision_line
 
 
 def optimal_label(row: dict[str, Any]) -> tuple[list[str], int]:
@@ -122,7 +116,6 @@ def encode_rows(
     Returns:
         One :class:`Example` per row.
     """
-    decision_line = _decision_line()
     end_of_turn = end_of_turn_id(tokenizer)
     prompts = encode_prompts(tokenizer, [json.loads(row["messages"]) for row in rows])
     examples = []
@@ -165,7 +158,6 @@ def encode_validation(
     Returns:
         A :class:`ValidationSet`.
     """
-    decision_line = _decision_line()
     loss_examples = encode_rows(tokenizer, rows, max_target_tokens=max_target_tokens)
     examples: list[Example] = []
     loss_rows, choices = [], []
