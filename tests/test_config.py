@@ -169,6 +169,17 @@ def test_shipped_configs_are_valid(name, repo_root):
     load_config(repo_root / name)
 
 
+def test_paper_scale_trains_in_bfloat16_when_snakemake_merges_it_over_the_default_study(repo_root):
+    # The Snakefile's configfile is config/config.yaml; --configfile overlays it, keeping its CPU training dtype.
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    update_config(config, yaml.safe_load((repo_root / "config/paper-scale.yaml").read_text()))
+    resolved = validate_config(config)
+    assert resolved["model"]["dtype"] == resolved["finetune"]["dtype"] == "bfloat16"
+    assert resolved == load_config(repo_root / "config/paper-scale.yaml")  # the same study as the file alone
+
+
 def test_embedded_gpu_config_is_the_lever_study_setting(repo_root):
     """config/embedded-gpu.yaml trains what the study's row measured (checkpoint frequency changes no weight)."""
     shipped = yaml.safe_load((repo_root / "config/embedded-gpu.yaml").read_text())
