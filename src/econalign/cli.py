@@ -1,4 +1,4 @@
-"""The ``econalign`` command line: one subcommand per workflow rule.
+"""The econalign command line: one subcommand per workflow stage, plus serve and export-openai.
 
 Each subcommand lives in the module of its stage, which defines ``add_arguments(parser)`` and
 ``main(args)``; this file only registers them, so adding a stage never touches another stage's code.

@@ -107,7 +107,7 @@ def pricing_players():
 
 
 # Pairings are unordered "a__b" names over the LLM agents and reference opponents, LLM agents first;
-# the applications stage owns the exact list (econalign.applications.duopoly.pairings).
+# the applications stage owns the exact list (econalign.applications.pairings.pricing_pairings).
 from econalign.applications.pairings import pricing_pairings, split_pairing  # noqa: E402
 
 PAIRINGS = pricing_pairings(EVALUATED, config["pricing"])

@@ -193,7 +193,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--figures",
         nargs="*",
         metavar="NAME",
-        help=f"figures to write, of {list(FIGURES)} (default: the config's; kappa_sweep only with a kappa_grid)",
+        help=(
+            f"figures to write, of {list(FIGURES)} (default, when neither --tables nor --figures is given: the "
+            "config's; kappa_sweep only with a kappa_grid)"
+        ),
     )
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--index", action="store_true", help="only write index.md from the existing tables/figures")

@@ -210,7 +210,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
     parser.add_argument("--name", help="served model name (default: the adapter's agent name, else 'base')")
     parser.add_argument("--api-key-env", metavar="VAR", help="require 'Authorization: Bearer $VAR' on every request")
-    parser.add_argument("--max-tokens-limit", type=int, default=4096, help="largest accepted max_tokens")
+    parser.add_argument(
+        "--max-tokens-limit", type=int, default=4096, help="largest accepted max_tokens (default: 4096)"
+    )
 
 
 def _interrupt(signum: int, frame: Any) -> None:
