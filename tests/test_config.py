@@ -54,6 +54,28 @@ def test_duplicate_and_reserved_agent_names():
         validate_config({"agents": [{"name": "base", "preference": "economicus"}]})
 
 
+def test_kappa_must_be_stated_for_moralis_and_absent_for_economicus():
+    with pytest.raises(ConfigError, match="agents/0/kappa: a moralis agent needs its kappa"):
+        validate_config({"agents": [{"name": "m", "preference": "moralis"}]})
+    with pytest.raises(ConfigError, match=r"agents/1/kappa: 0\.3 given to an economicus agent"):
+        validate_config(
+            {
+                "agents": [
+                    {"name": "m", "preference": "moralis", "kappa": 0},
+                    {"name": "e", "preference": "economicus", "kappa": 0.3},
+                ]
+            }
+        )
+    agents = validate_config({"agents": [{"name": "e", "preference": "economicus", "kappa": 0.0}]})["agents"]
+    assert agents == [{"name": "e", "preference": "economicus", "kappa": 0.0}]
+
+
+def test_a_tie_margin_of_zero_is_refused():
+    # A zero margin would let exact ties through, which have no answer.
+    with pytest.raises(ConfigError, match="data/tie_margin"):
+        validate_config({"data": {"tie_margin": 0}})
+
+
 def test_kappa_grid_expands_to_moralis_agents():
     config = validate_config({"kappa_grid": [0.25, 0.5]})
     extra = {a["name"]: a["kappa"] for a in config["agents"] if a["name"].startswith("moralis_k")}

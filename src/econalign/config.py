@@ -181,15 +181,33 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(config, Mapping):
         raise ConfigError(f"invalid econalign configuration: expected a mapping of keys, got {type(config).__name__}")
     resolved = copy.deepcopy(dict(config))
+    kappa_lines = _kappa_errors(config)  # before the schema's default kappa of 0 hides a missing one
     validator = _DefaultingValidator(_schema())
     errors = sorted(validator.iter_errors(resolved), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
+    if errors or kappa_lines:
         lines = [f"  {_key_path(error)}: {_message(error)}" for error in errors]
+        lines += [f"  {line}" for line in kappa_lines]
         raise ConfigError("invalid econalign configuration:\n" + "\n".join(lines))
     problems = [*_relation_errors(resolved), *_expand_kappa_grid(resolved), *_name_errors(resolved)]
     if problems:
         raise ConfigError("invalid econalign configuration:\n" + "\n".join(f"  {line}" for line in problems))
     return resolved
+
+
+def _kappa_errors(config: Mapping[str, Any]) -> list[str]:
+    # A moralis agent without kappa would silently be homo moralis with kappa 0, i.e. economicus; an economicus agent
+    # with a kappa would look like a moralis one in the config while trained as economicus.
+    agents = config.get("agents")
+    errors = []
+    for index, agent in enumerate(agents if isinstance(agents, list) else []):
+        if not isinstance(agent, Mapping):
+            continue
+        kappa = agent.get("kappa")
+        if agent.get("preference") == "moralis" and "kappa" not in agent:
+            errors.append(f"agents/{index}/kappa: a moralis agent needs its kappa (0 to 1)")
+        elif agent.get("preference") == "economicus" and kappa not in (None, 0):
+            errors.append(f"agents/{index}/kappa: {kappa!r} given to an economicus agent (homo moralis with kappa 0)")
+    return errors
 
 
 def _name_errors(config: Mapping[str, Any]) -> list[str]:

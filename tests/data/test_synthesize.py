@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from econalign.cli import main as cli_main
-from econalign.config import ConfigError, validate_config
+from econalign.config import ConfigError, load_config, validate_config
 from econalign.data.balance import balanced_choices, balanced_orders, greedy_select
 from econalign.data.draws import game_space, is_held_out, strategic_key
-from econalign.data.synthesize import SPLITS, TEST_SPLITS, synthesize
+from econalign.data.synthesize import SPLITS, TEST_SPLITS, draw_training_items, synthesize
 from econalign.data.templates import HISTORY, TEMPLATES, decision_line, parse_decision, templates_for
 from econalign.io import sha256_file
 from econalign.theory import (
@@ -310,6 +310,28 @@ def test_a_payoff_range_with_an_empty_held_out_partition_names_the_keys(tmp_path
     message = str(error.value)
     assert message.startswith("data/payoff_max: the prisoners_dilemma games with payoffs in [0, 6] form 14 strategic")
     assert "data/held_out_payoff_fraction 0.25 under seed 0" in message and "split test_payoffs" in message
+
+
+def test_a_split_the_candidates_cannot_fill_fails_naming_the_keys():
+    # 100 visited candidates hold 127 or fewer decision problems: 510 cannot be drawn, and a short split is refused.
+    config = validate_config(
+        {"data": {"n_train": 500, "n_validation": 10, "max_candidates": 100, "families_train": ["prisoners_dilemma"]}}
+    )
+    with pytest.raises(ConfigError) as error:
+        draw_training_items(config, "economicus")
+    message = str(error.value)
+    assert message.startswith("split train: family prisoners_dilemma has ")
+    assert "where 510 are asked for (data/n_train + data/n_validation" in message and "data/max_candidates" in message
+
+
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/embedded-gpu.yaml", "config/paper-scale.yaml"])
+def test_shipped_studies_can_draw_the_training_items_they_ask_for(name, repo_root):
+    config = load_config(repo_root / name)
+    drawn = draw_training_items(config, config["agents"][1]["name"])  # moralis, kappa 0.5
+    assert {split: len(items) for split, items in drawn.items()} == {
+        "train": config["data"]["n_train"],
+        "validation": config["data"]["n_validation"],
+    }
 
 
 def test_game_space_refuses_a_range_it_cannot_enumerate():

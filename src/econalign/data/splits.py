@@ -129,10 +129,22 @@ def build_items(
     for family, n in family_sizes(spec.n, spec.families).items():
         games = _games(spec, family, seed=seed, data=data)
         chosen = _select(games, n, spec, agents, rng, data=data)
+        if len(chosen) < n:
+            raise ConfigError(_shortfall(spec, family, found=len(chosen), wanted=n))
         items += _present(chosen, spec, family, agents, rng)
         if progress is not None:
             progress()
     return items
+
+
+def _shortfall(spec: SplitSpec, family: str, *, found: int, wanted: int) -> str:
+    # A split that silently came out smaller than configured would change every rate computed from it.
+    size = "data/n_train + data/n_validation" if spec.name == "train" else "data/n_test"
+    return (
+        f"split {spec.name}: family {family} has {found} distinct decision problems with an answer where {wanted} are "
+        f"asked for ({size}, shared among the families); ask for fewer items, or visit more candidates "
+        "(data/max_candidates) over a wider payoff range (data/payoff_min, data/payoff_max, data/test_payoff_max)"
+    )
 
 
 def _games(spec: SplitSpec, family: str, *, seed: int, data: dict) -> tuple[Game, ...]:
