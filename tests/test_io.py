@@ -116,3 +116,13 @@ def test_concurrent_writes_keep_the_umask(tmp_path):
         sys.setswitchinterval(interval)
     modes = {stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
     assert modes == {0o600}
+
+
+def test_json_outputs_are_standard_json_without_nan_or_infinity(tmp_path):
+    import numpy as np
+
+    record = {"se": np.float32("nan"), "slope": -np.inf, "rates": np.array([0.5, np.nan]), "n": np.int64(3)}
+    path = write_json(tmp_path / "metrics.json", record)
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"n": 3, "rates": [0.5, None], "se": None, "slope": None}

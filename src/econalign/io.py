@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import math
 import os
 import platform
 import tempfile
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from econalign.config import without_runtime_settings
@@ -96,8 +98,37 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def dumps_json(obj: Any) -> str:
-    """Serialise ``obj`` as canonical JSON (sorted keys, two-space indent, trailing newline)."""
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    """Serialise ``obj`` as canonical JSON (sorted keys, two-space indent, trailing newline).
+
+    Non-finite numbers (an interval over one cluster, a slope of a constant) become ``null``: standard JSON has no
+    NaN or Infinity, and readers other than Python's reject them.
+
+    Example:
+        >>> print(dumps_json({"b": float("nan"), "a": [1.5, float("inf")]}), end="")
+        {
+          "a": [
+            1.5,
+            null
+          ],
+          "b": null
+        }
+    """
+    text = json.dumps(
+        _finite(obj), sort_keys=True, indent=2, ensure_ascii=False, default=_json_default, allow_nan=False
+    )
+    return text + "\n"
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(value) for value in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    return obj
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
