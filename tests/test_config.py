@@ -122,6 +122,14 @@ def test_kappa_grid_values_that_share_a_name_are_refused():
             r"pricing/alphas: a grid of 15 prices at alpha=0.2 is not distinct at the cent",
         ),
         (
+            {"pricing": {"market": {"a": -5}}},
+            r"pricing/market: the Nash and monopoly prices nearly coincide \(1.2500, 1.2500 at pricing/alphas 1.0\)",
+        ),
+        (
+            {"pricing": {"market": {"a": 100, "a0": -100, "mu": 0.01}}},
+            r"pricing/market: expected one symmetric equilibrium price in \(1.0, 200.1\), found \[\]",
+        ),
+        (
             {"data": {"payoff_min": 5, "payoff_max": 6}},
             r"data/payoff_max: 6 must exceed data/payoff_min \(5\) by at least 3",
         ),

@@ -291,7 +291,20 @@ def _price_grid_errors(pricing: Mapping[str, Any]) -> list[str]:
     errors = []
     for alpha in pricing["alphas"]:
         try:
-            market_grid(LogitDuopoly(alpha=alpha, **pricing["market"]), pricing["grid_size"])
+            market = LogitDuopoly(alpha=alpha, **pricing["market"])
+            nash, monopoly = market.nash_price(), market.monopoly_price()  # the grid spans these two
+        except ValueError as error:
+            errors.append(f"pricing/market: {error} (at pricing/alphas {alpha})")
+            continue
+        if monopoly - nash < 1e-3 * alpha:
+            errors.append(
+                f"pricing/market: the Nash and monopoly prices nearly coincide ({nash:.4f}, {monopoly:.4f} at "
+                f"pricing/alphas {alpha}), which leaves no collusion to measure; raise the quality a above the "
+                "outside good's a0"
+            )
+            continue
+        try:
+            market_grid(market, pricing["grid_size"])
         except ValueError as error:
             errors.append(f"pricing/alphas: {error}; use a larger scale or a smaller pricing/grid_size")
     return errors
