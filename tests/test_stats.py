@@ -426,3 +426,9 @@ def test_clustered_logit_slope_counts_copies_once():
     assert naive.slope_se == pytest.approx(once.slope_se / np.sqrt(2), rel=1e-9)
     with pytest.raises(ValueError, match="cluster labels"):
         logit_slope(x, y, clusters=labels)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
+def test_logit_slope_refuses_responses_outside_the_unit_interval(bad):
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 1\]"):
+        logit_slope([0.0, 1.0, 2.0], [0.2, bad, 0.7])

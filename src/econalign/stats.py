@@ -647,7 +647,7 @@ def logit_slope(
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
-    if np.any((y < 0) | (y > 1)):
+    if not np.all((y >= 0) & (y <= 1)):  # written so that NaN fails too
         raise ValueError("y must lie in [0, 1]")
     labels = None if clusters is None else _cluster_labels(clusters, y.size, "observations")
     design = np.column_stack([np.ones_like(x), x])

@@ -37,10 +37,20 @@ def pricing_pairings(agents: Sequence[str], pricing_config: Mapping[str, Any]) -
     clash = sorted(set(references) & set(agents))
     if clash:
         raise ValueError(f"agent names {clash} are also reference pricers' names; rename the agents")
-    llm_pairs = [f"{a}{PAIRING_SEPARATOR}{b}" for a, b in combinations_with_replacement(agents, 2)]
-    against_references = [f"{agent}{PAIRING_SEPARATOR}{ref}" for ref in references for agent in agents]
-    reference_self_play = [f"{ref}{PAIRING_SEPARATOR}{ref}" for ref in references]
+    llm_pairs = [pairing_name(a, b) for a, b in combinations_with_replacement(agents, 2)]
+    against_references = [pairing_name(agent, ref) for ref in references for agent in agents]
+    reference_self_play = [pairing_name(ref, ref) for ref in references]
     return llm_pairs + against_references + reference_self_play
+
+
+def pairing_name(first: str, second: str) -> str:
+    """The pairing of two firms, ``"first__second"`` (self-play: the same name twice).
+
+    Example:
+        >>> pairing_name("moralis", "moralis")
+        'moralis__moralis'
+    """
+    return f"{first}{PAIRING_SEPARATOR}{second}"
 
 
 def split_pairing(pairing: str) -> tuple[str, str]:

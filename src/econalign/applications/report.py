@@ -29,7 +29,7 @@ from econalign.applications.av import (
     swerve_by_cell,
     theory_action,
 )
-from econalign.applications.pairings import pricing_pairings, split_pairing
+from econalign.applications.pairings import pairing_name, pricing_pairings, split_pairing
 from econalign.applications.pricing_metrics import (
     episode_metrics,
     episode_prices,
@@ -204,7 +204,7 @@ def summarize_pricing(
         values = {k: v for k, v in row.items() if k not in ("pairing", "alpha")}
         pairings.setdefault(row["pairing"], {})[alpha_key(row["alpha"])] = values
     preferences = {a: agent_preference(config, a) for a in agents}
-    self_play = {a: pairings.get(f"{a}__{a}", {}) for a in agents}
+    self_play = {a: pairings.get(pairing_name(a, a), {}) for a in agents}
     moralis = [a for a in agents if preferences[a] is not None and preferences[a].name == "moralis" and self_play[a]]
     economicus = [
         a for a in agents if preferences[a] is not None and preferences[a].name == "economicus" and self_play[a]
@@ -215,7 +215,8 @@ def summarize_pricing(
         prices = episode_prices(firms)
 
         def self_play_prices(names: Sequence[str], alpha: float) -> np.ndarray:
-            chosen = prices.filter(pl.col("pairing").is_in([f"{a}__{a}" for a in names]) & (pl.col("alpha") == alpha))
+            self_play = pl.col("pairing").is_in([pairing_name(a, a) for a in names])
+            chosen = prices.filter(self_play & (pl.col("alpha") == alpha))
             return chosen["mean_price"].to_numpy()
 
         gaps = {
@@ -331,7 +332,7 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
         .agg(pl.col("price").mean())
         .sort(["pairing", "alpha", "period"])
     )
-    self_play = [f"{name}__{name}" for name in [*agents, *references] if f"{name}__{name}" in pairings]
+    self_play = [pairing_name(name, name) for name in [*agents, *references] if pairing_name(name, name) in pairings]
     figures.save_figure(
         figures.pricing_paths_figure(
             paths, benchmarks, pairings=self_play, reference_kappa=float(pricing["reference_kappa"])

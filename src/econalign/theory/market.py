@@ -61,7 +61,8 @@ class LogitDuopoly:
         """Price interval searched by the solvers: from cost to cost plus a markup no optimum reaches.
 
         The joint-profit markup m (in units of alpha) solves m = mu / s0 with outside share s0, so it stays below
-        max(a - c - a0, 0) + 3 mu; competitive and moralis markups are smaller.
+        max(a - c - a0, 0) + 3 mu; competitive and moralis markups are smaller. The interval ends at 10 mu past
+        that term, leaving the root finders a wide margin.
         """
         return self.cost, self.cost + self.alpha * (max(self.a - self.c - self.a0, 0.0) + 10.0 * self.mu)
 
