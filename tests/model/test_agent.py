@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -140,3 +143,16 @@ def test_sampled_reasoning_replies_do_not_depend_on_what_the_cache_holds(tiny_ag
     assert first == [at_once[3], at_once[1]]
     assert in_two.score(battery).responses == at_once
     assert len(set(at_once)) > 1
+
+
+def test_sequences_past_the_trained_context_are_flagged(tiny_agents):
+    agent = tiny_agents["llama"]
+    short = dataclasses.replace(agent, config=dataclasses.replace(agent.config, max_position_embeddings=16))
+    prompt = [{"role": "user", "content": "Pick A or B, please."}]
+    with pytest.warns(RuntimeWarning, match=r"exceeds the model's context of 16 \(max_position_embeddings\)"):
+        short.choice_logprobs(prompt, ["A", "B"])
+    with pytest.warns(RuntimeWarning, match="exceeds the model's context of 16"):
+        short.generate(prompt, max_new_tokens=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent.choice_logprobs(prompt, ["A", "B"])  # within the context: silent

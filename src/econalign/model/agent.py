@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,9 @@ class Agent:
         vocabulary = sorted({text for opts in option_lists for text in opts})
         ids = dict(zip(vocabulary, encode_continuations(self.tokenizer, vocabulary), strict=True))
         option_ids = [[ids[text] for text in opts] for opts in option_lists]
+        self._warn_past_context(
+            max(len(p) + max((len(o) for o in opts), default=0) for p, opts in zip(prompt_ids, option_ids, strict=True))
+        )
         with self._progress(len(prompt_list), "scoring") as bar:
             scores = score_continuations(
                 self.model, prompt_ids, option_ids, buckets=self.buckets, prefix_cache=prefix_cache, progress=bar
@@ -133,6 +137,8 @@ class Agent:
         single = is_prompt(prompts)
         prompt_list = [prompts] if single else list(prompts)
         prompt_ids = encode_prompts(self.tokenizer, prompt_list)
+        if prompt_ids:
+            self._warn_past_context(max(len(p) for p in prompt_ids) + max_new_tokens)
         buckets = dataclasses.replace(
             self.buckets,
             batch_size=max(1, self.buckets.batch_size // 2),
@@ -151,6 +157,18 @@ class Agent:
             )
         replies = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in tokens]
         return replies[0] if single else replies
+
+    def _warn_past_context(self, length: int) -> None:
+        # RoPE runs past the trained context without error, so nothing else would tell that positions there were
+        # never trained.
+        limit = self.config.max_position_embeddings
+        if length > limit:
+            warnings.warn(
+                f"a sequence of {length} tokens exceeds the model's context of {limit} (max_position_embeddings): "
+                "positions beyond it were never trained, so its scores and replies are unreliable",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _progress(self, total: int, desc: str) -> Any:
         from tqdm.auto import tqdm
