@@ -195,3 +195,23 @@ def test_a_peft_regex_of_targets_resolves_to_the_projections_it_names(tmp_path):
     loaded = load_peft_adapter(small_model(), tmp_path, merge=False)
     assert sorted(name for _, name, _ in lora_layers(loaded)) == sorted(["q_proj", "v_proj", "up_proj"] * 2)
     np.testing.assert_allclose(logits(loaded, tokens), expected, atol=1e-6)
+
+
+def test_a_peft_regex_that_names_some_layers_adapts_only_those(tmp_path):
+    model = small_model()
+    apply_lora(model, rank=2, alpha=4, targets=["q_proj", "v_proj"], rngs=nnx.Rngs(1), layers=[1])
+    randomize_b(model, 5)
+    tokens = jnp.arange(10, dtype=jnp.int32)[None]
+    expected = logits(model, tokens)
+    save_peft_adapter(model, tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    config.pop("layers_to_transform", None)
+    config["target_modules"] = r"model\.layers\.1\.self_attn\.(q|v)_proj"
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    loaded = load_peft_adapter(small_model(), tmp_path, merge=False)
+    assert sorted((index, name) for index, name, _ in lora_layers(loaded)) == [(1, "q_proj"), (1, "v_proj")]
+    np.testing.assert_allclose(logits(loaded, tokens), expected, atol=1e-6)
+    config["target_modules"] = r"model\.layers\.7\.self_attn\.q_proj"
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="matches no projection of this model"):
+        load_peft_adapter(small_model(), tmp_path)

@@ -336,16 +336,30 @@ def load_peft_adapter(model: Llama, adapter_dir: str | os.PathLike[str], *, merg
     config = read_peft_config(folder)
     weights = load_file(folder / ADAPTER_WEIGHTS)
     targets = config["target_modules"]
-    if isinstance(targets, str):
-        # PEFT allows a regex over module names (model.layers.N.self_attn.q_proj); resolve it against ours.
-        targets = [
-            name
-            for name, (block, _) in PROJECTIONS.items()
-            if re.fullmatch(targets, f"model.layers.0.{block}.{name}") or targets == name
-        ]
     layers = config.get("layers_to_transform")
     if isinstance(layers, int):
         layers = [layers]
+    if isinstance(targets, str):
+        # PEFT allows a regex over module names (model.layers.N.self_attn.q_proj); resolve it against ours, every
+        # block, since a pattern may name some layers only.
+        pattern = targets
+        matched = [
+            (index, name)
+            for index in range(model.config.num_layers)
+            for name, (block, _) in PROJECTIONS.items()
+            if re.fullmatch(pattern, f"model.layers.{index}.{block}.{name}") or pattern == name
+        ]
+        if not matched:
+            raise ValueError(f"{folder}: target_modules pattern {pattern!r} matches no projection of this model")
+        targets = sorted({name for _, name in matched}, key=list(PROJECTIONS).index)
+        matched_layers = sorted({index for index, _ in matched})
+        if len({frozenset(i for i, n in matched if n == name) for name in targets}) > 1:
+            raise ValueError(
+                f"{folder}: target_modules pattern {pattern!r} adapts different projections in different layers, "
+                "which this loader does not support"
+            )
+        if layers is None and len(matched_layers) < model.config.num_layers:
+            layers = matched_layers
     apply_lora(
         model,
         rank=int(config["r"]),
