@@ -16,7 +16,7 @@ import os
 import platform
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,36 @@ def _finite(obj: Any) -> Any:
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as canonical JSON atomically."""
     return write_text(path, dumps_json(obj))
+
+
+# Metadata matplotlib would stamp with the time or its version: left out, so the same figure gives the same bytes.
+_FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+
+
+def save_figure(
+    figure: Any, stem: str | os.PathLike[str], *, formats: Sequence[str] = ("png", "pdf"), dpi: float = 150
+) -> list[Path]:
+    """Write a matplotlib figure as ``stem.png`` and ``stem.pdf`` (or ``formats``) atomically, then close it.
+
+    Args:
+        figure: The matplotlib figure.
+        stem: Output path without suffix.
+        formats: File formats, each also the suffix.
+        dpi: Resolution of raster formats.
+
+    Returns:
+        The paths written, in the order of ``formats``.
+    """
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    paths = []
+    for fmt in formats:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt, metadata=_FIGURE_METADATA.get(fmt), dpi=dpi)
+        paths.append(write_atomic(stem.with_suffix(f".{fmt}"), buffer.getvalue()))
+    plt.close(figure)
+    return paths
 
 
 def write_parquet(path: str | os.PathLike[str], frame: pl.DataFrame) -> Path:

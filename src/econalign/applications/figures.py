@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -16,36 +15,11 @@ import polars as pl
 
 from econalign.applications.av import HUMAN_BENCHMARK
 from econalign.applications.pairings import pairing_label
+from econalign.io import save_figure
 
 __all__ = ["av_figure", "pricing_gain_figure", "pricing_paths_figure", "save_figure"]
 
 _STYLE = {"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7, "figure.dpi": 100, "svg.hashsalt": "econalign"}
-
-
-def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
-    """Save ``figure`` as ``stem.png`` and ``stem.pdf`` atomically, without time-dependent metadata; close it.
-
-    Args:
-        figure: The figure.
-        stem: Path without suffix.
-
-    Returns:
-        The two paths.
-    """
-    import io
-
-    from econalign.io import write_atomic
-
-    paths = []
-    for suffix, metadata in (
-        (".png", {"Software": None}),
-        (".pdf", {"CreationDate": None, "Creator": None, "Producer": None}),
-    ):
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=suffix[1:], metadata=metadata, dpi=150)
-        paths.append(write_atomic(stem.with_suffix(suffix), buffer.getvalue()))
-    plt.close(figure)
-    return paths
 
 
 def av_figure(

@@ -6,9 +6,7 @@ files' metadata, so a re-run writes identical files.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -24,7 +22,7 @@ from econalign.evaluate.collect import PROBE_PREFIX, Results, display_theory, gr
 from econalign.evaluate.items import parse_counts
 from econalign.evaluate.metrics import rate
 from econalign.evaluate.predictions import analyse
-from econalign.io import write_atomic
+from econalign.io import save_figure
 from econalign.theory import HomoMoralis, game_from_params
 
 __all__ = [
@@ -48,28 +46,6 @@ _THEORY_STYLES = ("--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
 # Published cooperation rates: colours outside the agents' C0, C1, ... cycle and the theories' dark grey.
 _BENCHMARK_STYLES = (("0.55", "-."), ("#b8860b", (0, (6, 2))), ("#8b4789", (0, (1, 1))))
 _FAMILY_ORDER = ("prisoners_dilemma", "stag_hunt", "chicken", "harmony", "coordination")
-
-
-def save_figure(figure: plt.Figure, stem: str | Path, *, dpi: int = 150) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically without time-dependent metadata, then close the figure.
-
-    Args:
-        figure: The figure.
-        stem: Output path without suffix.
-        dpi: Resolution of the PNG.
-
-    Returns:
-        The two paths.
-    """
-    stem = Path(stem)
-    paths = []
-    for suffix, metadata in ((".png", {"Software": None}), (".pdf", {"CreationDate": None, "Creator": None,
-                                                                     "Producer": None})):  # fmt: skip
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=suffix[1:], metadata=metadata, dpi=dpi)
-        paths.append(write_atomic(stem.with_suffix(suffix), buffer.getvalue()))
-    plt.close(figure)
-    return paths
 
 
 def _pooled(items: pl.DataFrame) -> pl.DataFrame:

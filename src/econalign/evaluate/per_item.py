@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from econalign.evaluate.predictions import Theory
-from econalign.evaluate.scoring import Scores, argmax_choices
+from econalign.evaluate.scoring import Scores, argmax_choices, tied_best
 
 __all__ = ["item_results"]
 
@@ -93,10 +93,7 @@ def item_results(
         "choice_index": [None if c < 0 else int(c) for c in choices],
         "choice": [None if c < 0 else actions[i][c] for i, c in enumerate(choices)],
         "choice_label": [None if c < 0 else labels[i][c] for i, c in enumerate(choices)],
-        "tied": [
-            bool(np.sum(np.asarray(p) >= np.max(p) - 1e-12) > 1) if c >= 0 else None
-            for p, c in zip(scores.probs, choices, strict=True)
-        ],
+        "tied": [bool(tied_best(p).size > 1) if c >= 0 else None for p, c in zip(scores.probs, choices, strict=True)],
         "coop_expected": [],
         "coop_choice": [],
     }

@@ -84,6 +84,16 @@ def softmax_options(logprobs: np.ndarray) -> np.ndarray:
     return special.softmax(np.asarray(logprobs, dtype=np.float64))
 
 
+TIE_TOLERANCE = 1e-12
+"""Choice probabilities this close to the largest count as tied for it (broken at random, per item)."""
+
+
+def tied_best(probs: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Indices of the options whose probability is within ``TIE_TOLERANCE`` of the largest."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return np.flatnonzero(probs >= probs.max() - TIE_TOLERANCE)
+
+
 def argmax_choices(probs: Sequence[np.ndarray], item_ids: Sequence[str], *, seed: int) -> np.ndarray:
     """Index of the most probable option per item; exact ties broken at random, reproducibly per item.
 
@@ -103,7 +113,7 @@ def argmax_choices(probs: Sequence[np.ndarray], item_ids: Sequence[str], *, seed
         p = np.asarray(p, dtype=np.float64)
         if np.any(np.isnan(p)):
             continue
-        best = np.flatnonzero(p >= p.max() - 1e-12)
+        best = tied_best(p)
         if best.size == 1:
             out[i] = best[0]
         else:

@@ -115,7 +115,9 @@ def warn_if_emulated_bfloat16(dtype: str) -> str | None:
         The warning's text, or ``None`` when nothing was said (float32, an accelerator, a CPU with the
         instructions, or one whose flags cannot be read).
     """
-    if dtype not in {"bfloat16", "bfloat16-mixed"}:
+    from econalign.model.precision import MIXED_BFLOAT16
+
+    if dtype not in {"bfloat16", MIXED_BFLOAT16}:
         return None
     import jax
 

@@ -27,10 +27,9 @@ import numpy as np
 
 from econalign.io import derive_seed
 from econalign.model.tokenizer import render_prompt
+from econalign.serve.protocol import CONTINUATION_LOGPROBS_FIELD, CONTINUATIONS_FIELD
 from econalign.serve.tokens import next_token_logprobs, supports_token_logprobs
 
-CONTINUATIONS_FIELD = "econalign_continuations"
-CONTINUATION_LOGPROBS_FIELD = "econalign_continuation_logprobs"
 ROLES = ("system", "developer", "user", "assistant")
 
 

@@ -34,13 +34,11 @@ import numpy as np
 
 from econalign.io import derive_seed
 from econalign.serve.cache import ResponseCache, strip_credentials
+from econalign.serve.protocol import CONTINUATION_LOGPROBS_FIELD, CONTINUATIONS_FIELD
 from econalign.serve.sampling import Parser, SampledChoices, default_parser, tally
 from econalign.serve.scoring import OptionScore, score_options, split_options
 from econalign.serve.settings import HostedSettings
 from econalign.serve.transport import EndpointError, RetryPolicy, post_json
-
-CONTINUATIONS_FIELD = "econalign_continuations"
-CONTINUATION_LOGPROBS_FIELD = "econalign_continuation_logprobs"
 
 Prompt = str | Sequence[Mapping[str, str]]
 

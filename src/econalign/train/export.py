@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 from flax import nnx
 
-from econalign.io import write_atomic, write_parquet
+from econalign.io import save_figure, write_atomic, write_parquet
 from econalign.model.lora import lora_layers, merge_lora, save_peft_adapter
 
 # Files of a prepared model directory that a checkpoint written from it carries over unchanged.
@@ -128,8 +128,6 @@ def plot_loss(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, t
     Returns:
         ``path``.
     """
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,11 +151,8 @@ def plot_loss(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, t
     loss_axis.legend(loc="upper left", fontsize=8)
     loss_axis.set_title(title)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    # No timestamps in the file: the same curve gives the same bytes.
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return write_atomic(path, buffer.getvalue())
+    (written,) = save_figure(figure, Path(path).with_suffix(""), formats=("png",), dpi=figure.dpi)
+    return written
 
 
 def remove_tree(path: str | os.PathLike[str]) -> None:
