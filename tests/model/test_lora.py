@@ -159,6 +159,15 @@ def test_full_weights_folder_replaces_the_weights():
     np.testing.assert_allclose(logits(model), REFERENCE["base"], atol=ATOL)
 
 
+def test_full_weights_of_another_architecture_are_refused_naming_the_fields():
+    import dataclasses
+
+    base = small_model_like_base()
+    wider = Llama(dataclasses.replace(base.config, rope_theta=2 * base.config.rope_theta), rngs=nnx.Rngs(7))
+    with pytest.raises(ValueError, match=r"another architecture than the base model: rope_theta"):
+        load_peft_adapter(wider, PEFT_DATA / "base")
+
+
 def small_model_like_base() -> Llama:
     return Llama(load_llama(PEFT_DATA / "base").config, rngs=nnx.Rngs(7))
 

@@ -105,3 +105,12 @@ def test_validation_choices_match_an_independent_computation(tokenizer, monkeypa
         correct.append(int(np.argmax(choice["option_logprobs"])) == best)
     assert scores["val_accuracy"] == pytest.approx(np.mean(correct))
     assert 0 < scores["val_p_optimal"] < 1 and scores["val_loss"] > 0
+
+
+def test_a_mesh_the_devices_cannot_form_is_a_config_error():
+    from econalign.config import ConfigError
+
+    with pytest.raises(ConfigError, match="finetune/mesh: at most one of data and fsdp may be -1"):
+        make_mesh(data=-1, fsdp=-1)
+    with pytest.raises(ConfigError, match=r"finetune/mesh: data=2 x fsdp=1 does not match the 1 available"):
+        make_mesh(data=2, fsdp=1, devices=jax.devices()[:1])

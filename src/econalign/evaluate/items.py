@@ -17,6 +17,7 @@ import polars as pl
 
 from econalign.data.synthesize import TEST_SPLITS
 from econalign.evaluate.predictions import COVARIATES, Theory, analyse, cooperation_levels, covariates
+from econalign.io import MissingInputError
 from econalign.theory import game_from_params
 from econalign.theory.solvers import ignoring_belief
 
@@ -77,12 +78,15 @@ def load_battery(
         ``optimal_action``).
 
     Raises:
-        FileNotFoundError: If no agent's dataset holds the splits.
+        MissingInputError: If no agent's dataset holds the splits.
     """
     data_dir = Path(data_dir)
     available = [a for a in agents if all((data_dir / a / f"{s}.parquet").exists() for s in splits)]
     if not available:
-        raise FileNotFoundError(f"no dataset under {data_dir} holds the test splits {list(splits)} (agents {agents})")
+        raise MissingInputError(
+            f"no dataset under {data_dir} holds the test splits {list(splits)} (agents {agents}): run "
+            "`econalign synthesize` (rule synthesize) first"
+        )
 
     def read(agent: str) -> pl.DataFrame:
         frames = [

@@ -113,9 +113,9 @@ def games_summary(
     agents = [agent["name"] for agent in config["agents"]]
     results = load_results(evaluations, references, ["base", *agents])
     if "base" not in results.agents:
-        raise FileNotFoundError(f"{Path(evaluations) / 'base'} holds no metrics.json: evaluate the base model first")
+        raise MissingInputError(f"{Path(evaluations) / 'base'} holds no metrics.json: evaluate the base model first")
     if references is not None and not results.references:
-        raise FileNotFoundError(f"{Path(references)} holds no metrics.json: score the reference rules first")
+        raise MissingInputError(f"{Path(references)} holds no metrics.json: score the reference rules first")
     confidence = float(config["evaluate"]["confidence"])
     items = results.items
     rules = reference_rules(results.references)

@@ -26,6 +26,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -401,6 +402,12 @@ def _load_full_weights(model: Llama, folder: Path) -> Llama:
 
     tuned = load_llama(folder, dtype=model.config.dtype)
     if tuned.config != model.config:
-        raise ValueError(f"{folder} holds a checkpoint of another architecture than the base model")
+        differ = [
+            f"{field.name} {getattr(tuned.config, field.name)!r} (base: {getattr(model.config, field.name)!r})"
+            for field in dataclasses.fields(model.config)
+            if getattr(tuned.config, field.name) != getattr(model.config, field.name)
+        ]
+        described = ", ".join(differ)
+        raise ValueError(f"{folder} holds a checkpoint of another architecture than the base model: {described}")
     nnx.update(model, nnx.state(tuned))
     return model

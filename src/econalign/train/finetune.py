@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from econalign.io import adapter_hash, derive_seed, provenance, sha256_file, write_json, write_parquet
+from econalign.io import (
+    MissingInputError,
+    adapter_hash,
+    derive_seed,
+    provenance,
+    sha256_file,
+    write_json,
+    write_parquet,
+)
 from econalign.model.identity import model_fingerprint, weights_sha256
 
 
@@ -86,7 +94,7 @@ def finetune(
     from tqdm import tqdm
 
     from econalign.config import agent_spec
-    from econalign.io import MissingInputError, config_hash
+    from econalign.io import config_hash
     from econalign.model.params import load_llama
     from econalign.model.runtime import enable_compilation_cache
     from econalign.model.tokenizer import load_tokenizer
@@ -116,6 +124,8 @@ def finetune(
         reasoning_weight=settings["reasoning_weight"],
         max_target_tokens=settings["max_target_tokens"],
     )
+    if not examples:
+        raise MissingInputError(f"{train_path} holds no training rows: synthesize the agent's data again")
     validation = None
     if val_path.is_file():
         val_rows = validation_subset(read_split(val_path), count=settings["eval_items"], seed=derive_seed(seed, "val"))

@@ -19,6 +19,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from econalign.config import ConfigError
+
 DATA_AXES = ("data", "fsdp")
 
 
@@ -65,11 +67,11 @@ def make_mesh(*, data: int = -1, fsdp: int = 1, devices: list[Any] | None = None
         The mesh.
 
     Raises:
-        ValueError: If the sizes do not multiply to the device count.
+        ConfigError: If the sizes do not multiply to the device count (a ValueError naming finetune/mesh).
     """
     devices = list(jax.devices() if devices is None else devices)
     if data == -1 and fsdp == -1:
-        raise ValueError("at most one of finetune.mesh.data and finetune.mesh.fsdp may be -1")
+        raise ConfigError("finetune/mesh: at most one of data and fsdp may be -1")
     if data > 0 and fsdp > 0 and data * fsdp < len(devices):
         devices = devices[: data * fsdp]  # an explicit smaller mesh uses the first devices
     count = len(devices)
@@ -78,7 +80,7 @@ def make_mesh(*, data: int = -1, fsdp: int = 1, devices: list[Any] | None = None
     if fsdp == -1:
         fsdp = count // data
     if data * fsdp != count or data < 1:
-        raise ValueError(f"finetune.mesh data={data} x fsdp={fsdp} does not match the {count} available device(s)")
+        raise ConfigError(f"finetune/mesh: data={data} x fsdp={fsdp} does not match the {count} available device(s)")
     return Mesh(np.asarray(devices).reshape(data, fsdp), DATA_AXES)
 
 
