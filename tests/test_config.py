@@ -341,3 +341,11 @@ def test_an_unquoted_yaml_off_gets_a_hint(tmp_path):
     path.write_text("report:\n  latex: off\n")
     with pytest.raises(ConfigError, match=r"report/latex: False is not of type 'string' \(YAML reads an unquoted"):
         load_config(path)
+
+
+def test_the_tie_rule_default_is_the_theory_s_margin():
+    # The schema cannot import the constant; this keeps the two spellings of SCIENCE.md's tie rule equal (the AV
+    # predictions use the theory's, the datasets data.tie_margin).
+    from econalign.theory import MIN_MARGIN
+
+    assert validate_config({})["data"]["tie_margin"] == MIN_MARGIN
