@@ -103,6 +103,17 @@ def family_sizes(n: int, families: Sequence[str]) -> dict[str, int]:
     return {f: n // len(families) + (i < n % len(families)) for i, f in enumerate(families)}
 
 
+def item_id(split: str, family: str, index: int, count: int) -> str:
+    """An item's id, ``{split}-{family}-{index}``, the index zero-padded so that ids sort in index order.
+
+    Example:
+        >>> item_id("train", "chicken", 7, 160), item_id("train", "chicken", 7, 20000)
+        ('train-chicken-0007', 'train-chicken-00007')
+    """
+    width = max(4, len(str(count - 1)))
+    return f"{split}-{family}-{index:0{width}d}"
+
+
 def build_items(
     spec: SplitSpec,
     agents: dict[str, Preference],
@@ -303,7 +314,7 @@ def _present(
         labels = letters[:k][::-1] if swapped else letters[:k]
         items.append(
             Item(
-                id=f"{spec.name}-{family}-{i:04d}",
+                id=item_id(spec.name, family, i, len(chosen)),
                 split=spec.name,
                 situation=situation,
                 decisions=decisions,

@@ -26,7 +26,7 @@ from econalign.config import StageConfig, agent_spec, validate_config
 from econalign.data.baselines import split_baselines, split_statistics
 from econalign.data.card import dataset_card
 from econalign.data.reasoning import render_target
-from econalign.data.splits import Item, SplitSpec, build_items, family_sizes
+from econalign.data.splits import Item, SplitSpec, build_items, family_sizes, item_id
 from econalign.data.templates import render_item
 from econalign.io import derive_seed, provenance, sha256_file, write_json, write_parquet, write_text
 from econalign.theory.preferences import Preference, preference_from_config
@@ -177,7 +177,7 @@ def draw_training_items(
         }
         for split, items_of_split in members.items():
             out[split] += [
-                dataclasses.replace(item, split=split, id=f"{split}-{family}-{i:04d}")
+                dataclasses.replace(item, split=split, id=item_id(split, family, i, len(items_of_split)))
                 for i, item in enumerate(items_of_split)
             ]
     return out
