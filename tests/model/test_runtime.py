@@ -34,6 +34,9 @@ def test_float32_models_ask_for_full_float32_products():
         assert set_matmul_precision("float32") == "highest"
         assert jax.config.jax_default_matmul_precision == "highest"
         np.testing.assert_allclose(np.asarray(jnp.asarray(a) @ jnp.asarray(b)), a @ b, rtol=1e-5, atol=1e-5)
+        # A bfloat16 model loaded later must not lower the float32 one's products (the setting is process-wide).
+        assert set_matmul_precision("bfloat16") == "highest"
+        jax.config.update("jax_default_matmul_precision", None)
         assert set_matmul_precision("bfloat16") == "default"
         assert jax.config.jax_default_matmul_precision is None
     finally:

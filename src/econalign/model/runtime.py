@@ -60,7 +60,8 @@ def set_matmul_precision(dtype: str) -> str:
     XLA's default precision on NVIDIA GPUs computes float32 products in TF32 (10-bit mantissa): on an H200 the
     embedded model's first-layer activations then differ from HF's by 7e-3, beyond the 1e-3 parity the tests
     hold on CPU, where every product is float32 anyway. A ``float32`` config therefore asks for ``highest``;
-    ``bfloat16`` and ``bfloat16-mixed`` keep the backend's default (bf16 products accumulate in float32 regardless).
+    ``bfloat16`` and ``bfloat16-mixed`` leave the setting as it is (bf16 products accumulate in float32 regardless),
+    so a float32 model loaded earlier in the process keeps its full products.
 
     Args:
         dtype: The model's ``model.dtype`` (``"float32"``, ``"bfloat16"`` or ``"bfloat16-mixed"``).
@@ -70,9 +71,9 @@ def set_matmul_precision(dtype: str) -> str:
     """
     import jax
 
-    precision = "highest" if dtype == "float32" else "default"
-    jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
-    return precision
+    if dtype == "float32":
+        jax.config.update("jax_default_matmul_precision", "highest")
+    return jax.config.jax_default_matmul_precision or "default"
 
 
 def cpu_multiplies_bfloat16(cpuinfo: str | None = None) -> bool | None:
