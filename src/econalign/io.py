@@ -16,7 +16,7 @@ import os
 import platform
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,26 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     Returns:
         The destination path.
     """
+    with _atomic_file(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def copy_atomic(source: str | os.PathLike[str], path: str | os.PathLike[str], *, chunk_size: int = 1 << 24) -> Path:
+    """Copy ``source`` to ``path`` atomically, streaming (a multi-gigabyte shard never sits in memory or half-written).
+
+    Returns:
+        The destination path.
+    """
+    with open(source, "rb") as reader, _atomic_file(path) as writer:
+        while chunk := reader.read(chunk_size):
+            writer.write(chunk)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def _atomic_file(path: str | os.PathLike[str]) -> Iterator[Any]:
+    # A temporary file in the destination's folder, renamed over it once complete and synced; removed on failure.
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -65,14 +85,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
             # modes keeps mkstemp's.
             with contextlib.suppress(OSError):
                 os.fchmod(handle.fileno(), 0o666 & ~_umask())
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 _UMASK_LOCK = threading.Lock()

@@ -113,3 +113,14 @@ def test_cli_pair_prepares_and_prints_the_directory(tmp_path):
     printed = []
     assert prepare_module.main(args, echo=printed.append) == 0
     assert printed == [str(tmp_path / "out")] and (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_copied_checkpoint_files_get_the_mode_a_plain_write_would(tmp_path):
+    # Streamed through a private temporary file, a copy must still end readable as the umask allows.
+    import os
+    import stat
+
+    out = prepare_model(str(tiny_dir("qwen2")), tmp_path / "out")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "model.safetensors").stat().st_mode) == 0o666 & ~umask

@@ -24,12 +24,11 @@ import argparse
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from econalign.io import package_versions, sha256_file, write_atomic, write_json
+from econalign.io import copy_atomic, package_versions, sha256_file, write_atomic, write_json
 from econalign.model.identity import FINGERPRINT_FILES, WEIGHTS_FILE
 
 EMBEDDED_SPEC = "smollm2-135m-instruct"
@@ -120,7 +119,7 @@ def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
         if (src / name).is_file()
     ]
     for name in copied:
-        _copy(src / name, out / name)
+        copy_atomic(src / name, out / name)
     tokenizer_config = _read_json(src / "tokenizer_config.json")
     if "chat_template" not in tokenizer_config:
         # transformers >= 4.43 may keep the template in its own file; the contract wants it in tokenizer_config.
@@ -191,21 +190,6 @@ def _combined_sha256(paths: list[Path]) -> str:
     for path in paths:
         digest.update(f"{path.name}:{sha256_file(path)}\n".encode())
     return digest.hexdigest()
-
-
-def _copy(src: Path, dst: Path, *, chunk_size: int = 1 << 24) -> None:
-    # Stream into a temporary file beside dst, then rename: a large shard never sits half-written.
-    handle, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    try:
-        with open(src, "rb") as reader, os.fdopen(handle, "wb") as writer:
-            while chunk := reader.read(chunk_size):
-                writer.write(chunk)
-            writer.flush()
-            os.fsync(writer.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_json(path: Path) -> dict[str, Any]:
