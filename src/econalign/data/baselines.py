@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import polars as pl
@@ -35,6 +36,21 @@ def _actions(family: str, params: str) -> tuple[str, ...]:
     return game_from_params(family, params).actions
 
 
+def majority_answers(votes: Iterable[tuple[Hashable, str]]) -> dict[Any, str]:
+    """The payoff-blind rule's answers: per key (e.g. family and stated belief), the most common answer.
+
+    Ties go to the alphabetically first answer, so the rule does not depend on the order of the votes.
+
+    Example:
+        >>> majority_answers([("k", "D"), ("k", "C"), ("k", "D"), ("j", "D"), ("j", "C")])
+        {'k': 'D', 'j': 'C'}
+    """
+    counts: dict[Any, Counter] = {}
+    for key, answer in votes:
+        counts.setdefault(key, Counter())[answer] += 1
+    return {key: max(sorted(counter), key=counter.__getitem__) for key, counter in counts.items()}
+
+
 def rule_choices(frame: pl.DataFrame) -> dict[str, list[str | None]]:
     """The action each baseline rule picks on every row of a dataset split.
 
@@ -48,11 +64,11 @@ def rule_choices(frame: pl.DataFrame) -> dict[str, list[str | None]]:
     """
     rows = frame.select("family", "params", "options", "belief_counts", "optimal_action", "theory_ignoring_belief")
     choices: dict[str, list[str | None]] = {rule: [] for rule in RULES}
-    votes: dict[tuple[str, str], Counter] = {}
-    for family, _, _, counts, optimal, _ in rows.iter_rows():
-        if counts is not None and optimal is not None:
-            votes.setdefault((family, counts), Counter())[optimal] += 1
-    blind = {key: max(sorted(counter), key=counter.__getitem__) for key, counter in votes.items()}
+    blind = majority_answers(
+        ((family, counts), optimal)
+        for family, _, _, counts, optimal, _ in rows.iter_rows()
+        if counts is not None and optimal is not None
+    )
     for family, params, options, counts, _, ignoring in rows.iter_rows():
         actions = _actions(family, params)
         listed = json.loads(options)

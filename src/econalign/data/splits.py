@@ -16,6 +16,7 @@ import numpy as np
 
 from econalign.config import ConfigError
 from econalign.data.balance import balanced_choices, balanced_orders, greedy_select
+from econalign.data.baselines import majority_answers
 from econalign.data.draws import (
     Decision,
     Situation,
@@ -260,12 +261,12 @@ def _features(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per agent: answer is the first action, flips with the belief, flips with the payoffs; answer defined."""
     # The payoff-blind answer at a belief: the most common answer of the pool at that belief.
-    votes: dict[tuple[str, tuple[int, ...]], Counter] = {}
-    for situation, decisions in pool:
-        for name, decision in decisions.items():
-            if situation.counts is not None and decision.action is not None:
-                votes.setdefault((name, situation.counts), Counter())[decision.action] += 1
-    blind = {key: max(sorted(counter), key=counter.__getitem__) for key, counter in votes.items()}
+    blind = majority_answers(
+        ((name, situation.counts), decision.action)
+        for situation, decisions in pool
+        for name, decision in decisions.items()
+        if situation.counts is not None and decision.action is not None
+    )
     rows = []
     for situation, decisions in pool:
         row = []
