@@ -184,5 +184,6 @@ def test_nan_logprobs_are_counted_as_unscorable(dataset_dir, config, tmp_path):
 def test_unknown_hosted_name_and_mixed_arguments_are_errors(dataset_dir, tmp_path):
     with pytest.raises(KeyError, match="unknown hosted model 'nope'"):
         main(["evaluate", "--hosted", "nope", "--data", str(dataset_dir), "--out", str(tmp_path)])
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--hosted", "x", "--model", "m", "--data", str(dataset_dir), "--out", str(tmp_path)])
+    assert exit_info.value.code == "econalign evaluate: --hosted replaces --model and --adapter"

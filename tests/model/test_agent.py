@@ -14,6 +14,7 @@ from conftest import forward, tiny_dir
 from econalign.io import sha256_file
 from econalign.model import scoring
 from econalign.model.llama import causal_mask, positions_from_valid
+from econalign.model.tokenizer import encode_prompts
 
 SYSTEM = (
     "You are a player in a two-player game. Each player picks one of two options at the same time. "
@@ -44,7 +45,6 @@ def test_choice_logprobs_shapes_follow_the_contract(tiny_agents):
 
 
 def test_prefix_caching_changes_nothing_but_the_work(tiny_agents):
-    from econalign.model.tokenizer import encode_prompts
 
     agent = tiny_agents["qwen2"]
     prompts = [game(t, 3, 1, 0) for t in range(4, 10)] + [game(5, r, 1, 0) for r in range(2, 5)]
@@ -156,3 +156,13 @@ def test_sequences_past_the_trained_context_are_flagged(tiny_agents):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         agent.choice_logprobs(prompt, ["A", "B"])  # within the context: silent
+
+
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2"])
+def test_generate_text_is_hf_greedy_decoding_end_to_end(arch, tiny_agents, tiny_reference):
+    # The prompt as text, tokenised by the agent, decoded greedily and detokenised, against HF's generate() tokens.
+    agent, ref = tiny_agents[arch], tiny_reference[arch]["greedy"]
+    prompt = agent.tokenizer.decode(ref["prompt_ids"])
+    assert list(encode_prompts(agent.tokenizer, [prompt])[0]) == ref["prompt_ids"]  # the text round-trips
+    expected = agent.tokenizer.decode(ref["tokens"], skip_special_tokens=True)
+    assert agent.generate(prompt, max_new_tokens=12) == expected

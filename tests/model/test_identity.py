@@ -14,7 +14,11 @@ from econalign.model.prepare import prepare_model
 
 def test_weights_hash_comes_from_provenance_else_from_the_file(tmp_path):
     prepared = prepare_model(str(tiny_dir("llama")), tmp_path / "prepared")
-    assert weights_sha256(prepared) == json.loads((prepared / "provenance.json").read_text())["model_sha256"]
+    assert weights_sha256(prepared) == sha256_file(prepared / "model.safetensors")
+    # The recorded value is the one reported (a sharded checkpoint's combined hash is not any file's).
+    record = json.loads((prepared / "provenance.json").read_text())
+    (prepared / "provenance.json").write_text(json.dumps({**record, "model_sha256": "ab" * 32}))
+    assert weights_sha256(prepared) == "ab" * 32
     bare = shutil.copytree(tiny_dir("llama"), tmp_path / "bare")
     assert weights_sha256(bare) == sha256_file(bare / "model.safetensors")
     (bare / "model.safetensors").unlink()

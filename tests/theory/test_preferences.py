@@ -68,7 +68,9 @@ def test_kappa_outside_unit_interval_is_rejected(kappa: object) -> None:
 @given(payoffs, payoffs, payoffs, payoffs, probabilities, probabilities)
 def test_economicus_utility_is_the_material_payoff(T: int, R: int, P: int, S: int, x: float, y: float) -> None:
     game = SymmetricGame2x2(T=T, R=R, P=P, S=S)
-    assert HomoEconomicus().utility(game, x, y) == game.payoff(x, y)
+    # x, y: probabilities of C; the expected material payoff written out by hand.
+    material = R * x * y + S * x * (1 - y) + T * (1 - x) * y + P * (1 - x) * (1 - y)
+    assert HomoEconomicus().utility(game, x, y) == pytest.approx(material, abs=1e-10)
 
 
 @given(payoffs, payoffs, payoffs, payoffs, probabilities, probabilities, kappas)

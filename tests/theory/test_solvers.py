@@ -100,6 +100,22 @@ def test_pd_economicus_always_defects(game: PrisonersDilemma, q: float) -> None:
 
 
 @given(payoffs, payoffs, payoffs, payoffs, st.floats(0, 1), st.floats(0, 1))
+@settings(max_examples=120, deadline=None)
+def test_best_response_of_any_2x2_game_matches_the_closed_form(
+    T: int, R: int, P: int, S: int, kappa: float, q: float
+) -> None:
+    # u(C) - u(D) for homo moralis against a partner who plays C with probability q (SCIENCE.md), written out by hand;
+    # this covers stag hunt, chicken, harmony and coordination as well as the prisoner's dilemma.
+    gap = (1 - kappa) * (q * (R - T) + (1 - q) * (S - P)) + kappa * (R - P)
+    spread = max(T, R, P, S) - min(T, R, P, S)
+    assume(spread > 0)
+    response = best_response(SymmetricGame2x2(T=T, R=R, P=P, S=S), HomoMoralis(kappa=kappa), q)
+    assert response.margin == pytest.approx(abs(gap) / spread, abs=1e-9)
+    if abs(gap) > 1e-9:
+        assert response.action == ("C" if gap > 0 else "D")
+
+
+@given(payoffs, payoffs, payoffs, payoffs, st.floats(0, 1), st.floats(0, 1))
 @settings(max_examples=80, deadline=None)
 def test_best_response_is_verified_by_the_brute_force_checker(
     T: int, R: int, P: int, S: int, kappa: float, q: float
