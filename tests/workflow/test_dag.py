@@ -191,3 +191,23 @@ def test_the_report_settings_of_pricing_rerun_the_report_alone(repo_root, tmp_pa
     report = _shell_commands(repo_root, tmp_path, switched, "report-applications")
     assert report != _shell_commands(repo_root, tmp_path, plain, "report-applications")
     assert '"metric_window": 2' in report[0]
+
+
+def test_the_scoring_precision_does_not_rerun_synthesis_or_training(repo_root, tmp_path):
+    """model.dtype is read by the scoring stages; the datasets never read it, and training does only when
+    finetune.dtype is null."""
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    config.setdefault("finetune", {})["dtype"] = "bfloat16-mixed"
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(config))
+    config.setdefault("model", {})["dtype"] = "bfloat16"
+    switched = tmp_path / "switched.yaml"
+    switched.write_text(yaml.safe_dump(config))
+    for rule, same in [("synthesize", True), ("finetune", True), ("evaluate", False)]:
+        before = _shell_commands(repo_root, tmp_path, plain, rule)
+        after = _shell_commands(repo_root, tmp_path, switched, rule)
+        assert before and (before == after) == same, rule
+    config["finetune"]["dtype"] = None  # training in model.dtype: now it must follow it
+    follows = tmp_path / "follows.yaml"
+    follows.write_text(yaml.safe_dump(config))
+    assert '"dtype": "bfloat16"' in _shell_commands(repo_root, tmp_path, follows, "finetune")[0]

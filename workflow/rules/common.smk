@@ -38,17 +38,25 @@ def one_of(names):
     return "|".join(names) or "(?!)"
 
 
-def stage_config(*sections, hosted=None, report_settings=True):
+COMMON_KEYS = ("seed", "model", "agents", "kappa_grid")
+# The datasets do not depend on the model, and training reads model.dtype only where finetune.dtype leaves it to it:
+# changing the scoring precision must not rerun synthesis and every fine-tuning job.
+DATA_KEYS = ("seed", "agents", "kappa_grid")
+TRAINING_KEYS = DATA_KEYS + (("model/dtype",) if config["finetune"]["dtype"] is None else ())
+
+
+def stage_config(*sections, common=COMMON_KEYS, hosted=None, report_settings=True):
     """The part of the config a stage reads, as JSON for `--config-json`.
 
     Passing only what a stage reads makes Snakemake's params trigger rerun it exactly when its own settings change:
     whole sections ("data") or single keys ("report/decimals"), never the settings that change no result
-    (econalign.config.RUNTIME_SETTINGS, passed as RUNTIME_JSON instead). `hosted="names"` gives every hosted
-    model's name and model id (what the reports list), `hosted=NAME` that model's whole entry.
-    `report_settings=False` leaves out the keys only a report reads (econalign.config.REPORT_SETTINGS).
+    (econalign.config.RUNTIME_SETTINGS, passed as RUNTIME_JSON instead). `common` are the keys besides `sections`
+    (every stage reads the seed and the agents). `hosted="names"` gives every hosted model's name and model id (what
+    the reports list), `hosted=NAME` that model's whole entry. `report_settings=False` leaves out the keys only a
+    report reads (econalign.config.REPORT_SETTINGS).
     """
     stage = {}
-    for key in ["seed", "model", "agents", "kappa_grid", *sections]:
+    for key in [*common, *sections]:
         section, _, leaf = key.partition("/")
         if leaf:
             stage.setdefault(section, {})[leaf] = config[section][leaf]

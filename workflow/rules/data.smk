@@ -1,6 +1,8 @@
 rule synthesize:
     output:
         data=expand("results/synthesize/{{agent}}/{split}.parquet", split=SPLITS),
+        baselines="results/synthesize/{agent}/baselines.json",
+        provenance="results/synthesize/{agent}/provenance.json",
         card=report(
             "results/synthesize/{agent}/card.md",
             caption="../report/synthesize.rst",
@@ -8,7 +10,7 @@ rule synthesize:
             labels={"agent": "{agent}"},
         ),
     params:
-        config=lambda wildcards: stage_config("data"),
+        config=lambda wildcards: stage_config("data", common=DATA_KEYS),
     log:
         "logs/synthesize/{agent}.log",
     benchmark:

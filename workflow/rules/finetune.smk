@@ -11,6 +11,7 @@ rule finetune:
         metrics="results/finetune/{agent}/metrics.parquet",
         choices="results/finetune/{agent}/validation_choices.parquet",
         provenance="results/finetune/{agent}/provenance.json",
+        merged=directory("results/finetune/{agent}/merged") if config["finetune"]["export_merged"] else [],
         curve=report(
             "results/finetune/{agent}/loss.png",
             caption="../report/finetune.rst",
@@ -19,7 +20,7 @@ rule finetune:
             labels={"agent": "{agent}", "figure": "loss curve"},
         ),
     params:
-        config=lambda wildcards: stage_config("finetune"),
+        config=lambda wildcards: stage_config("finetune", common=TRAINING_KEYS),
     log:
         "logs/finetune/{agent}.log",
     benchmark:
