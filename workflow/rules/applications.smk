@@ -2,6 +2,8 @@
 
 
 rule av:
+    wildcard_constraints:
+        agent=one_of(EVALUATED),
     input:
         model=BASE_MODEL,
         adapter=get_adapter,

@@ -116,11 +116,6 @@ def pricing_players():
 
 # Pairings are unordered "a__b" names over the LLM agents and reference opponents, LLM agents first;
 # the applications stage owns the exact list (econalign.applications.pairings.pricing_pairings).
-from econalign.applications.pairings import pricing_pairings, split_pairing  # noqa: E402
+from econalign.applications.pairings import pricing_pairings  # noqa: E402
 
 PAIRINGS = pricing_pairings(EVALUATED, config["pricing"])
-
-
-def get_pairing_adapters(wildcards):
-    firms = split_pairing(wildcards.pairing)
-    return [f"results/finetune/{firm}/adapter" for firm in firms if firm in AGENTS]

@@ -1,4 +1,6 @@
 rule synthesize:
+    wildcard_constraints:
+        agent=one_of(AGENTS),
     output:
         data=expand("results/synthesize/{{agent}}/{split}.parquet", split=SPLITS),
         baselines="results/synthesize/{agent}/baselines.json",

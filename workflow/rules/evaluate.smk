@@ -42,6 +42,12 @@ rule evaluate:
 
 # A hosted model (config `hosted:`) through its OpenAI-compatible endpoint: no local model, no JAX. Responses are
 # cached under the entry's cache_dir (default cache/hosted), so a re-run sends no request it has sent before.
+# Hosted models are reached over the network, which cluster compute nodes often lack (docs/scale-out.md): their
+# evaluation runs where Snakemake runs; it waits on the endpoint, not on the CPU.
+localrules:
+    evaluate_hosted,
+
+
 rule evaluate_hosted:
     input:
         tests=expand("results/synthesize/{agent}/{split}.parquet", agent=AGENTS, split=TEST_SPLITS),

@@ -2,6 +2,8 @@ FULL_FINETUNE = config["finetune"]["method"] == "full"
 
 
 rule finetune:
+    wildcard_constraints:
+        agent=one_of(AGENTS),
     input:
         model=BASE_MODEL,
         train="results/synthesize/{agent}/train.parquet",
