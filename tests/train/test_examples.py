@@ -90,7 +90,7 @@ def test_validation_choices_match_an_independent_computation(tokenizer, monkeypa
     graphdef, trainable, frozen = split_model(model, full=True)
     eval_fn = make_eval_fn(graphdef)
     scores, choices = evaluate(eval_fn, trainable, frozen, validation, buckets=[128], rows=4, mesh=make_mesh())
-    correct = []
+    correct, p_optimal = [], []
     for row, choice in zip(rows, choices, strict=True):
         expected = reference_choice_logprobs(model, tokenizer, row)
         ours = np.asarray(choice["option_logprobs"])
@@ -103,8 +103,11 @@ def test_validation_choices_match_an_independent_computation(tokenizer, monkeypa
         _, best = optimal_label(row)
         assert choice["answer"] == best
         correct.append(int(np.argmax(choice["option_logprobs"])) == best)
+        p_optimal.append(float(np.exp(expected[best] - np.logaddexp.reduce(expected))))
     assert scores["val_accuracy"] == pytest.approx(np.mean(correct))
-    assert 0 < scores["val_p_optimal"] < 1 and scores["val_loss"] > 0
+    # The theory's option's probability among the options, from the independent scores.
+    assert scores["val_p_optimal"] == pytest.approx(np.mean(p_optimal), abs=1e-4)
+    assert scores["val_loss"] > 0
 
 
 def test_a_mesh_the_devices_cannot_form_is_a_config_error():
