@@ -229,6 +229,12 @@ def test_belief_use_splits_the_items_the_belief_ignoring_rule_gets_wrong(referen
     pivotal_rows = stated.filter(pl.col("optimal_action") != pl.col("theory_ignoring_belief")).height
     assert ignoring["belief_use"]["all"][theory]["pivotal"]["n"] == pivotal_rows
     assert ignoring["belief_use"]["all"][theory]["other"]["n"] == stated.height - pivotal_rows
+    for split in TEST_SPLITS:  # per split too, and an estimate exactly where there are items
+        mine = stated.filter(pl.col("split") == split)
+        n_pivotal = mine.filter(pl.col("optimal_action") != pl.col("theory_ignoring_belief")).height
+        for kind, n in (("pivotal", n_pivotal), ("other", mine.height - n_pivotal)):
+            cell = ignoring["belief_use"][split][theory][kind]
+            assert cell["n"] == n and (cell["estimate"] is None) == (n == 0), (split, kind)
     if theory == "economicus":  # the small battery poses such items for economicus (not for moralis at kappa 0.5)
         assert pivotal_rows > 5
         random = references["random"]["belief_use"]["all"][theory]["pivotal"]
