@@ -16,8 +16,11 @@ from pathlib import Path
 from econalign.io import sha256_file
 
 WEIGHTS_FILE = "model.safetensors"
-# Besides the weights, every file of the HF layout that can change a log-probability.
+# Besides the weights, every file of the HF layout that can change a log-probability (transformers reads a chat
+# template file in preference to the template in tokenizer_config.json).
 FINGERPRINT_FILES = (
+    "chat_template.jinja",
+    "chat_template.json",
     "config.json",
     "generation_config.json",
     "special_tokens_map.json",
