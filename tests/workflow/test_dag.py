@@ -211,3 +211,19 @@ def test_the_scoring_precision_does_not_rerun_synthesis_or_training(repo_root, t
     follows = tmp_path / "follows.yaml"
     follows.write_text(yaml.safe_dump(config))
     assert '"dtype": "bfloat16"' in _shell_commands(repo_root, tmp_path, follows, "finetune")[0]
+
+
+def test_a_local_model_file_is_an_input_of_prepare_model(repo_root, tmp_path):
+    """Replacing a local checkpoint reruns the conversion; the embedded name names no file."""
+    local = tmp_path / "my.gguf"
+    local.write_bytes(b"GGUF")
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    config.setdefault("model", {})["spec"] = str(local)
+    configfile = tmp_path / "local.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "results/prepare_model/base", "--snakefile",
+               str(repo_root / "Snakefile"), "--directory", str(tmp_path), "--cores", "1", "--dry-run", "--forceall",
+               "--configfile", str(configfile)]  # fmt: skip
+    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"input: {local}" in result.stdout

@@ -33,6 +33,13 @@ wildcard_constraints:
     agent="[a-z][a-z0-9_]*",
 
 
+def local_model():
+    """The model spec as an input when it is a local .gguf file or checkpoint directory, so that replacing it reruns
+    the conversion (the embedded name and hub ids name no file here)."""
+    path = os.path.expanduser(config["model"]["spec"])
+    return [path] if os.path.exists(path) else []
+
+
 def one_of(names):
     """A wildcard constraint that matches exactly the given names (nothing at all when there are none)."""
     return "|".join(names) or "(?!)"

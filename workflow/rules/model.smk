@@ -1,4 +1,6 @@
 rule prepare_model:
+    input:
+        local_model(),
     output:
         directory(BASE_MODEL),
     params:
