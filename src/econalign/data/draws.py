@@ -20,6 +20,7 @@ import numpy as np
 
 from econalign.data.templates import HISTORY
 from econalign.io import derive_seed
+from econalign.theory import compositions
 from econalign.theory.games import GAMES, Game, SymmetricGame2x2, game_from_params
 from econalign.theory.preferences import Preference
 from econalign.theory.solvers import best_response, ignoring_belief, same_type_answer
@@ -206,7 +207,7 @@ class SituationSpace(Sequence[Situation]):
     def __init__(self, games: Sequence[Game], *, same_type: bool) -> None:
         self.games = tuple(games)
         self.same_type = same_type
-        sizes = [1 if same_type else len(_compositions(HISTORY, g.n_actions)) for g in self.games]
+        sizes = [1 if same_type else len(_belief_counts(g.n_actions)) for g in self.games]
         self._ends = np.cumsum(sizes)
 
     def __len__(self) -> int:
@@ -220,15 +221,17 @@ class SituationSpace(Sequence[Situation]):
         if self.same_type:
             return Situation(game, None)
         start = int(self._ends[g - 1]) if g else 0
-        return Situation(game, _compositions(HISTORY, game.n_actions)[int(index) - start])
+        return Situation(game, _belief_counts(game.n_actions)[int(index) - start])
 
 
 @functools.lru_cache(maxsize=16)
-def _compositions(total: int, parts: int) -> tuple[tuple[int, ...], ...]:
-    """All count vectors of ``parts`` non-negative integers summing to ``total``, first count descending."""
-    if parts == 1:
-        return ((total,),)
-    return tuple((first, *rest) for first in range(total, -1, -1) for rest in _compositions(total - first, parts - 1))
+def _belief_counts(parts: int) -> tuple[tuple[int, ...], ...]:
+    """Every count vector of the ``HISTORY`` past games over ``parts`` actions, first count descending.
+
+    Theory's lexicographic order reversed: the situation spaces index into this order, so the datasets' draws
+    depend on it.
+    """
+    return tuple(reversed(compositions(HISTORY, parts)))
 
 
 def decide(situation: Situation, preference: Preference, *, min_margin: float) -> Decision:

@@ -1,5 +1,6 @@
 """Pure game theory: games, preferences, solvers, the logit duopoly, and independent checks (numpy/scipy only)."""
 
+from econalign.theory._base import compositions as compositions
 from econalign.theory.checks import is_best_response as is_best_response
 from econalign.theory.checks import is_equilibrium_price as is_equilibrium_price
 from econalign.theory.checks import is_symmetric_equilibrium as is_symmetric_equilibrium
