@@ -301,6 +301,15 @@ def test_logit_slope_without_variation_in_x_is_nan():
     assert np.isnan(logit_slope([1.0, 1.0, 1.0], [0.1, 0.5, 0.9]).slope)
 
 
+@pytest.mark.parametrize("level", [0.0, 1.0, 0.3])
+def test_logit_slope_of_a_constant_response_is_nan_not_a_zero_slope(level):
+    # An agent that always swerves did not "not respond": nothing identifies a slope (fit_logit flags the same).
+    fit = logit_slope(np.linspace(0.0, 2.0, 9), np.full(9, level), clusters=np.arange(9) % 3)
+    assert np.isnan(fit.intercept) and np.isnan(fit.slope) and np.isnan(fit.slope_se) and fit.n == 9
+    varied = logit_slope(np.linspace(0.0, 2.0, 9), np.where(np.arange(9) == 4, 0.5, level))
+    assert np.isfinite(varied.slope)
+
+
 def test_docstring_examples_run():
     import doctest
 

@@ -631,7 +631,8 @@ def logit_slope(
 
     Returns:
         The fit. Under perfect separation the slope diverges; it is then reported as found after ``max_iter``
-        iterations with an infinite standard error.
+        iterations with an infinite standard error. Without variation in ``x`` or in ``y`` no slope is identified:
+        intercept, slope and standard error are NaN.
 
     Example:
         >>> from scipy.special import expit
@@ -651,7 +652,10 @@ def logit_slope(
         raise ValueError("y must lie in [0, 1]")
     labels = None if clusters is None else _cluster_labels(clusters, y.size, "observations")
     design = np.column_stack([np.ones_like(x), x])
-    if x.size < 2 or np.ptp(x) == 0:
+    # No slope is identified without variation in x, nor in y (as fit_logit's ``constant``): at 0 or 1 the
+    # likelihood only pushes the intercept to infinity, and a fitted slope of ~0 with an infinite error would read
+    # as a measured non-response.
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return LogitSlope(float("nan"), float("nan"), float("nan"), int(x.size))
 
     def loglik(beta: np.ndarray) -> float:
