@@ -209,15 +209,15 @@ def evaluate_agent(
     sha = getattr(model, "model_sha256", None)
     # Cached scores belong to the weights, tokenizer and chat template (the fingerprint); scores in another precision
     # are other scores: they get their own cache file and entries.
-    weights = getattr(model, "fingerprint", None) or sha  # an agent of another kind may have no fingerprint
-    if weights is not None and dtype != "float32":
-        weights = hashlib.sha256(f"{weights}\0{dtype}".encode()).hexdigest()
+    model_key = getattr(model, "fingerprint", None) or sha  # an agent of another kind may have no fingerprint
+    if model_key is not None and dtype != "float32":
+        model_key = hashlib.sha256(f"{model_key}\0{dtype}".encode()).hexdigest()
     cache_path = None
-    if settings["cache"] and cache_dir is not None and weights:
-        cache_path = Path(cache_dir) / ScoreCache.file_name(weights, adapter)
-    elif settings["cache"] and not weights:
+    if settings["cache"] and cache_dir is not None and model_key:
+        cache_path = Path(cache_dir) / ScoreCache.file_name(model_key, adapter)
+    elif settings["cache"] and not model_key:
         log.warning("the model's weights have no sha256: scores are not cached")
-    cache = ScoreCache(cache_path, model_sha256=weights or "unknown", adapter=adapter)
+    cache = ScoreCache(cache_path, model_sha256=model_key or "unknown", adapter=adapter)
     scorer = AgentScorer(
         model,
         name=agent,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from econalign.io import provenance, sha256_file
+from econalign.model.identity import weights_sha256
 
 __all__ = [
     "MODEL_PROVENANCE",
@@ -25,15 +26,16 @@ __all__ = [
     "summary_line",
 ]
 
-MODEL_PROVENANCE = Path("prepare_model") / "base" / "provenance.json"
+BASE_MODEL = Path("prepare_model") / "base"
+MODEL_PROVENANCE = BASE_MODEL / "provenance.json"
 
 
 def model_sha256(results: str | Path) -> str | None:
-    """The base model weights' sha256 recorded by rule ``prepare_model`` (``None`` if it has not run)."""
-    path = Path(results) / MODEL_PROVENANCE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("model_sha256")
+    """The base model weights' sha256 (:func:`econalign.model.identity.weights_sha256` of the prepared model).
+
+    The hash ``prepare_model`` recorded; ``None`` when the model has not been prepared under ``results``.
+    """
+    return weights_sha256(Path(results) / BASE_MODEL)
 
 
 def stage_seeds(results: str | Path, *, agents: Iterable[str] | None = None) -> dict[str, int]:
