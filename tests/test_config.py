@@ -344,8 +344,8 @@ def test_an_unquoted_yaml_off_gets_a_hint(tmp_path):
 
 
 def test_the_tie_rule_default_is_the_theory_s_margin():
-    # The schema cannot import the constant; this keeps the two spellings of SCIENCE.md's tie rule equal (the AV
-    # predictions use the theory's, the datasets data.tie_margin).
+    # The schema cannot import the constant; this keeps the two spellings of SCIENCE.md's tie rule equal (the
+    # theory's functions default to MIN_MARGIN, every stage passes data.tie_margin).
     from econalign.theory import MIN_MARGIN
 
     assert validate_config({})["data"]["tie_margin"] == MIN_MARGIN

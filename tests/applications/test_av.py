@@ -19,11 +19,13 @@ from econalign.applications.av_prompts import FRAMINGS, PARAPHRASES, render_av_p
 from econalign.config import validate_config
 from econalign.data.templates import decision_line
 from econalign.stats import wilson_interval
+from econalign.theory.games import AVDilemma
 from econalign.theory.preferences import HomoEconomicus, HomoMoralis
 
 from .fakes import KantianAgent, LetterBiasAgent
 
 AV = validate_config({})["av"]
+MARGIN = validate_config({})["data"]["tie_margin"]
 
 
 def test_scenarios_are_the_full_factorial_with_unique_ids():
@@ -40,9 +42,23 @@ def test_theory_predictions_follow_the_closed_form(kappa):
     # SCIENCE.md: u(swerve) - u(stay) = kappa n - k, so moralis swerves iff kappa n > k; an exact tie has no answer.
     for n, k in itertools.product([1, 2, 3, 5, 10], [1, 2, 3]):
         scenario = AVScenario("x", n, k, "owner", 0, "B")
-        assert theory_action(scenario, HomoEconomicus()) == "stay"
+        assert theory_action(scenario, HomoEconomicus(), min_margin=MARGIN) == "stay"
         expected = None if np.isclose(kappa * n, k) else ("swerve" if kappa * n > k else "stay")
-        assert theory_action(scenario, HomoMoralis(kappa=kappa)) == expected
+        assert theory_action(scenario, HomoMoralis(kappa=kappa), min_margin=MARGIN) == expected
+
+
+@pytest.mark.parametrize("margin", [0.1, 0.2])
+def test_a_configured_tie_margin_reaches_the_av_predictions(margin):
+    # data.tie_margin is the one tie rule: near kappa n = k the moralis answer is withheld, as in the game battery.
+    withheld = 0
+    for n, k in itertools.product([1, 2, 3, 5, 10], [1, 2, 3]):
+        scenario = AVScenario("x", n, k, "owner", 0, "B")
+        gap = 0.5 * n - k  # SCIENCE.md: u(swerve) - u(stay) = kappa n - k
+        size = AVDilemma(n_pedestrians=n, n_passengers=k).payoff_range
+        expected = None if abs(gap) < margin * size else ("swerve" if gap > 0 else "stay")
+        assert theory_action(scenario, HomoMoralis(kappa=0.5), min_margin=margin) == expected
+        withheld += expected is None and not np.isclose(gap, 0.0)
+    assert withheld > 0  # the margin did withhold answers that the default margin gives
 
 
 @pytest.mark.parametrize(
@@ -69,7 +85,9 @@ def test_prompt_grammar_in_the_singular():
 def test_letter_biased_agent_swerves_exactly_when_swerve_is_A():
     scenarios = av_scenarios(AV)
     agent = LetterBiasAgent(p_a=0.8)
-    scores = score_av(agent, scenarios, agent="base", preference=None, reference_kappa=0.5, batch_size=50)
+    scores = score_av(
+        agent, scenarios, agent="base", preference=None, reference_kappa=0.5, min_margin=MARGIN, batch_size=50
+    )
     assert scores.height == len(scenarios)
     assert agent.calls == [50] * (len(scenarios) // 50) + ([len(scenarios) % 50] if len(scenarios) % 50 else [])
     expected = np.where(scores["swerve_label"].to_numpy() == "A", 0.8, 0.2)
@@ -88,6 +106,7 @@ def test_kantian_agent_agrees_with_its_theory_and_cells_carry_wilson_intervals()
         agent="moralis",
         preference=HomoMoralis(kappa=0.5),
         reference_kappa=0.5,
+        min_margin=MARGIN,
         batch_size=64,
     )
     posed = scores.filter(pl.col("predicted_action").is_not_null())

@@ -60,7 +60,13 @@ def study(tmp_path_factory):
     }
     for name, (agent, preference) in av_agents.items():
         scores = score_av(
-            agent, av_scenarios(config["av"]), agent=name, preference=preference, reference_kappa=0.5, batch_size=64
+            agent,
+            av_scenarios(config["av"]),
+            agent=name,
+            preference=preference,
+            reference_kappa=0.5,
+            min_margin=config["data"]["tie_margin"],
+            batch_size=64,
         )
         write_parquet(root / "av" / f"{name}.parquet", scores)
     llm = {"base": HashAgent(), "economicus": PriceLevelAgent(slope=-10.0), "moralis": PriceLevelAgent(slope=10.0)}

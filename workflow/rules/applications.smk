@@ -11,7 +11,7 @@ rule av:
         scores="results/av/{agent}.parquet",
         provenance="results/av/{agent}.provenance.json",
     params:
-        config=lambda wildcards: stage_config("av"),
+        config=lambda wildcards: stage_config("av", "data/tie_margin"),
         adapter=adapter_flag,
     log:
         "logs/av/{agent}.log",
@@ -91,7 +91,7 @@ rule report_applications:
         pricing_gain_pdf="results/report_applications/pricing_gain.pdf",
         summary="results/report_applications/summary.json",
     params:
-        config=lambda wildcards: stage_config("av", "pricing", "evaluate"),
+        config=lambda wildcards: stage_config("av", "pricing", "evaluate", "data/tie_margin"),
     log:
         "logs/report_applications/report.log",
     benchmark:

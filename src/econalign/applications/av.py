@@ -136,20 +136,26 @@ def av_scenarios(av_config: Mapping[str, Any]) -> list[AVScenario]:
     ]
 
 
-def theory_action(scenario: AVScenario, preference: HomoEconomicus | HomoMoralis) -> str | None:
+def theory_action(scenario: AVScenario, preference: HomoEconomicus | HomoMoralis, *, min_margin: float) -> str | None:
     """The theory's answer: the symmetric equilibrium rule (the same for every belief here), None on a tie.
+
+    Args:
+        scenario: The scenario.
+        preference: The preference whose answer is wanted.
+        min_margin: The tie rule (``data.tie_margin``, as for the game battery): the answer must beat the other
+            action by this fraction of the payoff range.
 
     Example:
         >>> s = AVScenario("x", n_pedestrians=10, n_passengers=1, framing="moral", paraphrase=0, swerve_label="A")
-        >>> theory_action(s, HomoEconomicus()), theory_action(s, HomoMoralis(kappa=0.5))
+        >>> theory_action(s, HomoEconomicus(), min_margin=0.02), theory_action(s, HomoMoralis(0.5), min_margin=0.02)
         ('stay', 'swerve')
     """
-    return _theory_action(scenario.n_pedestrians, scenario.n_passengers, preference)
+    return _theory_action(scenario.n_pedestrians, scenario.n_passengers, preference, min_margin)
 
 
 @functools.lru_cache(maxsize=1024)
-def _theory_action(n: int, k: int, preference: HomoEconomicus | HomoMoralis) -> str | None:
-    return predicted_action(AVDilemma(n_pedestrians=n, n_passengers=k), preference)
+def _theory_action(n: int, k: int, preference: HomoEconomicus | HomoMoralis, min_margin: float) -> str | None:
+    return predicted_action(AVDilemma(n_pedestrians=n, n_passengers=k), preference, min_margin=min_margin)
 
 
 def score_av(
@@ -159,6 +165,7 @@ def score_av(
     agent: str,
     preference: HomoEconomicus | HomoMoralis | None,
     reference_kappa: float,
+    min_margin: float,
     batch_size: int,
 ) -> pl.DataFrame:
     """Score every scenario with one agent: one row per scenario (columns ``AV_SCHEMA``).
@@ -169,6 +176,7 @@ def score_av(
         agent: The agent's name (``base`` for the untuned model).
         preference: The agent's aligned preference, None for the base model.
         reference_kappa: kappa of the ``moralis_action`` column, stored for every agent.
+        min_margin: The theory's tie rule (``data.tie_margin``).
         batch_size: Prompts per ``choice_logprobs`` call.
 
     Returns:
@@ -214,9 +222,11 @@ def score_av(
                 "logprob_swerve": by_action["swerve"],
                 "p_swerve": probability,
                 "choice": "swerve" if by_action["swerve"] > by_action["stay"] else "stay",
-                "predicted_action": None if preference is None else theory_action(scenario, preference),
-                "economicus_action": theory_action(scenario, HomoEconomicus()),
-                "moralis_action": theory_action(scenario, reference),
+                "predicted_action": (
+                    None if preference is None else theory_action(scenario, preference, min_margin=min_margin)
+                ),
+                "economicus_action": theory_action(scenario, HomoEconomicus(), min_margin=min_margin),
+                "moralis_action": theory_action(scenario, reference, min_margin=min_margin),
             }
         )
     return pl.DataFrame(rows, schema=AV_SCHEMA)
@@ -248,7 +258,7 @@ of swerve); ``messages`` and ``options`` (JSON, as in the datasets); ``logprob_s
 log-probabilities of the options' decision lines); ``p_swerve`` (their softmax); ``choice`` (argmax action); theory
 answers ``predicted_action`` (own preference, null for base), ``economicus_action``, ``moralis_action`` (kappa =
 ``av.reference_kappa``); null where the theory has no clear answer (a near-tie: the utility margin between the
-actions is under ``econalign.theory.MIN_MARGIN`` of the payoff range, kappa n = k included)."""
+actions is under ``data.tie_margin`` of the payoff range, kappa n = k included)."""
 
 
 def decision_problem() -> pl.Expr:
@@ -368,6 +378,7 @@ def main(args: argparse.Namespace) -> int:
         agent=args.agent,
         preference=preference,
         reference_kappa=config["av"]["reference_kappa"],
+        min_margin=config["data"]["tie_margin"],
         batch_size=config["av"]["batch_size"],
     )
     write_parquet(args.out, scores)

@@ -296,9 +296,12 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     write_text(out / "av.md", av_md)
     write_text(out / "av.tex", av_tex)
     reference_kappa = float(config["av"]["reference_kappa"])
+    tie_margin = float(config["data"]["tie_margin"])
 
     def moralis_prediction(n: int, k: int) -> str | None:
-        return theory_action(AVScenario("", n, k, "", 0, "A"), HomoMoralis(kappa=reference_kappa))
+        return theory_action(
+            AVScenario("", n, k, "", 0, "A"), HomoMoralis(kappa=reference_kappa), min_margin=tie_margin
+        )
 
     figures.save_figure(
         figures.av_figure(cells, agents=agents, moralis_prediction=moralis_prediction, reference_kappa=reference_kappa),
