@@ -409,6 +409,137 @@ def test_dataset_same_type_answers_are_the_theory_predictions():
     assert compared > 200 and 0 < answered < compared
 
 
+# -- same-type answers against the homo moralis equilibrium condition written out (SCIENCE.md) ----------------------
+# x, y = probabilities of C (own, rival). u(x', y) = (1 - kappa) pi(x', y) + kappa pi(x', x') is quadratic in x':
+# a x'^2 + b(y) x' + const with a = kappa (R - S - T + P), b(y) = kappa (S + T - 2P) + (1 - kappa) (y (R - T) +
+# (1 - y)(S - P)). A symmetric equilibrium x* maximises u(., x*) on [0, 1]: a pure x* is checked against the
+# quadratic's maximum; an interior one solves 2 a x + b(x) = 0, i.e. x0 = -alpha / beta with
+# alpha = kappa (S + T - 2P) + (1 - kappa)(S - P), beta = (1 + kappa)(R - S - T + P), and needs a <= 0.
+
+BORDERLINE = 1e-9
+
+
+def _moralis_u(payoffs, kappa, x, y):
+    t, r, p, s = payoffs
+    material = x * y * r + x * (1 - y) * s + (1 - x) * y * t + (1 - x) * (1 - y) * p
+    kantian = x * x * r + x * (1 - x) * (s + t) + (1 - x) ** 2 * p
+    return (1 - kappa) * material + kappa * kantian
+
+
+def _closed_form_equilibria(payoffs, kappa):
+    """Symmetric equilibria as Pr(C), and whether a continuum of them exists."""
+    t, r, p, s = payoffs
+    span = max(payoffs) - min(payoffs)
+    a = kappa * (r - s - t + p)
+
+    def best_value(y):
+        b = kappa * (s + t - 2 * p) + (1 - kappa) * (y * (r - t) + (1 - y) * (s - p))
+        candidates = [0.0, 1.0] + ([-b / (2 * a)] if a < 0 and 0 < -b / (2 * a) < 1 else [])
+        return max(_moralis_u(payoffs, kappa, c, y) for c in candidates)
+
+    found = [x for x in (1.0, 0.0) if _moralis_u(payoffs, kappa, x, x) >= best_value(x) - 1e-9 * span]
+    alpha = kappa * (s + t - 2 * p) + (1 - kappa) * (s - p)
+    beta = (1 + kappa) * (r - s - t + p)
+    if beta == 0:
+        return found, alpha == 0  # u(., y) is then flat for every y when alpha = 0: every x is an equilibrium
+    x0 = -alpha / beta
+    if BORDERLINE < x0 < 1 - BORDERLINE and a <= 0:
+        found.append(x0)
+    return found, False
+
+
+def _closed_form_same_type_answer(payoffs, kappa, margin):
+    """The project's same-type rule from the closed form: the unique symmetric equilibrium, pure, a best reply to
+    itself by the margin, the other action beaten against itself by the margin. ``"borderline"`` where a gap is
+    the margin itself (rounding decides)."""
+    span = max(payoffs) - min(payoffs)
+    pure = {"C": 1.0, "D": 0.0}
+    u = {(x, y): _moralis_u(payoffs, kappa, pure[x], pure[y]) for x in "CD" for y in "CD"}
+    equilibria, continuum = _closed_form_equilibria(payoffs, kappa)
+    for star, other in (("C", "D"), ("D", "C")):
+        gaps = (u[star, star] - u[other, star], u[star, other] - u[other, other])
+        if any(abs(gap - margin * span) < BORDERLINE for gap in gaps):
+            return "borderline"
+        if all(gap >= margin * span for gap in gaps) and not continuum and equilibria == [pure[star]]:
+            return star
+    return None
+
+
+def test_closed_form_same_type_equilibria_match_the_science_sheet_and_nashpy():
+    """The reference above, checked first: SCIENCE.md's prisoner's dilemma thresholds and its interior example, and
+    for kappa = 0 the symmetric Nash equilibria that nashpy enumerates (non-degenerate games)."""
+    import nashpy
+
+    for game in game_space("prisoners_dilemma", low=0, high=6):
+        t, r, p, s = game.T, game.R, game.P, game.S
+        # SCIENCE.md's thresholds are the first-order ones, global where pi(x, x) is concave (R + P <= S + T); else
+        # the best deviation is the other pure action (docs/theory.md).
+        cooperate, defect = (
+            ((t - r) / (r - s), (p - s) / (t - p)) if r + p <= s + t else ((t - r) / (t - p), (p - s) / (r - s))
+        )
+        for kappa in (0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0):
+            equilibria, _ = _closed_form_equilibria((t, r, p, s), kappa)
+            if abs(kappa - cooperate) > 1e-9:
+                assert (1.0 in equilibria) == (kappa >= cooperate), (game, kappa)
+            if abs(kappa - defect) > 1e-9:
+                assert (0.0 in equilibria) == (kappa <= defect), (game, kappa)
+    equilibria, continuum = _closed_form_equilibria((5, 3, 1, 0), 0.5)
+    assert equilibria == [pytest.approx(2 / 3)] and not continuum
+    compared = 0
+    for family in ("prisoners_dilemma", "stag_hunt", "chicken", "harmony", "coordination"):
+        for game in game_space(family, low=0, high=6):
+            t, r, p, s = game.T, game.R, game.P, game.S
+            if r == t or s == p:
+                continue  # degenerate: support enumeration may miss equilibria
+            row = np.array([[r, s], [t, p]], dtype=float)
+            symmetric = sorted(
+                float(x[0]) for x, y in nashpy.Game(row, row.T).support_enumeration() if np.allclose(x, y)
+            )
+            ours, continuum = _closed_form_equilibria((t, r, p, s), 0.0)
+            assert not continuum and sorted(ours) == pytest.approx(symmetric, abs=1e-9), game
+            compared += 1
+    assert compared > 300
+
+
+def test_same_type_rule_matches_the_closed_form_over_whole_game_spaces():
+    """``decide`` (what the datasets' same-type answers come from) against the closed form, every 2x2 game with
+    payoffs 0..6 and seven kappas: the same answer, and no answer exactly where the closed form has none."""
+    from econalign.data.draws import Situation, decide
+    from econalign.theory import HomoEconomicus, HomoMoralis
+
+    tally = Counter()
+    for family in ("prisoners_dilemma", "stag_hunt", "chicken", "harmony", "coordination"):
+        for game in game_space(family, low=0, high=6):
+            payoffs = (game.T, game.R, game.P, game.S)
+            for kappa in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0):
+                expected = _closed_form_same_type_answer(payoffs, kappa, 0.02)
+                if expected == "borderline":
+                    tally["borderline"] += 1
+                    continue
+                preference = HomoEconomicus() if kappa == 0 else HomoMoralis(kappa=kappa)
+                assert decide(Situation(game, None), preference, min_margin=0.02).action == expected, (game, kappa)
+                tally[expected] += 1
+    assert tally["C"] > 100 and tally["D"] > 100 and tally[None] > 100
+    assert tally["borderline"] < 0.05 * sum(tally.values())
+
+
+def test_dataset_same_type_answers_are_the_closed_form_equilibria(frames, small_config):
+    """Every same-type item of every split and agent: its answer is the closed form's unique pure equilibrium."""
+    margin = small_config["data"]["tie_margin"]
+    kappas = {a["name"]: float(a.get("kappa", 0.0)) for a in small_config["agents"]}
+    checked = Counter()
+    for agent, split, row in _rows(frames):
+        if row["belief_counts"] is not None:
+            continue
+        assert row["family"] in ("prisoners_dilemma", "stag_hunt", "chicken", "harmony", "coordination")
+        params = json.loads(row["params"])
+        expected = _closed_form_same_type_answer(tuple(params[k] for k in "TRPS"), kappas[agent], margin)
+        assert row["optimal_action"] == expected, (agent, split, row["params"])
+        checked[agent, expected] += 1
+    assert {agent for agent, _ in checked} == set(kappas)
+    assert checked["moralis", "C"] > 0 and checked["moralis", "D"] > 0
+
+
 def test_same_type_share_and_unseen_label_sets_follow_the_config(frames, small_config):
     data = small_config["data"]
     for agent, splits in frames.items():

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from econalign.config import load_config
+from econalign.config import load_config, validate_config
 from econalign.data.templates import render_item
 from econalign.io import write_parquet
 from econalign.theory import (
@@ -127,3 +127,31 @@ def dataset_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def config():
     return load_config(overrides={"evaluate": {"max_items_per_split": 0, "consistency_items": 12}})
+
+
+REAL_CONFIG = {
+    "seed": 3,
+    "agents": [
+        {"name": "economicus", "preference": "economicus"},
+        {"name": "moralis", "preference": "moralis", "kappa": 0.5},
+    ],
+    "kappa_grid": [0.3],
+    "data": {"n_train": 16, "n_validation": 8, "n_test": 40, "payoff_max": 7, "test_payoff_max": 8},
+    "evaluate": {"max_items_per_split": 0, "consistency_items": 8},
+}
+"""A small real study: three agents (economicus, moralis at 0.5 and the grid's 0.3), 40 items per test split."""
+
+
+@pytest.fixture(scope="session")
+def real_config() -> dict:
+    return validate_config(REAL_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def real_dataset_dir(tmp_path_factory, real_config) -> Path:
+    """``econalign.data.synthesize`` on ``REAL_CONFIG`` (a few seconds), not the theory-built fixture above."""
+    from econalign.data.synthesize import synthesize
+
+    out = tmp_path_factory.mktemp("real_synthesize")
+    synthesize(real_config, out)
+    return out

@@ -205,3 +205,79 @@ def test_battery_predictions_are_the_theory_solvers_answers(dataset_dir):
             assert predicted == predicted_action(game, theory.preference, belief, min_margin=margin)
             answered += predicted is not None
     assert answered > battery.height  # both theories answer most items
+
+
+# -- pred_* of stated-belief 2x2 items against SCIENCE.md's closed form, on a real synthesized battery -------------
+
+
+def _closed_form_utilities(params: dict, q: float, kappa: float) -> dict[str, float]:
+    """u(x) of each pure action x against a rival who cooperates with probability q (SCIENCE.md).
+
+    Economicus: pi(x, q). Homo moralis: (1 - kappa) pi(x, q) + kappa pi(x, x); for a pure x the Kantian term is the
+    payoff of x against itself (R for C, P for D), whatever the belief.
+    """
+    t, r, p, s = (float(params[k]) for k in "TRPS")
+    material = {"C": q * r + (1 - q) * s, "D": q * t + (1 - q) * p}
+    kantian = {"C": r, "D": p}
+    return {a: (1 - kappa) * material[a] + kappa * kantian[a] for a in ("C", "D")}
+
+
+def _check_stated_belief_predictions(battery, kappas: dict[str, float], margin: float) -> dict[str, int]:
+    counts = {"decided": 0, "tied": 0}
+    for row in battery.iter_rows(named=True):
+        params = json.loads(row["params"])
+        if set(params) != set("TRPS") or row["belief_counts"] is None:
+            continue
+        history = json.loads(row["belief_counts"])  # the rival's past choices, C first
+        q = history[0] / sum(history)
+        assert row["belief"] == pytest.approx(q)
+        spread = max(params.values()) - min(params.values())
+        for name, kappa in kappas.items():
+            u = _closed_form_utilities(params, q, kappa)
+            # Utilities in the item's presentation order (``actions``), and the theory's answer under the tie rule.
+            assert row[f"utilities_{name}"] == pytest.approx([u[a] for a in row["actions"]], abs=1e-12)
+            gap = abs(u["C"] - u["D"]) / spread
+            if abs(gap - margin) < 1e-9:
+                continue  # on the margin itself: rounding decides
+            if gap > margin:
+                assert row[f"pred_{name}"] == max(u, key=u.get), (name, row["params"], history)
+                counts["decided"] += 1
+                half = _closed_form_utilities(params, 0.5, kappa)  # the rule ignoring the belief: uniform, ties to C
+                if abs(half["C"] - half["D"]) > 1e-9:
+                    ignoring = max(half, key=half.get)
+                    assert row[f"belief_pivotal_{name}"] == (row[f"pred_{name}"] != ignoring)
+            else:
+                assert row[f"pred_{name}"] is None, (name, row["params"], history)  # a tie is not posed
+                counts["tied"] += 1
+    return counts
+
+
+def test_battery_predictions_of_stated_belief_items_follow_the_closed_form(real_config, real_dataset_dir):
+    """The real battery's pred_*, utilities_* and belief_pivotal_* for every theory of the config, recomputed from
+    the payoffs in ``params`` and the stated counts, not with the theory solver that built them."""
+    from econalign.evaluate.battery import build_battery
+
+    battery, theories, check = build_battery(real_config, real_dataset_dir)
+    assert [t.name for t in theories] == ["economicus", "moralis_k30", "moralis_k50"]
+    assert check["answer_mismatches"] == {"economicus": 0, "moralis": 0, "moralis_k30": 0}
+    counts = _check_stated_belief_predictions(
+        battery, {t.name: t.kappa for t in theories}, real_config["data"]["tie_margin"]
+    )
+    assert counts["decided"] > 300  # three theories, over a hundred stated-belief 2x2 items each
+
+
+def test_theory_columns_leave_ties_unanswered_as_the_closed_form_says(real_config, real_dataset_dir):
+    """The same items scored by more kappas than the datasets were drawn for (where the best action is decisive for
+    every agent): some of them fall within the tie margin, and add_theory_columns gives those no answer."""
+    from econalign.evaluate.battery import build_battery
+    from econalign.evaluate.items import add_theory_columns
+    from econalign.evaluate.predictions import Theory
+    from econalign.theory import HomoMoralis
+
+    battery, _, _ = build_battery(real_config, real_dataset_dir)
+    items = battery.select("id", "family", "params", "belief", "belief_counts", "actions")
+    kappas = {f"k{round(100 * k)}": k for k in (0.1, 0.2, 0.25, 0.4, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0)}
+    margin = real_config["data"]["tie_margin"]
+    scored = add_theory_columns(items, [Theory(n, HomoMoralis(kappa=k)) for n, k in kappas.items()], min_margin=margin)
+    counts = _check_stated_belief_predictions(scored, kappas, margin)
+    assert counts["decided"] > 1000 and counts["tied"] > 0

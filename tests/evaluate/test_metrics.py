@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import polars as pl
 import pytest
-from scipy import special
+from scipy import optimize, special, stats
 
 from econalign.evaluate.battery import build_battery, evaluate_references
 from econalign.evaluate.metrics import presentation, rate, sensitivity, summarise
@@ -93,7 +93,11 @@ def test_theory_slopes_have_the_right_sign(references):
     assert pd["agent"]["logit"]["coef"]["temptation"]["estimate"] is None
     assert pd["agent"]["lpm"]["constant"]
     assert pd["agent"]["lpm"]["coef"]["temptation"]["estimate"] == 0.0
-    assert pd["theory"]["economicus"]["logit"] == pd["agent"]["logit"]
+    # The theory's own side says the same by the closed form (SCIENCE.md: D is dominant for every belief): no logit
+    # slope, and a cooperation rate of exactly 0 whatever the temptation.
+    theory_pd = pd["theory"]["economicus"]
+    assert theory_pd["logit"]["constant"] and theory_pd["logit"]["coef"]["temptation"]["estimate"] is None
+    assert theory_pd["lpm"]["coef"]["const"]["estimate"] == 0.0 == theory_pd["lpm"]["coef"]["temptation"]["estimate"]
     # Moralis in a stag hunt follows a belief threshold: separated yet varying, so its logit slope keeps its sign.
     moralis_sh = references["exact_moralis_k50"]["sensitivity"]["stag_hunt"]["agent"]["logit"]
     assert moralis_sh["separated"] and not moralis_sh["constant"]
@@ -128,6 +132,92 @@ def test_sensitivity_recovers_a_known_logit_slope():
     assert entry["covariates"] == ["temptation"]
     assert entry["agent"]["logit"]["coef"]["temptation"]["estimate"] == pytest.approx(-3.0, abs=0.05)
     assert entry["agent_choice"]["logit"]["coef"]["temptation"]["estimate"] < 0
+
+
+def _hc1_by_hand(design, residuals, weights):
+    """White's sandwich with the n / (n - k) factor, summed observation by observation."""
+    n, k = design.shape
+    bread, meat = np.zeros((k, k)), np.zeros((k, k))
+    for x_i, e_i, w_i in zip(design, residuals, weights, strict=True):
+        bread += w_i * np.outer(x_i, x_i)
+        meat += e_i**2 * np.outer(x_i, x_i)
+    inverse = np.linalg.inv(bread)
+    return np.sqrt(np.diag(inverse @ meat @ inverse) * n / (n - k))
+
+
+def _maximise(objective, k):
+    return optimize.minimize(lambda b: -objective(b), np.zeros(k), method="BFGS", options={"gtol": 1e-9}).x
+
+
+def test_sensitivity_logits_match_scipy_fits_and_hand_sandwiches():
+    """Noisy outcomes with a known slope in two covariates: the agent's fractional logit is the maximiser of the
+    Bernoulli quasi-log-likelihood (scipy), its choice logit that of the Firth-penalised likelihood, the LPM least
+    squares; every standard error is the HC1 sandwich written out below, and every interval estimate +- z se."""
+    rng = np.random.default_rng(11)
+    n, truth = 300, np.array([0.5, -2.5, 1.5])
+    temptation, belief = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    design = np.column_stack([np.ones(n), temptation, belief])
+    p_true = special.expit(design @ truth)
+    expected = np.clip(p_true + rng.normal(scale=0.15, size=n), 0.0, 1.0)
+    choice = (rng.uniform(size=n) < p_true).astype(float)
+    items = pl.DataFrame(
+        {
+            "split": ["test_payoffs"] * n,
+            "family": ["stag_hunt"] * n,
+            "coop_expected": expected,
+            "coop_choice": choice,
+            "coop_levels": [[1.0, 0.0]] * n,
+            "x_temptation": temptation,
+            "x_belief": belief,
+            "x_mpcr": [None] * n,
+            # A quantal theory whose cooperation probability is exactly the true logit: its slope is the truth.
+            "theory_probs_economicus": [[q, 1.0 - q] for q in p_true],
+        },
+        schema_overrides={"x_mpcr": pl.Float64},
+    )
+    entry = sensitivity(items, [Theory("economicus", HomoEconomicus())], confidence=0.9)["stag_hunt"]
+    assert entry["covariates"] == ["temptation", "belief"] and entry["n"] == n
+    names = ("const", "temptation", "belief")
+    z = stats.norm.ppf(0.95)
+
+    def loglik(y):
+        return lambda b: float(np.sum(y * (design @ b) - np.logaddexp(0.0, design @ b)))
+
+    def firth(y):
+        def penalised(b):
+            p = special.expit(design @ b)
+            return loglik(y)(b) + 0.5 * np.linalg.slogdet((design * (p * (1 - p))[:, None]).T @ design)[1]
+
+        return penalised
+
+    def check(fitted, beta, se):
+        for name, b, s in zip(names, beta, se, strict=True):
+            coef = fitted["coef"][name]
+            assert coef["estimate"] == pytest.approx(b, abs=2e-5), name
+            assert coef["se"] == pytest.approx(s, rel=1e-4), name
+            assert (coef["low"], coef["high"]) == pytest.approx((b - z * s, b + z * s), abs=1e-4)
+            assert coef["p_value"] == pytest.approx(2 * stats.norm.sf(abs(b / s)), rel=1e-3, abs=1e-12)
+
+    fractional = _maximise(loglik(expected), 3)
+    p = special.expit(design @ fractional)
+    check(entry["agent"]["logit"], fractional, _hc1_by_hand(design, expected - p, p * (1 - p)))
+    assert not entry["agent"]["logit"]["separated"]
+    # The known slopes lie within 4 robust standard errors.
+    for name, true in zip(names, truth, strict=True):
+        coef = entry["agent"]["logit"]["coef"][name]
+        assert abs(coef["estimate"] - true) < 4 * coef["se"], name
+
+    binary = _maximise(firth(choice), 3)  # 0/1 outcomes: always Firth-penalised (fit_logit's documented rule)
+    p = special.expit(design @ binary)
+    check(entry["agent_choice"]["logit"], binary, _hc1_by_hand(design, choice - p, p * (1 - p)))
+
+    ols, *_ = np.linalg.lstsq(design, expected, rcond=None)
+    check(entry["agent"]["lpm"], ols, _hc1_by_hand(design, expected - design @ ols, np.ones(n)))
+
+    theory = entry["theory"]["economicus"]["logit"]["coef"]
+    for name, true in zip(names, truth, strict=True):
+        assert theory[name]["estimate"] == pytest.approx(true, abs=1e-6)
+        assert theory[name]["se"] == pytest.approx(0.0, abs=1e-6)
 
 
 @dataclasses.dataclass
