@@ -3,17 +3,23 @@
 Run it outside the project environment, in a venv with torch (never a project dependency):
 
     python3 -m venv /tmp/torchref
-    /tmp/torchref/bin/pip install torch==2.13.0 transformers safetensors numpy
+    /tmp/torchref/bin/pip install torch==2.13.0 transformers==5.24.0 safetensors numpy
     uv run econalign prepare-model smollm2-135m-instruct --out /tmp/smollm2
     /tmp/torchref/bin/python tests/data/make_reference.py --smollm2 /tmp/smollm2
 
-It writes
+(5.24.0 is the transformers version the stored files record.) Float32 kernels differ between CPUs: on another machine
+a re-run can change the stored values in their 7th significant digit (1e-5 at most), far inside the tests' 1e-3. It
+writes
 
 * ``tests/data/tiny-{llama,qwen2,mistral}/``: tiny random checkpoints (hidden 64, 2 layers, a 259-token
   byte-level tokenizer with a ChatML template), made with a fixed torch seed: llama with llama3 RoPE
   scaling and untied embeddings, qwen2 with q/k/v biases and tied embeddings, mistral untied;
 * ``tests/data/reference_tiny.json``: per architecture, hidden states, logits, option log-probabilities, a
   left-padded batch and greedy continuations;
+* ``tests/data/reference_sliding_window.json``: tiny-mistral loaded with ``sliding_window`` 8 (eager attention,
+  checked against sdpa) on a prompt of 26 tokens, and the same prompt with full attention: next-token log-probs
+  at every position, the last rows of logits and the last position's top 10 (``--sliding-window-only`` writes
+  just this file, from the existing tiny-mistral checkpoint);
 * ``tests/data/reference_smollm2.json`` (with ``--smollm2``): the same for the embedded model, with the
   NOTES reference (' A' = -0.7902, ' B' = -2.8560 after "My answer is").
 
@@ -70,6 +76,8 @@ TINY = {
     "mistral": dict(model_type="mistral", tie_word_embeddings=False, rope_theta=10000.0, sliding_window=4096),
 }
 TINY_VOCAB = 320  # 3 special tokens + 256 bytes, padded: rows past the tokenizer are never produced by it
+SLIDING_WINDOW = 8
+SLIDING_TEXT = "Stag hunt: pick A or B now"  # 26 byte-level tokens, more than three windows of 8
 
 
 def tiny_tokenizer(out: Path) -> None:
@@ -219,6 +227,42 @@ def reference(model_dir: Path, *, dims: int, vocab: int, generate_tokens: int) -
     }
 
 
+def sliding_window_reference(model_dir: Path, *, window: int) -> dict:
+    """Mistral's sliding window in HF: the same weights with ``sliding_window`` = ``window`` and with full attention.
+
+    HF's mask lets query ``q`` see key ``k`` iff ``q - window < k <= q`` (``masking_utils.sliding_window_overlay``),
+    applied in eager and sdpa attention alike; the two implementations are checked against each other here.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    ids = tokenizer(SLIDING_TEXT, add_special_tokens=False)["input_ids"]
+    assert len(ids) > 3 * window, len(ids)
+    tokens = torch.tensor([ids])
+
+    def run(sliding_window: int | None, attn_implementation: str) -> dict:
+        model = AutoModelForCausalLM.from_pretrained(
+            model_dir, dtype=torch.float32, sliding_window=sliding_window, attn_implementation=attn_implementation
+        ).eval()
+        assert model.config.sliding_window == sliding_window
+        with torch.no_grad():
+            logits = model(tokens).logits[0]
+        logprobs = torch.log_softmax(logits.double(), dim=-1)
+        top = torch.topk(logprobs[-1], 10)
+        return {
+            "next_token_logprobs": [float(logprobs[t, ids[t + 1]]) for t in range(len(ids) - 1)],
+            "logits_tail": logits[-4:].tolist(),
+            "last_top10_ids": top.indices.tolist(),
+            "last_top10_logprobs": top.values.tolist(),
+            "_logits": logits,
+        }
+
+    windowed, full = run(window, "eager"), run(None, "eager")
+    sdpa = run(window, "sdpa")
+    assert torch.allclose(windowed["_logits"], sdpa["_logits"], atol=1e-5), "eager and sdpa windows disagree"
+    for out in (windowed, full):
+        del out["_logits"]
+    return {"text": SLIDING_TEXT, "token_ids": ids, "sliding_window": window, "windowed": windowed, "full": full}
+
+
 def dumps(obj: object) -> str:
     """JSON with floats cut to 7 significant digits (the tests compare at 1e-3)."""
 
@@ -238,11 +282,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smollm2", type=Path, help="prepared embedded model directory")
     parser.add_argument("--skip-tiny", action="store_true", help="keep the existing tiny checkpoints")
+    parser.add_argument(
+        "--sliding-window-only",
+        action="store_true",
+        help="write only reference_sliding_window.json, from the existing tiny-mistral checkpoint",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
+    if args.sliding_window_only:
+        sliding = sliding_window_reference(HERE / "tiny-mistral", window=SLIDING_WINDOW)
+        (HERE / "reference_sliding_window.json").write_text(dumps(sliding))
+        return
     if not args.skip_tiny:
         tiny = {arch: reference(make_tiny(arch), dims=64, vocab=TINY_VOCAB, generate_tokens=12) for arch in TINY}
         (HERE / "reference_tiny.json").write_text(dumps(tiny))
+        sliding = sliding_window_reference(HERE / "tiny-mistral", window=SLIDING_WINDOW)
+        (HERE / "reference_sliding_window.json").write_text(dumps(sliding))
     if args.smollm2:
         ref = reference(args.smollm2, dims=32, vocab=64, generate_tokens=16)
         tokenizer = AutoTokenizer.from_pretrained(args.smollm2)

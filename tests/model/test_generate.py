@@ -40,6 +40,15 @@ def test_greedy_equals_an_argmax_loop(model):
     assert got == [argmax_loop(model, p, 12, stops) for p in prompts]
 
 
+def test_windowed_greedy_equals_an_argmax_loop():
+    # Decode buffers hold left-padded rows at their slots; the window must count positions, not slots.
+    windowed = random_model(LlamaConfig(2, 40, 32, 64, 4, 2, 8, sliding_window=4), seed=3, scale=0.5)
+    rng = np.random.default_rng(0)
+    prompts = [[int(t) for t in rng.integers(0, 40, n)] for n in (3, 11, 6, 1, 9)]
+    got = generate_tokens(windowed, prompts, max_new_tokens=12, stop_ids=[], buckets=BUCKETS)
+    assert got == [argmax_loop(windowed, p, 12, []) for p in prompts]
+
+
 @pytest.mark.parametrize("arch", TINY_ARCHS)
 def test_greedy_equals_hf_generate(arch, tiny_agents, tiny_reference):
     ref = tiny_reference[arch]["greedy"]

@@ -88,6 +88,94 @@ def test_from_hf_config_reads_the_tiny_checkpoints(tiny_models):
     assert mistral.sliding_window == 4096 and mistral.rope_scaling is None
 
 
+def test_attention_windows_follow_hf_s_layer_types():
+    import json
+
+    qwen2 = json.loads((tiny_dir("qwen2") / "config.json").read_text())
+    mistral = json.loads((tiny_dir("mistral") / "config.json").read_text())
+    assert qwen2["sliding_window"] is None and LlamaConfig.from_hf_config(qwen2).sliding_window is None
+    assert LlamaConfig.from_hf_config({**mistral, "sliding_window": None}).sliding_window is None  # Mistral v0.2+
+    layers = qwen2["num_hidden_layers"]
+    windowed = {**qwen2, "sliding_window": 16, "use_sliding_window": True, "layer_types": None}
+    # Qwen2 windows the layers from max_window_layers on: all of them, none of them, or a mix that is refused.
+    assert LlamaConfig.from_hf_config({**windowed, "max_window_layers": 0}).sliding_window == 16
+    assert LlamaConfig.from_hf_config({**windowed, "max_window_layers": layers}).sliding_window is None
+    with pytest.raises(ValueError, match="per-layer attention windows"):
+        LlamaConfig.from_hf_config({**windowed, "max_window_layers": 1})
+    with pytest.raises(ValueError, match="per-layer attention windows"):
+        LlamaConfig.from_hf_config({**mistral, "layer_types": ["full_attention", "sliding_attention"][:layers]})
+
+
+# -- Mistral's sliding window: a prompt three windows long, against HF eager attention (make_reference.py) ----------
+
+
+@pytest.fixture(scope="module")
+def sliding_reference() -> dict:
+    import json
+
+    return json.loads((tiny_dir("mistral").parent / "reference_sliding_window.json").read_text())
+
+
+def _next_token_logprobs(model, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    logits = forward(model, jnp.asarray([ids])).logits[0]
+    logprobs = np.asarray(jax.nn.log_softmax(logits.astype(jnp.float32)))
+    return logprobs[np.arange(len(ids) - 1), ids[1:]], np.asarray(logits)
+
+
+def test_the_sliding_window_reference_exercises_the_window(sliding_reference):
+    """HF's windowed and full-attention values agree on the first ``window`` positions and only there: the case can
+    tell a windowed model from one that attends to everything."""
+    window, ids = sliding_reference["sliding_window"], sliding_reference["token_ids"]
+    assert window == 8 and len(ids) > 3 * window
+    windowed = np.asarray(sliding_reference["windowed"]["next_token_logprobs"])
+    full = np.asarray(sliding_reference["full"]["next_token_logprobs"])
+    np.testing.assert_allclose(windowed[:window], full[:window], atol=1e-5)
+    assert np.abs(windowed[window:] - full[window:]).max() > 1.0
+
+
+def test_full_attention_past_the_window_length_matches_hf(tiny_models, sliding_reference):
+    """The unchanged checkpoint (window 4096) on the 26-token prompt: HF full attention, every position."""
+    ids, full = sliding_reference["token_ids"], sliding_reference["full"]
+    got, logits = _next_token_logprobs(tiny_models["mistral"], ids)
+    np.testing.assert_allclose(got, full["next_token_logprobs"], atol=ATOL)
+    np.testing.assert_allclose(logits[-4:], np.asarray(full["logits_tail"]), rtol=RTOL, atol=ATOL)
+
+
+def test_a_window_mask_given_explicitly_reproduces_hf(tiny_models, sliding_reference):
+    """With HF's window written as an explicit mask (key s visible from query t iff t - 8 < s <= t) the unwindowed
+    model matches HF's windowed values: the reference's window is the one the config's window must reproduce."""
+    ids, window = sliding_reference["token_ids"], sliding_reference["sliding_window"]
+    t = np.arange(len(ids))
+    mask = (t[None, :] <= t[:, None]) & (t[None, :] > t[:, None] - window)
+    logits = forward(tiny_models["mistral"], jnp.asarray([ids]), mask=jnp.asarray(mask[None])).logits[0]
+    logprobs = np.asarray(jax.nn.log_softmax(logits))
+    windowed = sliding_reference["windowed"]
+    np.testing.assert_allclose(logprobs[t[:-1], ids[1:]], windowed["next_token_logprobs"], atol=ATOL)
+    np.testing.assert_allclose(np.asarray(logits[-4:]), np.asarray(windowed["logits_tail"]), rtol=RTOL, atol=ATOL)
+
+
+def test_sliding_window_matches_hf_past_the_window(tmp_path, sliding_reference):
+    """tiny-mistral with ``sliding_window`` 8 in config.json: query t sees keys t-7..t, as HF's mask does."""
+    import json
+    import shutil
+
+    source = tiny_dir("mistral")
+    shutil.copytree(source, tmp_path / "windowed")
+    config = json.loads((source / "config.json").read_text())
+    config["sliding_window"] = sliding_reference["sliding_window"]
+    (tmp_path / "windowed" / "config.json").write_text(json.dumps(config))
+    model = load_llama(tmp_path / "windowed")
+    assert model.config.sliding_window == 8
+    windowed = sliding_reference["windowed"]
+    got, logits = _next_token_logprobs(model, sliding_reference["token_ids"])
+    np.testing.assert_allclose(got, windowed["next_token_logprobs"], atol=ATOL)
+    np.testing.assert_allclose(logits[-4:], np.asarray(windowed["logits_tail"]), rtol=RTOL, atol=ATOL)
+    last = jax.nn.log_softmax(jnp.asarray(logits[-1]))
+    np.testing.assert_allclose(
+        np.asarray(last[jnp.asarray(windowed["last_top10_ids"])]), windowed["last_top10_logprobs"], atol=ATOL
+    )
+
+
 def test_from_hf_config_accepts_transformers_v4_rope_spelling():
     v4 = {
         "model_type": "llama",

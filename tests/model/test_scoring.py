@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,6 +59,20 @@ def test_scores_equal_one_forward_per_option(model, prefix_cache):
     for g, want in zip(got, naive_scores(model, prompts, options), strict=True):
         assert g.dtype == np.float64
         np.testing.assert_allclose(g, want, atol=2e-4)
+
+
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_windowed_scores_equal_one_forward_per_option(prefix_cache):
+    # Mistral's sliding window, shorter than the shared stems: prefix caches and option tries must window their keys
+    # as the plain forward (checked against HF in test_llama) does.
+    config = LlamaConfig(2, 64, 32, 64, 4, 2, 8, attention_bias=True, tie_word_embeddings=True)
+    windowed = random_model(dataclasses.replace(config, sliding_window=5), seed=1)
+    prompts, options = _prompts(0)
+    got = score_continuations(windowed, prompts, options, buckets=BUCKETS, prefix_cache=prefix_cache)
+    for g, want in zip(got, naive_scores(windowed, prompts, options), strict=True):
+        np.testing.assert_allclose(g, want, atol=2e-4)
+    unwindowed = naive_scores(random_model(config, seed=1), prompts, options)
+    assert max(np.abs(g - u).max() for g, u in zip(got, unwindowed, strict=True)) > 1e-3  # the window mattered
 
 
 def test_warm_scoring_does_not_recompile(model):

@@ -2,8 +2,8 @@
 
 One decoder architecture covers the three HF ``model_type`` values through :class:`LlamaConfig` flags:
 GQA attention with RoPE (optionally Llama 3.x ``llama3`` or ``linear`` frequency scaling), RMSNorm, SwiGLU
-MLP, tied or untied embeddings, q/k/v biases (Qwen2). Mistral's sliding window is ignored, which is exact
-for sequences shorter than the window.
+MLP, tied or untied embeddings, q/k/v biases (Qwen2), Mistral's sliding window (query ``t`` sees keys ``s`` with
+``t - window < s <= t``; Qwen2's per-layer windows are refused at load).
 
 Module and parameter names follow HF, so a checkpoint key maps almost one to one (see
 :mod:`econalign.model.params`): ``embed_tokens``, ``layers[i].self_attn.{q,k,v,o}_proj``,
@@ -117,7 +117,7 @@ class LlamaConfig:
         output_bias: Bias on o_proj (Llama with ``attention_bias``; not Qwen2).
         mlp_bias: Biases on gate, up, down.
         max_position_embeddings: Context length the checkpoint was trained for (informational).
-        sliding_window: Mistral's window, recorded but not applied.
+        sliding_window: Attention window of every layer (Mistral), or None for full attention.
         model_type: HF ``model_type`` the config came from.
         dtype: Parameter and activation dtype: ``"float32"`` or ``"bfloat16"`` (norms and softmax run in float32);
             ``"bfloat16-mixed"``: float32 parameters and activations, projections and LM head multiplied with
@@ -172,7 +172,7 @@ class LlamaConfig:
             The config.
 
         Raises:
-            ValueError: Unsupported model type, activation or RoPE scaling.
+            ValueError: Unsupported model type, activation, RoPE scaling or per-layer attention windows.
         """
         model_type = config.get("model_type")
         if model_type not in SUPPORTED_MODEL_TYPES:
@@ -201,7 +201,7 @@ class LlamaConfig:
             output_bias=model_type != "qwen2" and bool(config.get("attention_bias", False)),
             mlp_bias=bool(config.get("mlp_bias", False)),
             max_position_embeddings=int(config.get("max_position_embeddings", HF_DEFAULT_MAX_POSITION_EMBEDDINGS)),
-            sliding_window=config.get("sliding_window") if config.get("use_sliding_window", True) else None,
+            sliding_window=_sliding_window(config),
             model_type=model_type,
             dtype=dtype,
         )
@@ -347,6 +347,48 @@ def apply_rope(x: Array, cos: Array, sin: Array) -> Array:
     x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
     cos, sin = cos[:, :, None, :], sin[:, :, None, :]
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
+
+
+def _sliding_window(config: Mapping[str, Any]) -> int | None:
+    """The attention window shared by every layer, from an HF config; None for full attention.
+
+    Mistral windows every layer (``sliding_window``, null in its later releases). Qwen2 windows only the layers
+    from ``max_window_layers`` on, and only with ``use_sliding_window`` (transformers v5 spells the result out as
+    ``layer_types``): a mix of windowed and full layers is refused rather than run as either.
+    """
+    window = config.get("sliding_window")
+    if config.get("model_type") == "qwen2" and not config.get("use_sliding_window", False):
+        return None
+    layers = int(config["num_hidden_layers"])
+    kinds = config.get("layer_types")
+    if kinds is None and config.get("model_type") == "qwen2":
+        first = int(config.get("max_window_layers", layers))
+        kinds = ["full_attention"] * min(first, layers) + ["sliding_attention"] * max(layers - first, 0)
+    if kinds is not None and window is not None:
+        if set(kinds) == {"full_attention"}:
+            return None
+        if set(kinds) != {"sliding_attention"}:
+            raise ValueError(
+                f"per-layer attention windows are not supported ({kinds.count('sliding_attention')} of {len(kinds)} "
+                f"layers use a sliding window of {window}); set use_sliding_window false to run full attention"
+            )
+    return None if window is None else int(window)
+
+
+def _window_mask(window: int, positions: Array, s_cache: int, write_at: Array | None, keys: int) -> Array:
+    """``[B or 1, T, S]``: key ``s`` lies within ``window`` tokens of query ``t`` (the mask keeps causality).
+
+    A prefix cache holds positions ``0 .. S_cache - 1`` in its slots, so key positions are the cache slots followed
+    by this call's positions. Decode buffers hold each row at its slot, offset by that row's left padding for
+    queries and keys alike, so slot distances are position distances.
+    """
+    if write_at is not None:
+        query = write_at + jnp.arange(positions.shape[1])[None, :]  # [1, T]
+        key = jnp.arange(keys)[None, :]
+    else:
+        cached = jnp.broadcast_to(jnp.arange(s_cache, dtype=positions.dtype), (positions.shape[0], s_cache))
+        query, key = positions, jnp.concatenate([cached, positions], axis=1)
+    return query[:, :, None] - key[:, None, :] < window
 
 
 def causal_mask(valid: Array) -> Array:
@@ -598,6 +640,8 @@ class Llama(nnx.Module):
             )
         if write_at is None and mask.shape != (b, t, s_cache + t):
             raise ValueError(f"mask has shape {mask.shape}, expected {(b, t, s_cache + t)}")
+        if self.config.sliding_window is not None:
+            mask = mask & _window_mask(self.config.sliding_window, positions, s_cache, write_at, mask.shape[-1])
         cos, sin = rope_tables(positions, rope_inv_freq(self.config))
         with jax.named_scope("embed"):
             x = self.embed_tokens(tokens)  # [B, T, D]
