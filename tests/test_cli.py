@@ -14,6 +14,10 @@ CONFIG = json.dumps({"seed": 0})
     [
         (["synthesize", "--agent", "nobody", "--out", "{tmp}/s"], "unknown agent 'nobody'; the config defines"),
         (
+            ["synthesize", "--splits", "tests", "--out", "{tmp}/s"],
+            "economicus/train.parquet is missing: write economicus's training splits first",
+        ),
+        (
             ["evaluate", "--agent", "nobody", "--model", "m", "--adapter", "a", "--data", "{tmp}", "--out", "{tmp}/e"],
             "unknown agent 'nobody'",
         ),
@@ -87,3 +91,26 @@ def test_runtime_json_takes_only_runtime_settings(runtime, message, capsys):
     with pytest.raises(SystemExit):
         main(["synthesize", "--out", "o", "--config-json", CONFIG, "--runtime-json", runtime])
     assert message in capsys.readouterr().err
+
+
+def test_synthesize_in_two_calls_writes_the_bytes_of_one(tmp_path):
+    """The workflow's two jobs per agent: the training splits from the agent's own entry, then the rest from all."""
+    import hashlib
+
+    data = {"n_train": 12, "n_validation": 6, "n_test": 6, "payoff_max": 7, "test_payoff_max": 8}
+    economicus = {"name": "economicus", "preference": "economicus"}
+    moralis = {"name": "moralis", "preference": "moralis", "kappa": 0.5}
+    agents = [economicus, moralis]
+    whole = json.dumps({"seed": 3, "data": data, "agents": agents})
+    assert main(["synthesize", "--config-json", whole, "--agent", "moralis", "--out", str(tmp_path / "one")]) == 0
+    own = json.dumps({"seed": 3, "data": data, "agents": [moralis]})  # what the training job is given
+    split = ["--agent", "moralis", "--out", str(tmp_path / "two")]
+    assert main(["synthesize", "--config-json", own, "--splits", "training", *split]) == 0
+    written = sorted(path.name for path in (tmp_path / "two" / "moralis").iterdir())
+    assert written == ["train.parquet", "validation.parquet"]
+    assert main(["synthesize", "--config-json", whole, "--splits", "tests", *split]) == 0
+
+    def digests(folder):
+        return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (folder / "moralis").iterdir()}
+
+    assert digests(tmp_path / "one") == digests(tmp_path / "two") and len(digests(tmp_path / "one")) == 9

@@ -1,5 +1,7 @@
 """The Snakemake DAG plans from the shipped configs and rejects bad ones before any job runs."""
 
+import json
+import shlex
 import subprocess
 import sys
 
@@ -211,6 +213,62 @@ def test_the_scoring_precision_does_not_rerun_synthesis_or_training(repo_root, t
     follows = tmp_path / "follows.yaml"
     follows.write_text(yaml.safe_dump(config))
     assert '"dtype": "bfloat16"' in _shell_commands(repo_root, tmp_path, follows, "finetune")[0]
+
+
+def _by_agent(commands, *, containing=""):
+    # The commands that contain `containing`, keyed by their --agent.
+    return {command.split("--agent ")[1].split()[0]: command for command in commands if containing in command}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"agents": [{"name": "moralis_k0_9", "preference": "moralis", "kappa": 0.9}]},
+        {"kappa_grid": [0.9]},
+    ],
+    ids=["agent", "kappa_grid"],
+)
+def test_adding_an_agent_reruns_no_training_data_or_fine_tuning_of_the_others(repo_root, tmp_path, extra):
+    """An agent's train and validation splits and its fine-tuning read its own entry only; the test splits are drawn
+    for every agent together, so they (with the card, baselines and provenance) follow the agent list."""
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(config))
+    config["agents"] += extra.get("agents", [])
+    config["kappa_grid"] = extra.get("kappa_grid", [])
+    added = tmp_path / "added.yaml"
+    added.write_text(yaml.safe_dump(config))
+    before = {rule: _shell_commands(repo_root, tmp_path, plain, rule) for rule in ("synthesize", "finetune")}
+    after = {rule: _shell_commands(repo_root, tmp_path, added, rule) for rule in ("synthesize", "finetune")}
+    new = "moralis_k0_9" if "agents" in extra else "moralis_k90"
+    for rule, containing in [("synthesize", "--splits training"), ("finetune", ""), ("synthesize", "--splits tests")]:
+        old, now = _by_agent(before[rule], containing=containing), _by_agent(after[rule], containing=containing)
+        assert set(old) == {"economicus", "moralis"} and set(now) == {*old, new}, (rule, containing)
+        for agent in old:
+            # Snakemake reruns a job whose params change, and they are formatted into these commands.
+            assert (old[agent] == now[agent]) == (containing != "--splits tests"), (agent, rule, containing)
+        for agent, command in now.items():
+            stage = json.loads(shlex.split(command)[shlex.split(command).index("--config-json") + 1])
+            names = [entry["name"] for entry in stage["agents"]]
+            # Each job still reads what it needs: its own entry (the grid's agents are entries by now), or all.
+            assert names == (["economicus", "moralis", new] if "tests" in containing else [agent]), (agent, rule)
+            assert ("kappa_grid" in stage) == (containing == "--splits tests")
+    # The AV scenarios of an agent read its own entry; the base model's job still carries the list.
+    old, now = (_by_agent(_shell_commands(repo_root, tmp_path, c, "av")) for c in (plain, added))
+    assert set(now) == {*old, new} and {a for a in old if old[a] == now[a]} == {"economicus", "moralis"}
+
+
+def test_the_tie_margin_reaches_the_av_stage_and_its_report(repo_root, tmp_path):
+    """data.tie_margin is the tie rule of the AV predictions too: it must be in those stages' tracked params."""
+    config = yaml.safe_load((repo_root / ".test/config.yaml").read_text())
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(config))
+    config.setdefault("data", {})["tie_margin"] = 0.1
+    switched = tmp_path / "switched.yaml"
+    switched.write_text(yaml.safe_dump(config))
+    for rule in ("av", "report-applications"):
+        after = _shell_commands(repo_root, tmp_path, switched, rule)
+        assert after != _shell_commands(repo_root, tmp_path, plain, rule) and '"tie_margin": 0.1' in after[0], rule
 
 
 def test_a_local_model_file_is_an_input_of_prepare_model(repo_root, tmp_path):

@@ -11,7 +11,11 @@ rule av:
         scores="results/av/{agent}.parquet",
         provenance="results/av/{agent}.provenance.json",
     params:
-        config=lambda wildcards: stage_config("av", "data/tie_margin"),
+        # An agent's scenarios read its own entry alone, so adding an agent reruns only the base model's job (whose
+        # config must still name some agent to validate).
+        config=lambda wildcards: stage_config(
+            "av", "data/tie_margin", agent=None if wildcards.agent == "base" else wildcards.agent
+        ),
         adapter=adapter_flag,
     log:
         "logs/av/{agent}.log",
@@ -96,6 +100,10 @@ rule report_applications:
         "logs/report_applications/report.log",
     benchmark:
         "benchmarks/report_applications/report.tsv"
+    resources:
+        # As the game report (REPORT_MEM_MB, common.smk): tables and figures from the AV and pricing logs.
+        mem_mb=lambda wildcards, attempt: REPORT_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: REPORT_RUNTIME * attempt,
     shell:
         "econalign report-applications --config-json {params.config:q} --av results/av --pricing results/pricing"
         " --out results/report_applications > {log} 2>&1"

@@ -27,6 +27,15 @@ BASE_MODEL = "results/prepare_model/base"
 # A JAX job takes every core of a local run (the `jax` resource keeps them one at a time). On a cluster executor
 # there is no --cores (reading workflow.cores would fail while parsing): there the profile's cpus_per_task decides.
 JAX_THREADS = workflow.resource_settings.cores or 1
+# Memory (MB) and wall time (minutes) of the report rules (report_games*, report_applications, paper): polars and
+# matplotlib over the scores and logs of every agent, single-threaded. Their imports with the paper-scale battery's
+# test splits and reference scores loaded (112,800 rows) peak at 364 MB on the 2-core VM, and each job of the tiny
+# end-to-end study took 185-254 MB and 4-18 s (benchmarks/report_*, paper); 2 GB and 15 minutes leave room for the
+# per-item scores of every agent beside them.
+# The CPU rules' resources are functions of `attempt`, so a job retried on a cluster (profiles/slurm, retries: 1) gets
+# twice as much, as the GPU rules do through the profile; the first attempt, so every local run, gets these values.
+REPORT_MEM_MB = 2000
+REPORT_RUNTIME = 15
 
 
 wildcard_constraints:
@@ -47,20 +56,25 @@ def one_of(names):
 
 COMMON_KEYS = ("seed", "model", "agents", "kappa_grid")
 # The datasets do not depend on the model, and training reads model.dtype only where finetune.dtype leaves it to it:
-# changing the scoring precision must not rerun synthesis and every fine-tuning job.
+# changing the scoring precision must not rerun synthesis and every fine-tuning job. The test splits are drawn for all
+# agents together (DATA_KEYS); an agent's training splits and fine-tuning read its own entry alone (stage_config's
+# `agent`), so adding an agent or a kappa_grid value reruns neither for the agents already there.
 DATA_KEYS = ("seed", "agents", "kappa_grid")
-TRAINING_KEYS = DATA_KEYS + (("model/dtype",) if config["finetune"]["dtype"] is None else ())
+TRAINING_DATA_KEYS = ("seed",)
+TRAINING_KEYS = TRAINING_DATA_KEYS + (("model/dtype",) if config["finetune"]["dtype"] is None else ())
 
 
-def stage_config(*sections, common=COMMON_KEYS, hosted=None, report_settings=True):
+def stage_config(*sections, common=COMMON_KEYS, agent=None, hosted=None, report_settings=True):
     """The part of the config a stage reads, as JSON for `--config-json`.
 
     Passing only what a stage reads makes Snakemake's params trigger rerun it exactly when its own settings change:
     whole sections ("data") or single keys ("report/decimals"), never the settings that change no result
     (econalign.config.RUNTIME_SETTINGS, passed as RUNTIME_JSON instead). `common` are the keys besides `sections`
-    (every stage reads the seed and the agents). `hosted="names"` gives every hosted model's name and model id (what
-    the reports list), `hosted=NAME` that model's whole entry. `report_settings=False` leaves out the keys only a
-    report reads (econalign.config.REPORT_SETTINGS).
+    (every stage reads the seed and the agents). `agent=NAME` gives that agent's entry alone as the agent list, and no
+    kappa_grid: validate_config has already expanded the grid into the list, and passing the grid would add its agents
+    back. `hosted="names"` gives every hosted model's name and model id (what the reports list), `hosted=NAME` that
+    model's whole entry. `report_settings=False` leaves out the keys only a report reads
+    (econalign.config.REPORT_SETTINGS).
     """
     stage = {}
     for key in [*common, *sections]:
@@ -69,6 +83,9 @@ def stage_config(*sections, common=COMMON_KEYS, hosted=None, report_settings=Tru
             stage.setdefault(section, {})[leaf] = config[section][leaf]
         else:
             stage[section] = config[section]
+    if agent is not None:
+        stage.pop("kappa_grid", None)
+        stage["agents"] = [entry for entry in config["agents"] if entry["name"] == agent]
     if hosted == "names":
         stage["hosted"] = [{"name": h["name"], "model": h["model"]} for h in config["hosted"]]
     elif hosted is not None:
@@ -114,6 +131,7 @@ def get_final_output():
 
 
 TEST_SPLITS = [split for split in SPLITS if split.startswith("test_")]
+TRAINING_SPLITS = [split for split in SPLITS if split not in TEST_SPLITS]
 
 
 def pricing_players():

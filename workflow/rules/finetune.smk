@@ -22,7 +22,8 @@ rule finetune:
             labels={"agent": "{agent}", "figure": "loss curve"},
         ),
     params:
-        config=lambda wildcards: stage_config("finetune", common=TRAINING_KEYS),
+        # The agent's own entry only: adding another agent must not rerun this job (an hour per agent at paper scale).
+        config=lambda wildcards: stage_config("finetune", common=TRAINING_KEYS, agent=wildcards.agent),
     log:
         "logs/finetune/{agent}.log",
     benchmark:

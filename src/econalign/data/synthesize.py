@@ -6,7 +6,13 @@ splits drawn from a seed that does not depend on the agent, so every agent's tes
 trained on), ``test_paraphrases`` (held-out templates), ``test_labels`` (unseen and swapped label sets) and
 ``test_families`` (families never trained on; the theory's answer where it has one, null where it has none).
 Test items must have an answer for every configured agent (except in ``test_families``, where answered items are
-preferred). Command line: ``econalign synthesize --config C --out DIR [--agent NAME]``.
+preferred). Command line: ``econalign synthesize --config C --out DIR [--agent NAME] [--splits all|training|tests]``.
+
+An agent's train and validation splits depend only on the seed, the ``data`` section and that agent's own entry; the
+test splits, and so ``baselines.json``, ``card.md`` and ``provenance.json``, on every configured agent. ``--splits
+training`` writes the former alone, ``--splits tests`` the rest (reading the training splits already written), so
+that the workflow reruns no agent's training data, nor its fine-tuning, when another agent is added; the files are
+the same bytes as ``--splits all`` (the default) writes.
 """
 
 from __future__ import annotations
@@ -28,14 +34,24 @@ from econalign.data.card import dataset_card
 from econalign.data.reasoning import render_target
 from econalign.data.splits import Item, SplitSpec, build_items, family_sizes, item_id
 from econalign.data.templates import render_item
-from econalign.io import derive_seed, provenance, sha256_file, write_json, write_parquet, write_text
+from econalign.io import (
+    MissingInputError,
+    derive_seed,
+    provenance,
+    sha256_file,
+    write_json,
+    write_parquet,
+    write_text,
+)
 from econalign.theory.preferences import Preference, preference_from_config
 
 __all__ = [
     "DATASET_SCHEMA",
     "DATASET_VERSION",
     "SPLITS",
+    "SPLIT_GROUPS",
     "TEST_SPLITS",
+    "TRAINING_SPLITS",
     "add_arguments",
     "agent_preferences",
     "draw_test_items",
@@ -50,7 +66,11 @@ DATASET_VERSION = "1.0"
 """Version of the generator; bump it whenever the same seed and config would give different items."""
 
 SPLITS = ("train", "validation", "test_payoffs", "test_paraphrases", "test_labels", "test_families")
+TRAINING_SPLITS = SPLITS[:2]
 TEST_SPLITS = SPLITS[2:]
+SPLIT_GROUPS = ("all", "training", "tests")
+"""What one ``synthesize`` call writes: every file, the training splits alone, or the rest (test splits and the
+files that describe all six: baselines, card, provenance)."""
 
 DATASET_SCHEMA: dict[str, Any] = {
     "id": pl.String,
@@ -252,72 +272,128 @@ def item_frame(
     return pl.DataFrame(rows, schema=DATASET_SCHEMA).sort("id")
 
 
-def synthesize(config: dict[str, Any], out_dir: str | Path, *, agent: str | None = None) -> dict[str, list[Path]]:
+def synthesize(
+    config: dict[str, Any], out_dir: str | Path, *, agent: str | None = None, splits: str = "all"
+) -> dict[str, list[Path]]:
     """Write every split of every agent (or of one agent) with its baselines, card and provenance.
 
     Args:
         config: A configuration (validated here; missing keys take their defaults).
         out_dir: Output folder; each agent's files go to ``out_dir/{agent}/``.
         agent: Build only this agent (its test splits are the same as when all agents are built).
+        splits: ``all``; ``training`` (train and validation only: they need only the agent's own entry in
+            ``config["agents"]``); or ``tests`` (the test splits, baselines, card and provenance, reading the training
+            splits a ``training`` call wrote to ``out_dir/{agent}/``). ``training`` then ``tests`` write the same
+            bytes as ``all``.
 
     Returns:
         Agent name -> paths written.
+
+    Raises:
+        MissingInputError: With ``splits="tests"``, when an agent's training splits are not in ``out_dir``.
     """
+    if splits not in SPLIT_GROUPS:
+        raise ValueError(f"splits must be one of {SPLIT_GROUPS}, not {splits!r}")
     resolved = validate_config(config)
     # A stage's config (StageConfig) keeps recording only the sections it was given.
     config = StageConfig(resolved, given=config.given) if isinstance(config, StageConfig) else resolved
     data = config["data"]
     names = [agent_spec(config, agent)["name"]] if agent is not None else [a["name"] for a in config["agents"]]
+    drawn_tests, drawn_training = splits != "training", splits != "tests"
     # One progress step per family drawn: three training-family test splits, test_families, then each agent.
-    total = len(data["families_train"]) * (len(TEST_SPLITS) - 1 + len(names)) + len(data["families_test"])
+    total = (
+        len(data["families_train"]) * ((len(TEST_SPLITS) - 1) * drawn_tests + len(names) * drawn_training)
+        + len(data["families_test"]) * drawn_tests
+    )
+    # Missing training splits fail before the test splits are drawn, not after.
+    read = {} if drawn_training else {name: _read_training(Path(out_dir) / name, name) for name in names}
     with tqdm(total=total, desc="synthesize", unit="family", delay=1.0) as bar:
-        tests = draw_test_items(config, progress=bar.update)
+        tests = draw_test_items(config, progress=bar.update) if drawn_tests else {}
         written = {}
         for name in names:
-            splits = {**draw_training_items(config, name, progress=bar.update), **tests}
-            written[name] = _write_agent(config, Path(out_dir) / name, name, splits)
+            folder = Path(out_dir) / name
+            if drawn_training:
+                frames = _agent_frames(config, name, draw_training_items(config, name, progress=bar.update))
+                written[name] = [write_parquet(folder / f"{split}.parquet", frames[split]) for split in frames]
+            else:
+                frames, written[name] = read[name], []
+            if drawn_tests:
+                frames |= _agent_frames(config, name, tests)
+                written[name] += _write_tests(config, folder, name, frames)
     return written
 
 
-def _write_agent(config: dict[str, Any], folder: Path, agent: str, splits: dict[str, list[Item]]) -> list[Path]:
+def _agent_frames(config: dict[str, Any], agent: str, splits: dict[str, list[Item]]) -> dict[str, pl.DataFrame]:
+    # The given splits as the agent's rows, in SPLITS order.
     data, seed = config["data"], config["seed"]
     preference = preference_from_config(agent_spec(config, agent))
-    frames, paths = {}, []
-    for split in SPLITS:
+    frames = {}
+    for split in (split for split in SPLITS if split in splits):
         frames[split] = item_frame(
             splits[split], agent, preference, seed=split_seed(seed, split, agent),
             reasoning=data["reasoning"], reasoning_first=data["reasoning_first"], numbers=data["reasoning_numbers"],
         )  # fmt: skip
-        paths.append(write_parquet(folder / f"{split}.parquet", frames[split]))
-    baselines = {split: split_baselines(frame) for split, frame in frames.items()}
-    statistics = {split: split_statistics(frame) for split, frame in frames.items()}
+    return frames
+
+
+def _read_training(folder: Path, agent: str) -> dict[str, pl.DataFrame]:
+    # The training splits of an earlier `--splits training` call. The card and baselines describe these files, read
+    # back exactly as written (parquet keeps every value and dtype), not a second draw of them.
+    frames = {}
+    for split in TRAINING_SPLITS:
+        path = folder / f"{split}.parquet"
+        if not path.is_file():
+            raise MissingInputError(
+                f"{path} is missing: write {agent}'s training splits first (econalign synthesize --splits training)"
+            )
+        frames[split] = pl.read_parquet(path)
+        if frames[split]["agent"].unique().to_list() not in ([agent], []):
+            raise MissingInputError(f"{path} holds another agent's rows, not {agent!r}'s")
+    return frames
+
+
+def _write_tests(config: dict[str, Any], folder: Path, agent: str, frames: dict[str, pl.DataFrame]) -> list[Path]:
+    # The test splits, then what describes all six splits: baselines, card and the provenance hashing every file.
+    seed = config["seed"]
+    paths = [write_parquet(folder / f"{split}.parquet", frames[split]) for split in TEST_SPLITS]
+    baselines = {split: split_baselines(frames[split]) for split in SPLITS}
+    statistics = {split: split_statistics(frames[split]) for split in SPLITS}
     paths.append(write_json(folder / "baselines.json", baselines))
     card = dataset_card(
-        frames, agent=agent, config=config, baselines=baselines, statistics=statistics, version=DATASET_VERSION
-    )
+        {split: frames[split] for split in SPLITS}, agent=agent, config=config, baselines=baselines,
+        statistics=statistics, version=DATASET_VERSION,
+    )  # fmt: skip
     paths.append(write_text(folder / "card.md", card))
+    files = [folder / f"{split}.parquet" for split in SPLITS] + paths[len(TEST_SPLITS) :]
     record = provenance(
         config, seed=seed, agent=agent, dataset_version=DATASET_VERSION,
-        files={path.name: sha256_file(path) for path in paths},
+        files={path.name: sha256_file(path) for path in files},
     )  # fmt: skip
     paths.append(write_json(folder / "provenance.json", record))
     return paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``econalign synthesize``: the configuration, the output folder and optionally one agent."""
+    """Arguments of ``econalign synthesize``: the configuration, the output folder, optionally one agent and splits."""
     from econalign.cli import add_config_arguments
 
     add_config_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder (one subfolder per agent)")
     parser.add_argument("--agent", default=None, help="build only this agent (default: every configured agent)")
+    parser.add_argument(
+        "--splits",
+        choices=SPLIT_GROUPS,
+        default="all",
+        help="all (default); training: train and validation only; tests: the test splits, baselines.json, card.md and "
+        "provenance.json, reading the training splits already in --out",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``econalign synthesize``."""
     from econalign.cli import config_from_args
 
-    written = synthesize(config_from_args(args), args.out, agent=args.agent)
+    written = synthesize(config_from_args(args), args.out, agent=args.agent, splits=args.splits)
     for name, paths in written.items():
         print(f"{name}: wrote {len(paths)} files to {paths[0].parent}")
     return 0
