@@ -37,9 +37,34 @@ def dry_run_profile(repo_root, tmp_path):
     for key in ("executor", "jobs", "local-cores"):
         local.pop(key, None)
     folder = tmp_path / "profile"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(local))
     return folder
+
+
+def at_attempt(value, attempt):
+    """A profile resource as Snakemake evaluates it for a job's attempt: an int, or the expression "N * attempt"."""
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"(\d+) \* attempt", value)
+    assert match, f"unexpected resource expression {value!r}"
+    return int(match.group(1)) * attempt
+
+
+def dry_run_command(repo_root, tmp_path, configfile, *args):
+    """A dry run of the whole DAG through the SLURM profile (or its local equivalent)."""
+    command = [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(repo_root / "Snakefile"),
+        "--directory", str(tmp_path / "run"),
+        "--configfile", str(repo_root / configfile),
+        "--workflow-profile", str(dry_run_profile(repo_root, tmp_path)),
+        "--dry-run", *args,
+    ]  # fmt: skip
+    if not SLURM_PLUGIN:
+        command += ["--cores", "1"]
+    (tmp_path / "run").mkdir(exist_ok=True)
+    return command
 
 
 def job_resources(stdout):
@@ -55,18 +80,7 @@ def job_resources(stdout):
 
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper-scale.yaml"])
 def test_slurm_profile_dry_run_sends_gpu_rules_to_gpus(repo_root, tmp_path, configfile):
-    profile = dry_run_profile(repo_root, tmp_path)
-    command = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(repo_root / "Snakefile"),
-        "--directory", str(tmp_path / "run"),
-        "--configfile", str(repo_root / configfile),
-        "--workflow-profile", str(profile),
-        "--dry-run",
-    ]  # fmt: skip
-    if not SLURM_PLUGIN:
-        command += ["--cores", "1"]
-    (tmp_path / "run").mkdir()
+    command = dry_run_command(repo_root, tmp_path, configfile)
     result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = job_resources(result.stdout)
@@ -75,11 +89,33 @@ def test_slurm_profile_dry_run_sends_gpu_rules_to_gpus(repo_root, tmp_path, conf
         wanted = profile_yaml["set-resources"][rule]
         assert f"gpu={wanted['gpu']}" in jobs[rule], (rule, jobs[rule])
         assert f"slurm_partition={wanted['slurm_partition']}" in jobs[rule]
-        assert f"mem_mb={wanted['mem_mb']}" in jobs[rule]
+        assert f"mem_mb={at_attempt(wanted['mem_mb'], 1)}," in jobs[rule]
     defaults = profile_yaml["default-resources"]
-    for rule in ("synthesize", "report_applications", "paper"):
+    for rule in ("synthesize_training", "synthesize", "report_applications", "paper"):
         assert "gpu=" not in jobs[rule]
         assert f"slurm_partition={defaults['slurm_partition']}" in jobs[rule]
+    # A wrong account fails every submission (the plugin checks it against sacctmgr): none is set until edited.
+    assert "slurm_account" not in defaults
+
+
+def test_a_retried_job_gets_twice_the_memory_and_time(repo_root, tmp_path):
+    """profiles/slurm retries a failed job once; the GPU rules' resources (profile expressions) and the CPU rules'
+    (declared in the rules) scale with the attempt. `--attempt` (Snakemake's, for remote jobs) sets it here."""
+    runs = {}
+    for attempt in (1, 2):
+        command = dry_run_command(repo_root, tmp_path, "config/config.yaml", "--attempt", str(attempt))
+        result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[attempt] = job_resources(result.stdout)
+    set_resources = load_profile(repo_root)["set-resources"]
+    for rule in (*GPU_RULES, "synthesize_training", "synthesize", "evaluate_reference", "report_games_table", "paper"):
+        values = {}
+        for attempt, jobs in runs.items():
+            found = {key: int(re.search(rf"\b{key}=(\d+),", jobs[rule]).group(1)) for key in ("mem_mb", "runtime")}
+            values[attempt] = found
+            if rule in set_resources:
+                assert found == {key: at_attempt(set_resources[rule][key], attempt) for key in found}, rule
+        assert values[2] == {key: 2 * value for key, value in values[1].items()}, (rule, values)
 
 
 def test_documented_slurm_command_is_not_overridden_by_the_local_profile(repo_root, tmp_path, monkeypatch):

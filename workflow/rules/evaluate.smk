@@ -82,6 +82,11 @@ rule evaluate_reference:
         "logs/evaluate_reference/reference.log",
     benchmark:
         "benchmarks/evaluate_reference/reference.tsv"
+    resources:
+        # No model: 218 MB peak and 6 s on the default study, 462 MB and 89 s on config/paper-scale.yaml (every test
+        # item of 8 agents), measured on the 2-core VM (max_rss, wall). A retry (profiles/slurm) asks for twice as much.
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
     shell:
         "econalign evaluate --config-json {params.config:q} --references --data results/synthesize"
         " --out results/evaluate_reference > {log} 2>&1"
@@ -102,6 +107,9 @@ rule report_games_table:
         "logs/report_games/table_{table}.log",
     benchmark:
         "benchmarks/report_games/table_{table}.tsv"
+    resources:
+        mem_mb=lambda wildcards, attempt: REPORT_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: REPORT_RUNTIME * attempt,
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --references results/evaluate_reference --out results/report_games --tables {wildcards.table}"
@@ -131,6 +139,9 @@ rule report_games_figure:
         "logs/report_games/figure_{figure}.log",
     benchmark:
         "benchmarks/report_games/figure_{figure}.tsv"
+    resources:
+        mem_mb=lambda wildcards, attempt: REPORT_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: REPORT_RUNTIME * attempt,
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --references results/evaluate_reference --out results/report_games --figures {wildcards.figure}"
@@ -153,6 +164,9 @@ rule report_games_summary:
         "logs/report_games/summary.log",
     benchmark:
         "benchmarks/report_games/summary.tsv"
+    resources:
+        mem_mb=lambda wildcards, attempt: REPORT_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: REPORT_RUNTIME * attempt,
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --references results/evaluate_reference --out results/report_games --summary > {log} 2>&1"
@@ -169,6 +183,9 @@ rule report_games:
         "logs/report_games/index.log",
     benchmark:
         "benchmarks/report_games/index.tsv"
+    resources:
+        mem_mb=lambda wildcards, attempt: REPORT_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: REPORT_RUNTIME * attempt,
     shell:
         "econalign report-games --config-json {params.config:q} --evaluations results/evaluate"
         " --out results/report_games --index > {log} 2>&1"

@@ -23,6 +23,11 @@ rule paper:
         applications=rules.report_applications.output,
         evaluations=get_evaluations(),
         finetune=expand("results/finetune/{agent}/metrics.parquet", agent=AGENTS),
+        # Also read by the paper: the loss curves it copies into figures/ (econalign.report.assets.find_assets), and
+        # the seeds of the datasets and training runs it records (econalign.report.provenance.stage_seeds).
+        curves=expand("results/finetune/{agent}/loss.png", agent=AGENTS),
+        data_provenance=expand("results/synthesize/{agent}/provenance.json", agent=AGENTS),
+        finetune_provenance=expand("results/finetune/{agent}/provenance.json", agent=AGENTS),
         model=BASE_MODEL,
         manuscript=PAPER_FILES,
     output:
@@ -33,6 +38,11 @@ rule paper:
             labels={"document": "RESULTS.md"},
         ),
         numbers="results/paper/numbers.tex",
+        appendix="results/paper/appendix.tex",
+        # The stamped copies of every table and figure. Snakemake deletes both folders before the job and the paper
+        # writes them afresh (a copy it no longer makes must not linger); the game report always gives both contents.
+        tables=directory("results/paper/tables"),
+        figures=directory("results/paper/figures"),
         provenance="results/paper/provenance.json",
         **(
             {
@@ -53,6 +63,10 @@ rule paper:
         "logs/paper/paper.log",
     benchmark:
         "benchmarks/paper/paper.tsv"
+    resources:
+        # As the game report (REPORT_MEM_MB, common.smk), plus the PDF build where LaTeX is installed.
+        mem_mb=lambda wildcards, attempt: REPORT_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     shell:
         "econalign paper --config-json {params.config:q} --results results --paper {params.sources:q}"
         " --out results/paper > {log} 2>&1"
