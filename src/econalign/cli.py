@@ -127,13 +127,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = _load(args._module)
     from econalign.config import ConfigError
     from econalign.io import MissingInputError
+    from econalign.serve.transport import EndpointError
 
     try:
         result = module.main(args)
     except (ConfigError, MissingInputError) as error:
-        # A wrong argument, config value or missing input is the user's to fix: the message, no traceback.
+        # A wrong argument, config value or missing input (a hosted model's unset API key included) is the user's to
+        # fix: the message, no traceback, status 2.
         print(f"econalign {args.command}: {error}", file=sys.stderr)
         return 2
+    except EndpointError as error:
+        # A hosted endpoint that failed for good (after its retries): a failed run, status 1, in one line (the
+        # server's reply may span lines); the message names the URL without credentials and never the key.
+        print(f"econalign {args.command}: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

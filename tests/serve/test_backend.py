@@ -1,10 +1,12 @@
+import io
 import json
+import urllib.error
 
 import numpy as np
 import pytest
 
 from econalign.config import ConfigError
-from econalign.serve import EndpointError, HostedSettings, OpenAIChatAgent, load_hosted_agent
+from econalign.serve import EndpointError, HostedSettings, MissingAPIKeyError, OpenAIChatAgent, load_hosted_agent
 from econalign.serve.sampling import tally
 from econalign.serve.server import AgentServer
 
@@ -20,7 +22,15 @@ KEY = "sk-test-0123456789abcdef"
 
 
 def settings(base_url, **overrides):
-    entry = {"name": "fake", "model": "fake", "base_url": base_url, "backoff_initial": 0.0, "max_retries": 2}
+    # The fake servers need no key (api_key_env: null); tests of the key name a variable of their own.
+    entry = {
+        "name": "fake",
+        "model": "fake",
+        "base_url": base_url,
+        "backoff_initial": 0.0,
+        "max_retries": 2,
+        "api_key_env": None,
+    }
     entry.update(overrides)
     return HostedSettings.from_entry(entry)
 
@@ -321,3 +331,97 @@ def test_sampling_without_a_seed_sends_none(served):
     client = OpenAIChatAgent(settings(server.base_url, seed=None))
     sampled = client.sample_choices(PROMPTS[0], ["A", "B", "C"], n=2, temperature=1.0)
     assert sampled.n_samples == 2 and int(sampled.counts.sum()) + sampled.n_failed == 2
+
+
+KEY_ENV = "ECONALIGN_TEST_KEY"
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_an_unset_key_stops_the_first_uncached_request_and_sends_nothing(value, tmp_path, monkeypatch):
+    if value is None:
+        monkeypatch.delenv(KEY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(KEY_ENV, value)
+    with ScriptedServer([(200, completion("Decision: A"))]) as server:
+        client = OpenAIChatAgent(settings(server.base_url, api_key_env=KEY_ENV), cache_dir=tmp_path)
+        with pytest.raises(MissingAPIKeyError) as error:
+            client.generate(PROMPTS, max_new_tokens=4)
+        assert server.hits == 0  # never sent unauthenticated
+    assert isinstance(error.value, ConfigError)
+    assert str(error.value) == (
+        f"hosted model fake: {KEY_ENV} is unset or empty; export it, or set api_key_env: null for a server without auth"
+    )
+    assert client.stats["requests"] == 0 and not list(tmp_path.rglob("*.json"))
+
+
+def test_a_fully_cached_rerun_needs_no_key(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with ScriptedServer([(200, completion("Decision: A"))]) as server:
+        first = OpenAIChatAgent(settings(server.base_url, api_key_env=KEY_ENV), cache_dir=tmp_path)
+        replies = first.generate(PROMPTS, max_new_tokens=4)
+        monkeypatch.delenv(KEY_ENV)
+        rerun = OpenAIChatAgent(settings(server.base_url, api_key_env=KEY_ENV), cache_dir=tmp_path)
+        assert rerun.generate(PROMPTS, max_new_tokens=4) == replies
+        assert rerun.stats["cache_hits"] == 3 and server.hits == 3
+        with pytest.raises(MissingAPIKeyError, match=KEY_ENV):  # a new request would need the key
+            rerun.generate(PROMPTS[0], max_new_tokens=4, seed=7)
+        assert server.hits == 3
+
+
+def test_api_key_env_null_sends_no_authorization(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)  # the default variable is ignored when api_key_env is null
+    with ScriptedServer([(200, completion("Decision: A"))]) as server:
+        client = OpenAIChatAgent(settings(server.base_url, api_key_env=None))
+        assert client.generate(PROMPTS[0], max_new_tokens=4) == "Decision: A"
+    assert server.authorizations == [None]
+
+
+PASSWORD = "pw-0123456789-secret"
+CREDENTIALED = f"https://alice:{PASSWORD}@api.example.com/v1"
+
+
+def test_credentials_in_base_url_stay_out_of_describe_and_repr():
+    client = OpenAIChatAgent(settings(CREDENTIALED))
+    record = client.describe()
+    assert record["settings"]["base_url"] == "https://api.example.com/v1"
+    assert record["model_id"] == "fake@https://api.example.com/v1"
+    assert PASSWORD not in json.dumps(record) and "alice" not in json.dumps(record) and PASSWORD not in repr(client)
+    assert client.settings.base_url == CREDENTIALED  # the settings keep the URL the requests use
+
+
+class FakeUrlopen:
+    """Stands in for urllib.request.urlopen: records each request's URL and raises the scripted error."""
+
+    def __init__(self, error):
+        self.error = error
+        self.urls = []
+
+    def __call__(self, request, timeout):
+        self.urls.append(request.full_url)
+        raise self.error(request.full_url)
+
+
+def http_401(url):
+    # A server that echoes the full request URL in its error body (credentials included).
+    body = json.dumps({"error": {"message": f"bad credentials for {url}"}}).encode()
+    return urllib.error.HTTPError(url, 401, "Unauthorized", {}, io.BytesIO(body))
+
+
+def connection_refused(url):
+    return urllib.error.URLError(f"cannot reach {url}")
+
+
+@pytest.mark.parametrize(("failure", "attempts"), [(http_401, 1), (connection_refused, 3)])
+def test_endpoint_errors_name_the_url_without_its_credentials(failure, attempts, monkeypatch):
+    fake = FakeUrlopen(failure)
+    monkeypatch.setattr("econalign.serve.transport.urllib.request.urlopen", fake)
+    waits, sleep = noop_sleep()
+    client = OpenAIChatAgent(settings(CREDENTIALED, max_retries=2), sleep=sleep)
+    with pytest.raises(EndpointError) as error:
+        client.generate(PROMPTS[0], max_new_tokens=4)
+    message = str(error.value)
+    assert message.startswith("https://api.example.com/v1/chat/completions: ")
+    assert PASSWORD not in message and "alice" not in message and "[redacted]" in message
+    # The request itself still goes to the URL as configured.
+    assert fake.urls == [CREDENTIALED + "/chat/completions"] * attempts and error.value.attempts == attempts
+    assert len(waits) == attempts - 1

@@ -13,6 +13,7 @@ _EXPORTS = {
     "request_key": "econalign.serve.cache",
     "load_hosted_agent": "econalign.serve.hosted",
     "OpenAIChatAgent": "econalign.serve.openai_backend",
+    "MissingAPIKeyError": "econalign.serve.openai_backend",
     "SampledChoices": "econalign.serve.sampling",
     "OptionScore": "econalign.serve.scoring",
     "score_options": "econalign.serve.scoring",

@@ -14,32 +14,18 @@ import hashlib
 import json
 import os
 import threading
-import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from econalign.io import dumps_json, write_atomic
+from econalign.serve.transport import strip_credentials
 
 CACHE_FORMAT = 1
 
 
 class SecretLeakError(RuntimeError):
     """A cache entry would have contained a secret; nothing was written."""
-
-
-def strip_credentials(url: str) -> str:
-    """Return ``url`` without user name, password or fragment (the parts that may hold credentials).
-
-    Example:
-        >>> strip_credentials("https://user:pw@api.example.com/v1#x")
-        'https://api.example.com/v1'
-    """
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def canonical_request(url: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,13 +11,18 @@ hosted models. Option log-probabilities come from one of three methods (``logpro
   log-prob is not reported by the endpoint, so the values are conditional on the prefix: the same constant
   is missing from every option, and choice probabilities are unaffected.
 * ``continuations`` (``econalign serve`` only): the request carries ``econalign_continuations`` and the
-  server returns the agent's own ``choice_logprobs``, exactly.
+  server returns the agent's own ``choice_logprobs``: exactly the in-process agent's when both load the model in
+  the same dtype (``econalign serve --dtype``, default float32; the config's ``model.dtype``).
 
 Every request goes through a bounded pool of ``max_concurrency`` threads, is retried with exponential
 backoff (:mod:`econalign.serve.transport`) and is answered from the on-disk cache
 (:mod:`econalign.serve.cache`) when the identical request was made before. The API key is read from the
 environment variable ``api_key_env`` and only ever sent in the ``Authorization`` header: it is not part of
-any request body, cache key, cache file, error message or ``repr``.
+any request body, cache key, cache file, error message or ``repr``. When ``api_key_env`` names a variable that is
+unset or empty, the first request the cache cannot answer raises :class:`MissingAPIKeyError` (nothing is sent
+without the key; a fully cached rerun needs none); ``api_key_env: null`` sends no key, for servers without auth.
+Credentials written into ``base_url`` (``https://user:password@host/v1``) are not part of ``model_id``,
+``describe()``, a cache entry or an error message (the client does not authenticate with them: use ``api_key_env``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from econalign.config import ConfigError
 from econalign.io import derive_seed
 from econalign.serve.cache import ResponseCache, strip_credentials
 from econalign.serve.protocol import CONTINUATION_LOGPROBS_FIELD, CONTINUATIONS_FIELD
@@ -41,6 +47,14 @@ from econalign.serve.settings import HostedSettings
 from econalign.serve.transport import EndpointError, RetryPolicy, post_json
 
 Prompt = str | Sequence[Mapping[str, str]]
+
+
+class MissingAPIKeyError(ConfigError):
+    """The variable ``api_key_env`` names is unset or empty, and a request must go to the endpoint.
+
+    A configuration error (the CLI exits with status 2): export the key, or set ``api_key_env: null`` for an
+    endpoint without authentication.
+    """
 
 
 class OpenAIChatAgent:
@@ -70,6 +84,8 @@ class OpenAIChatAgent:
     ) -> None:
         self.settings = settings
         self._api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
+        # Checked at the first request the cache cannot answer, not here: a fully cached rerun needs no key.
+        self._key_missing = bool(settings.api_key_env) and not self._api_key
         self.cache = ResponseCache(cache_dir, secrets=[self._api_key]) if cache_dir is not None else None
         self._parse = parse
         self._sleep = sleep
@@ -132,6 +148,7 @@ class OpenAIChatAgent:
         Raises:
             NotImplementedError: The model is configured with ``logprobs: false``.
             EndpointError: A request failed after its retries.
+            MissingAPIKeyError: A request not in the cache, while the ``api_key_env`` variable is unset or empty.
         """
         if not self.settings.logprobs:
             raise NotImplementedError(
@@ -306,6 +323,11 @@ class OpenAIChatAgent:
                 with self._lock:
                     self.stats["cache_hits"] += 1
                 return cached
+        if self._key_missing:
+            raise MissingAPIKeyError(
+                f"hosted model {self.settings.name}: {self.settings.api_key_env} is unset or empty; export it, "
+                "or set api_key_env: null for a server without auth"
+            )
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         with self._lock:
             self.stats["requests"] += 1

@@ -6,7 +6,9 @@ tests run it with a fake agent and the CLI with ``econalign.model.agent.load_age
 concurrently but the agent is called by one thread at a time (one JAX job). The server binds to
 127.0.0.1 by default; ``--api-key-env`` makes it require ``Authorization: Bearer <key>``.
 
-CLI: ``econalign serve MODEL_DIR [--adapter DIR] [--host 127.0.0.1] [--port 8000] [--name NAME]``.
+CLI: ``econalign serve MODEL_DIR [--adapter DIR] [--dtype float32] [--host 127.0.0.1] [--port 8000] [--name NAME]``.
+``--dtype`` is the model's precision (as the config's ``model.dtype``); served log-probabilities equal the in-process
+agent's only when both use the same dtype.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from econalign.serve.completions import RequestError, complete
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 8 << 20
+DTYPES = ("float32", "bfloat16", "bfloat16-mixed")
+"""The precisions ``--dtype`` accepts: the config's ``model.dtype`` values (``econalign.model.agent.load_agent``)."""
 
 
 class AgentServer:
@@ -206,6 +210,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``econalign serve``."""
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="prepared model directory (results/prepare_model/base)")
     parser.add_argument("--adapter", metavar="DIR", help="PEFT adapter directory (results/finetune/{agent}/adapter)")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="model precision, as the config's model.dtype (default: float32); served log-probabilities equal the "
+        "in-process agent's only when both use the same dtype",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
     parser.add_argument("--name", help="served model name (default: the adapter's agent name, else 'base')")
@@ -232,17 +243,42 @@ def served_name(adapter: str | None) -> str:
     return path.parent.name if path.name == "adapter" else path.name
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run ``econalign serve`` until interrupted."""
-    from econalign.model.agent import load_agent
+def check_inputs(model_dir: str | os.PathLike[str], adapter: str | os.PathLike[str] | None) -> None:
+    """Check that the model (and adapter) folder exist before loading anything.
 
+    Raises:
+        econalign.io.MissingInputError: Naming the missing folder and the command that makes it.
+    """
+    from econalign.io import MissingInputError
+
+    if not (Path(model_dir) / "config.json").is_file():
+        state = "holds no config.json" if Path(model_dir).is_dir() else "does not exist"
+        raise MissingInputError(
+            f"model folder {model_dir} {state}: `econalign prepare-model` makes one (results/prepare_model/base)"
+        )
+    if adapter is not None and not Path(adapter).is_dir():
+        raise MissingInputError(
+            f"adapter folder {adapter} does not exist: `econalign finetune` makes one "
+            "(results/finetune/{agent}/adapter)"
+        )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``econalign serve`` until interrupted.
+
+    Raises:
+        econalign.io.MissingInputError: ``MODEL_DIR`` (or ``--adapter``) does not exist (the CLI exits with status 2).
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             raise SystemExit(f"econalign serve: environment variable {args.api_key_env} is empty or unset")
-    agent = load_agent(args.model_dir, adapter=args.adapter)
+    check_inputs(args.model_dir, args.adapter)
+    from econalign.model.agent import load_agent
+
+    agent = load_agent(args.model_dir, adapter=args.adapter, dtype=args.dtype)
     server = AgentServer(
         agent,
         model_name=args.name or served_name(args.adapter),
@@ -251,7 +287,7 @@ def main(args: argparse.Namespace) -> int:
         api_key=api_key,
         max_tokens_limit=args.max_tokens_limit,
     )
-    print(f"serving {server.model_name!r} at {server.base_url} (Ctrl-C or SIGTERM stops)", flush=True)
+    print(f"serving {server.model_name!r} ({args.dtype}) at {server.base_url} (Ctrl-C or SIGTERM stops)", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()

@@ -59,8 +59,11 @@ class HostedSettings:
         return cls(**{field.name: resolved[field.name] for field in dataclasses.fields(cls)})
 
     def public(self) -> dict[str, Any]:
-        """The settings as a JSON-able dict (safe to write: it holds no secret)."""
+        """The settings as a JSON-able dict, safe to write: no secret, ``base_url`` without its credentials."""
+        from econalign.serve.transport import strip_credentials
+
         record = dataclasses.asdict(self)
+        record["base_url"] = strip_credentials(self.base_url)
         record["extra_body"] = dict(self.extra_body)
         return record
 
@@ -117,8 +120,16 @@ def hosted_name_errors(config: Mapping[str, Any]) -> list[str]:
 
 
 def hosted_entry(config: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """Return the ``hosted:`` entry called ``name`` (KeyError listing the known names otherwise)."""
+    """Return the ``hosted:`` entry called ``name`` of a resolved config.
+
+    Raises:
+        econalign.config.ConfigError: If the config defines no hosted model ``name`` (the message lists the names it
+            defines; ``econalign evaluate --hosted NAME`` reports it in one line and exits with status 2).
+    """
+    from econalign.config import ConfigError
+
     for entry in config.get("hosted", []):
         if entry["name"] == name:
             return dict(entry)
-    raise KeyError(f"unknown hosted model {name!r}; the config defines: {', '.join(hosted_names(config)) or 'none'}")
+    known = ", ".join(hosted_names(config)) or "none"
+    raise ConfigError(f"unknown hosted model {name!r}; the config defines: {known}")

@@ -13,6 +13,7 @@ import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,6 +31,35 @@ def is_retryable_status(code: int) -> bool:
         [False, True, False, True, True]
     """
     return code in RETRY_STATUS or (500 <= code <= 599 and code not in PERMANENT_5XX)
+
+
+def strip_credentials(url: str) -> str:
+    """Return ``url`` without user name, password or fragment (the parts that may hold credentials).
+
+    Example:
+        >>> strip_credentials("https://user:pw@api.example.com/v1#x")
+        'https://api.example.com/v1'
+    """
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The credentials written into ``url``: its user info (``user:password``, or a bare key) and the password.
+
+    Example:
+        >>> url_secrets("https://user:p%40ss@api.example.com/v1"), url_secrets("https://api.example.com/v1")
+        (('user:p%40ss', 'p%40ss', 'p@ss'), ())
+    """
+    parts = urllib.parse.urlsplit(url)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    if not userinfo:
+        return ()
+    _, _, password = userinfo.partition(":")
+    return tuple(dict.fromkeys(s for s in (userinfo, password, urllib.parse.unquote(password)) if s))
 
 
 class EndpointError(RuntimeError):
@@ -100,13 +130,15 @@ def post_json(
     """POST ``body`` as JSON and return the decoded JSON reply, retrying transient failures.
 
     Args:
-        url: The endpoint.
+        url: The endpoint; credentials in it (``https://user:password@host``) are used for the request but never
+            appear in an error message, which names the URL without them.
         body: The JSON request body.
         headers: Extra headers (``Authorization`` ...); they are never included in error messages.
         policy: Retry and timeout settings.
         validate: Called on the decoded reply; raising ``ValueError``/``KeyError``/``TypeError`` marks the
             reply as malformed (retried like a server error).
-        redact: Strings removed from error messages (the API key, should a server echo it).
+        redact: Strings removed from error messages (the API key, should a server echo it); the URL's own
+            credentials are always removed.
         sleep: The wait function (tests pass a fake).
 
     Returns:
@@ -117,12 +149,14 @@ def post_json(
     """
     data = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
     request_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
+    public_url = strip_credentials(url)
+    redact = (*redact, *url_secrets(url))
     last: _Retryable | None = None
     for attempt in range(policy.max_retries + 1):
         if attempt:
             sleep(policy.wait(attempt, last.retry_after if last else None))
         try:
-            return _attempt(url, data, request_headers, policy.timeout, validate, redact)
+            return _attempt(url, public_url, data, request_headers, policy.timeout, validate, redact)
         except _Retryable as error:
             last = error
         except EndpointError as error:
@@ -130,7 +164,7 @@ def post_json(
             raise
     assert last is not None
     raise EndpointError(
-        f"{url}: failed after {policy.max_retries + 1} attempts; last error: {last}",
+        f"{public_url}: failed after {policy.max_retries + 1} attempts; last error: {last}",
         status=last.status,
         attempts=policy.max_retries + 1,
     )
@@ -138,6 +172,7 @@ def post_json(
 
 def _attempt(
     url: str,
+    public_url: str,
     data: bytes,
     headers: Mapping[str, str],
     timeout: float,
@@ -153,7 +188,7 @@ def _attempt(
         message = f"HTTP {error.code}: {detail}"
         if is_retryable_status(error.code):
             raise _Retryable(message, error.code, _retry_after(error.headers.get("Retry-After"))) from None
-        raise EndpointError(f"{url}: {message}", status=error.code) from None
+        raise EndpointError(f"{public_url}: {message}", status=error.code) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:  # OSError: SSL, resets, timeouts
         raise _Retryable(f"connection error: {_redact(str(error), redact)}") from None
     try:
