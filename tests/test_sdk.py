@@ -139,8 +139,9 @@ def _stub_stages(monkeypatch, *, real_synthesize=False):
         (out_dir / "provenance.json").write_text(json.dumps({"model_sha256": "f" * 64}))
         return out_dir
 
-    def synthesize(config, out_dir, *, agent, splits="all"):
+    def synthesize(config, out_dir, *, agent, splits="all", progress=True):
         calls.append(("synthesize", agent, [a["name"] for a in config["agents"]]))
+        calls.append(("synthesized", splits, progress))
 
     def finetune(config, *, agent, model_dir, data_dir, out_dir, echo):
         calls.append(("finetune", agent, config["finetune"]["max_steps"], data_dir.name))
@@ -163,12 +164,13 @@ def _stub_stages(monkeypatch, *, real_synthesize=False):
 @pytest.fixture
 def stub_stages(monkeypatch):
     """The stages align() runs, replaced by recorders; the calls as (stage, ...) tuples, with ("trained", dtype,
-    progress bar) after each fine-tuning and ("loaded", dtype, progress bars) after each load."""
+    progress bar) after each fine-tuning, ("loaded", dtype, progress bars) after each load and ("synthesized", splits,
+    progress bar) after each synthesis."""
     return _stub_stages(monkeypatch)
 
 
 def _stages(calls):
-    return [call[0] for call in calls if call[0] not in ("trained", "loaded")]
+    return [call[0] for call in calls if call[0] not in ("trained", "loaded", "synthesized")]
 
 
 def _recorded(calls, kind):
@@ -182,8 +184,11 @@ def test_align_runs_the_stages_once_and_reuses_the_cache(stub_stages, tmp_path):
     messages = []
     first = ea.align(PM, ea.HomoMoralis(kappa=0.5), home=tmp_path, steps=3, progress=messages.append)
     assert _stages(stub_stages) == ["prepare_model", "synthesize", "finetune", "load_agent"]
-    assert stub_stages[1] == ("synthesize", "moralis_k50", ["moralis_k50"])
-    assert stub_stages[2] == ("finetune", "moralis_k50", 3, "moralis_k50")
+    assert stub_stages[1:4] == [
+        ("synthesize", "moralis_k50", ["moralis_k50"]),
+        ("synthesized", "training", True),
+        ("finetune", "moralis_k50", 3, "moralis_k50"),
+    ]
     assert first.adapter.parent.parent.parent == tmp_path / "agents"
     assert json.loads((first.adapter.parent.parent / "config.json").read_text())["finetune"]["max_steps"] == 3
     assert any("fine-tuning" in message for message in messages)
@@ -255,6 +260,7 @@ def test_align_retrains_a_cached_adapter_trained_in_another_precision(stub_stage
     again = ea.align(PM, ea.HomoEconomicus(), home=tmp_path, progress=messages.append)
     assert again.adapter == first.adapter
     assert _recorded(stub_stages, "trained") == [("float32", False), ("float32", True)]
+    assert _recorded(stub_stages, "synthesized") == [("training", False), ("training", True)]  # bars follow progress
     assert any("trained in bfloat16, not float32" in message for message in messages)
     assert json.loads(recorded.read_text())["model"]["dtype"] == "float32"
 

@@ -487,7 +487,7 @@ def align(
     else:
         say(f"synthesizing the {name} dataset in {folder / 'synthesize'}")
         # finetune reads the train and validation splits only; the test splits, baselines and card are evaluate's.
-        synthesize(resolved, folder / "synthesize", agent=name, splits="training")
+        synthesize(resolved, folder / "synthesize", agent=name, splits="training", progress=progress is not None)
         say(f"fine-tuning {model!r} toward {name} in {folder / 'finetune'}")
         finetune(
             resolved,

@@ -273,7 +273,12 @@ def item_frame(
 
 
 def synthesize(
-    config: dict[str, Any], out_dir: str | Path, *, agent: str | None = None, splits: str = "all"
+    config: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    agent: str | None = None,
+    splits: str = "all",
+    progress: bool = True,
 ) -> dict[str, list[Path]]:
     """Write every split of every agent (or of one agent) with its baselines, card and provenance.
 
@@ -285,6 +290,7 @@ def synthesize(
             ``config["agents"]``); or ``tests`` (the test splits, baselines, card and provenance, reading the training
             splits a ``training`` call wrote to ``out_dir/{agent}/``). ``training`` then ``tests`` write the same
             bytes as ``all``.
+        progress: Show a progress bar (on stderr, once drawing takes over a second).
 
     Returns:
         Agent name -> paths written.
@@ -307,7 +313,7 @@ def synthesize(
     )
     # Missing training splits fail before the test splits are drawn, not after.
     read = {} if drawn_training else {name: _read_training(Path(out_dir) / name, name) for name in names}
-    with tqdm(total=total, desc="synthesize", unit="family", delay=1.0) as bar:
+    with tqdm(total=total, desc="synthesize", unit="family", delay=1.0, disable=not progress) as bar:
         tests = draw_test_items(config, progress=bar.update) if drawn_tests else {}
         written = {}
         for name in names:
