@@ -137,7 +137,7 @@ def test_human_benchmark_is_a_posed_cell():
     assert "Bonnefon" in HUMAN_BENCHMARK.citation
 
 
-def test_cli_scores_an_agent(tmp_path, monkeypatch):
+def test_cli_scores_an_agent(tmp_path, monkeypatch, capsys):
     from econalign.cli import main
 
     fake = types.ModuleType("econalign.model.agent")
@@ -172,8 +172,10 @@ def test_cli_scores_an_agent(tmp_path, monkeypatch):
     assert set(scores["predicted_action"]) == {"stay", "swerve"}
     provenance = json.loads((tmp_path / "av" / "moralis.provenance.json").read_text())
     assert provenance["agent"] == "moralis" and provenance["model_sha256"] == "0" * 64
-    with pytest.raises(SystemExit):
-        main(["av", "--config-json", config, "--agent", "moralis", "--model", str(tmp_path), "--out", str(out)])
+    capsys.readouterr()
+    # The same usage error as evaluate's: one line, status 2.
+    assert main(["av", "--config-json", config, "--agent", "moralis", "--model", str(tmp_path), "--out", str(out)]) == 2
+    assert "econalign av: agent 'moralis' needs --adapter exactly when it is not 'base'" in capsys.readouterr().err
 
 
 def test_cli_provenance_names_the_adapter_and_its_hash(tmp_path, monkeypatch):

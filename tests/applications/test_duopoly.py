@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 from econalign.applications.duopoly import PricingSetup, choose_index, simulate, simulate_many
 from econalign.applications.pricing_agents import market_grid, nearest_index
 from econalign.applications.pricing_run import build_players, partial_path, run_pairing
-from econalign.config import validate_config
+from econalign.config import ConfigError, validate_config
 from econalign.theory.market import LogitDuopoly
 
 from .fakes import HashAgent, PriceLevelAgent
@@ -173,7 +173,7 @@ def test_run_pairing_ignores_a_partial_log_of_other_players(tmp_path):
     )
 
 
-def test_cli_runs_a_reference_pairing(tmp_path):
+def test_cli_runs_a_reference_pairing(tmp_path, capsys):
     from econalign.cli import main
 
     out = tmp_path / "nash__tit_for_tat.parquet"
@@ -189,8 +189,9 @@ def test_cli_runs_a_reference_pairing(tmp_path):
     first = out.read_bytes()
     assert main(["pricing", "--config-json", config, "--pairing", "nash__tit_for_tat", "--out", str(out)]) == 0
     assert out.read_bytes() == first
-    with pytest.raises(SystemExit, match="pass --model"):
-        main(["pricing", "--config-json", config, "--pairing", "base__nash", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["pricing", "--config-json", config, "--pairing", "base__nash", "--out", str(out)]) == 2
+    assert "econalign pricing: firm 'base' is a language model agent; pass --model" in capsys.readouterr().err
 
 
 def test_build_players_loads_each_llm_firm_once_with_its_adapter(tmp_path, monkeypatch):
@@ -210,7 +211,7 @@ def test_build_players_loads_each_llm_firm_once_with_its_adapter(tmp_path, monke
     setup = PricingSetup.from_config(config, "economicus__moralis")
     build_players(setup.firms, config, model=tmp_path, adapters=tmp_path / "finetune")
     assert loads == [(tmp_path, tmp_path / "finetune" / name / "adapter") for name in ("economicus", "moralis")]
-    with pytest.raises(SystemExit, match="neither"):
+    with pytest.raises(ConfigError, match="neither"):
         build_players(PricingSetup.from_config(config, "base__stranger").firms, config, model=tmp_path, adapters=None)
     out = tmp_path / "economicus__nash.parquet"
     (tmp_path / "economicus" / "adapter").mkdir(parents=True)
@@ -261,7 +262,7 @@ def test_pairings_in_lockstep_equal_separate_runs_and_share_one_call_per_agent()
         simulate_many([setups[0], setups[0]], players)
 
 
-def test_cli_runs_several_pairings_into_a_folder(tmp_path):
+def test_cli_runs_several_pairings_into_a_folder(tmp_path, capsys):
     from econalign.cli import main
 
     config = json.dumps({"pricing": {"alphas": [1.0], "periods": 3, "episodes": 1}})
@@ -272,17 +273,10 @@ def test_cli_runs_several_pairings_into_a_folder(tmp_path):
     )
     for pairing in pairings:
         assert pl.read_parquet(tmp_path / f"{pairing}.parquet")["pairing"].unique().to_list() == [pairing]
-    with pytest.raises(SystemExit, match="--out takes one pairing"):
-        main(
-            [
-                "pricing",
-                "--config-json",
-                config,
-                *[f"--pairing={p}" for p in pairings],
-                "--out",
-                str(tmp_path / "x.parquet"),
-            ]
-        )
+    capsys.readouterr()
+    several = [f"--pairing={p}" for p in pairings]
+    assert main(["pricing", "--config-json", config, *several, "--out", str(tmp_path / "x.parquet")]) == 2
+    assert "econalign pricing: --out takes one pairing; use --out-dir for several" in capsys.readouterr().err
 
 
 def test_provenance_names_each_llm_firms_adapter_and_its_hash(tmp_path, monkeypatch):

@@ -181,9 +181,15 @@ def test_nan_logprobs_are_counted_as_unscorable(dataset_dir, config, tmp_path):
     assert metrics["agreement"]["all"]["economicus"]["all"]["choice"]["n"] == answered.height
 
 
-def test_unknown_hosted_name_and_mixed_arguments_are_errors(dataset_dir, tmp_path):
-    with pytest.raises(KeyError, match="unknown hosted model 'nope'"):
-        main(["evaluate", "--hosted", "nope", "--data", str(dataset_dir), "--out", str(tmp_path)])
-    with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--hosted", "x", "--model", "m", "--data", str(dataset_dir), "--out", str(tmp_path)])
-    assert exit_info.value.code == "econalign evaluate: --hosted replaces --model and --adapter"
+def test_unknown_hosted_name_and_mixed_arguments_are_errors(dataset_dir, tmp_path, capsys):
+    # Usage errors: one line naming the problem, status 2, no traceback.
+    common = ["--data", str(dataset_dir), "--out", str(tmp_path)]
+    for argv, message in (
+        (["--hosted", "nope"], "econalign evaluate: unknown hosted model 'nope'"),
+        (["--hosted", "x", "--model", "m"], "econalign evaluate: --hosted replaces --model and --adapter"),
+        (["--hosted", "x", "--cache-dir", "c"], "econalign evaluate: --cache-dir caches a local model's scores only"),
+        (["--references", "--cache-dir", "c"], "--references scores no model"),
+    ):
+        assert main(["evaluate", *argv, *common]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

@@ -9,7 +9,7 @@ import shutil
 import pytest
 from conftest import tiny_dir
 
-from econalign.io import sha256_file
+from econalign.io import MissingInputError, sha256_file
 from econalign.model import prepare as prepare_module
 from econalign.model.prepare import prepare_model
 
@@ -66,9 +66,10 @@ def test_missing_files_are_all_named(tmp_path):
     source = tmp_path / "ckpt"
     source.mkdir()
     shutil.copy(tiny_dir("llama") / "config.json", source)
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(MissingInputError) as error:  # a FileNotFoundError
         prepare_model(str(source), tmp_path / "out")
     assert "tokenizer.json" in str(error.value) and "model.safetensors" in str(error.value)
+    assert not (tmp_path / "out").exists()  # checked before the output folder is made
 
 
 def test_unsupported_architecture_is_refused(tmp_path):
@@ -102,8 +103,10 @@ def test_hub_id_resolves_from_the_local_cache_only(tmp_path, monkeypatch):
 
 
 def test_spec_that_is_nothing_known_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="smollm2-135m-instruct"):
+    with pytest.raises(MissingInputError, match="smollm2-135m-instruct") as error:
         prepare_model("no-such-model", tmp_path / "out")
+    assert "local .gguf file, a local HF checkpoint directory" in str(error.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_pair_prepares_and_prints_the_directory(tmp_path):

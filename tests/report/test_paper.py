@@ -28,17 +28,24 @@ def snapshot(folder):
     }
 
 
-def test_rebuilding_from_a_fresh_copy_gives_identical_bytes(fixture_results, paper_config, repo_root, tmp_path):
-    first = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root)
+def test_rebuilding_from_a_fresh_copy_gives_identical_bytes(
+    fixture_results, paper_config, repo_root, tmp_path, monkeypatch
+):
+    # As the workflow runs it: from the folder holding results/, with relative paths (RESULTS.md names the folder).
+    monkeypatch.chdir(fixture_results.parent)
+    first = assemble(paper_config, "results", "results/paper", repo_root)
     before = snapshot(first.out)
     clone = tmp_path / "clone" / "results"  # a clean clone elsewhere on disk, same inputs
     shutil.copytree(fixture_results, clone, ignore=shutil.ignore_patterns("paper"))
     log = clone / "finetune/moralis/metrics.parquet"  # throughput is wall-clock: it differs on every real run
     write_parquet(log, pl.read_parquet(log).with_columns(pl.col("tokens_per_s") * 1.7))
-    second = assemble(paper_config, clone, clone / "paper", repo_root)
-    again = assemble(paper_config, fixture_results, fixture_results / "paper", repo_root)
-    assert snapshot(second.out) == before
+    monkeypatch.chdir(clone.parent)
+    assemble(paper_config, "results", "results/paper", repo_root)
+    monkeypatch.chdir(fixture_results.parent)
+    again = assemble(paper_config, "results", "results/paper", repo_root)
+    assert snapshot(clone / "paper") == before
     assert snapshot(again.out) == before
+    assert "Assembled by `econalign paper` from `results/`: config" in (again.out / "RESULTS.md").read_text()
     assert "tables/games_agreement.tex" in before and "figures/games_cooperation_vs_temptation.png" in before
 
 
@@ -148,6 +155,7 @@ def test_results_md_states_missed_targets_numbers_tables_and_figures(fixture_res
     assert "| `evaluate/moralis/agreement/all/own/all/choice/estimate` | 0.88 |" in text  # a key number
     assert f"- model weights sha256: `{MODEL_SHA}`" in text
     assert "Not built: report.latex is off" in text
+    assert f"Assembled by `econalign paper` from `{fixture_results.as_posix()}/`: config" in text  # as given
     assert set(result.missed) == {
         moralis_fit,
         "evaluate/economicus/agreement/test_families/own/all/choice/estimate",

@@ -168,10 +168,14 @@ def test_lora_on_the_top_block_exports_peft_layers_to_transform(tiny_model_dir, 
     assert float(jnp.abs(forward(tuned, TOKENS) - forward(load_llama(tiny_model_dir), TOKENS)).max()) > 1e-4
 
 
-def test_more_train_layers_than_blocks_is_refused(tiny_model_dir, tiny_data_dir, tmp_path):
+def test_more_train_layers_than_blocks_is_refused(tiny_model_dir, tiny_data_dir, tmp_path, capsys):
+    # A config the model does not fit is a user error: one line and status 2, as in every stage (a diverged run is 1).
     config = finetune_config(train_layers=3)
-    with pytest.raises(SystemExit, match="econalign finetune: finetune/train_layers: 3, but the model has 2 blocks"):
-        run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path)
+    assert run_cli(config, tiny_model_dir, tiny_data_dir, tmp_path) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("econalign finetune:")]
+    assert lines == ["econalign finetune: finetune/train_layers: 3, but the model has 2 blocks"]
+    assert "Traceback" not in err
 
 
 def test_load_agent_scores_with_the_trained_adapter(lora_run, tiny_model_dir):

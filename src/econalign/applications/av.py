@@ -361,6 +361,7 @@ def main(args: argparse.Namespace) -> int:
     ``base``), the hash that ``evaluate`` and ``finetune`` record for the same adapter.
     """
     from econalign.cli import config_from_args
+    from econalign.config import ConfigError
     from econalign.io import adapter_hash, provenance, write_json, write_parquet
     from econalign.model.agent import load_agent
 
@@ -368,7 +369,7 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     preference = agent_preference(config, args.agent)
     if (args.adapter is None) != (args.agent == "base"):
-        raise SystemExit(f"econalign av: agent {args.agent!r} needs --adapter exactly when it is not 'base'")
+        raise ConfigError(f"agent {args.agent!r} needs --adapter exactly when it is not 'base'")
     scenarios = av_scenarios(config["av"])
     adapter = adapter_hash(args.adapter)  # of the files loaded next; "none" for the base model
     agent = load_agent(args.model, adapter=args.adapter, dtype=config["model"]["dtype"])

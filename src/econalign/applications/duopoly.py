@@ -460,12 +460,13 @@ def main(args: argparse.Namespace) -> int:
     """Run ``econalign pricing`` for one pairing (``--out``) or several in lockstep (``--out-dir``)."""
     from econalign.applications.pricing_run import run_pairings
     from econalign.cli import config_from_args
+    from econalign.config import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = config_from_args(args)
     pairings = list(dict.fromkeys(args.pairing))
     if args.out is not None and len(pairings) != 1:
-        raise SystemExit("econalign pricing: --out takes one pairing; use --out-dir for several")
+        raise ConfigError("--out takes one pairing; use --out-dir for several")
     outs = {pairings[0]: args.out} if args.out is not None else {p: args.out_dir / f"{p}.parquet" for p in pairings}
     run_pairings(config, outs, model=args.model, adapters=args.adapters)
     return 0

@@ -47,7 +47,13 @@ def build_players(
 
     Returns:
         Firm name -> player.
+
+    Raises:
+        ConfigError: A firm is neither a reference pricer nor an agent of the config, or an LLM firm plays without
+            ``model`` or ``adapters`` (``econalign pricing`` exits with status 2).
     """
+    from econalign.config import ConfigError
+
     agents = {agent["name"] for agent in config["agents"]}
     players: dict[str, Any] = {}
     for name in dict.fromkeys(names):
@@ -55,9 +61,9 @@ def build_players(
             players[name] = reference_pricer(name, kappa=float(config["pricing"]["reference_kappa"]))
             continue
         if name != "base" and name not in agents:
-            raise SystemExit(f"econalign pricing: {name!r} is neither a reference pricer nor an agent of the config")
+            raise ConfigError(f"{name!r} is neither a reference pricer nor an agent of the config")
         if model is None:
-            raise SystemExit(f"econalign pricing: firm {name!r} is a language model agent; pass --model")
+            raise ConfigError(f"firm {name!r} is a language model agent; pass --model")
         adapter = adapter_dir(name, adapters)
         from econalign.model.agent import load_agent
         from econalign.model.buckets import Buckets
@@ -73,12 +79,15 @@ def adapter_dir(name: str, adapters: Path | None) -> Path | None:
     """The adapter directory of an LLM firm: ``{adapters}/{name}/adapter``, None for ``base``.
 
     Raises:
-        SystemExit: An aligned agent plays but no ``adapters`` folder was given.
+        ConfigError: An aligned agent plays but no ``adapters`` folder was given (``econalign pricing`` exits with
+            status 2).
     """
+    from econalign.config import ConfigError
+
     if name == "base":
         return None
     if adapters is None:
-        raise SystemExit(f"econalign pricing: firm {name!r} needs --adapters")
+        raise ConfigError(f"firm {name!r} needs --adapters")
     return adapters / name / "adapter"
 
 

@@ -264,6 +264,9 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
 
     Returns:
         The summary written to ``summary.json``.
+
+    Raises:
+        MissingInputError: An agent's AV results or a pairing's pricing log is missing; nothing is written then.
     """
     from econalign.applications import figures, tables
     from econalign.applications.pricing_agents import market_grid
@@ -272,6 +275,10 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     agents = ["base", *[agent["name"] for agent in config["agents"]]]
     pricing = config["pricing"]
     references = list(pricing["reference_opponents"])
+    av_dir, pricing_dir = Path(av_dir), Path(pricing_dir)
+    pairings = pricing_pairings(agents, pricing)
+    _require(av_dir, agents, "run the av rule first (econalign av --agent AGENT)")
+    _require(pricing_dir, pairings, "run the pricing rule first (econalign pricing --pairing PAIRING)")
 
     scores = pl.concat([pl.read_parquet(av_dir / f"{agent}.parquet") for agent in agents])
     confidence = float(config["evaluate"]["confidence"])
@@ -308,7 +315,6 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
         out / "av_swerve",
     )
 
-    pairings = pricing_pairings(agents, pricing)
     log = pl.concat([pl.read_parquet(pricing_dir / f"{pairing}.parquet") for pairing in pairings])
     window = int(pricing["metric_window"])
     firms = firm_metrics(log, pricing_config=pricing, window=window)
@@ -352,6 +358,18 @@ def report_applications(config: Mapping[str, Any], *, av_dir: Path, pricing_dir:
     }
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _require(folder: Path, names: Sequence[str], remedy: str) -> None:
+    """Raise MissingInputError naming ``folder`` or the first ``{name}.parquet`` files missing from it."""
+    from econalign.io import MissingInputError
+
+    if not folder.is_dir():
+        raise MissingInputError(f"{folder} does not exist: {remedy}")
+    missing = [f"{name}.parquet" for name in names if not (folder / f"{name}.parquet").is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise MissingInputError(f"{folder} lacks {shown}: {remedy}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -286,7 +286,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", required=True, help="synthesized datasets (results/synthesize)")
     parser.add_argument("--out", metavar="DIR", required=True, help="output folder")
     parser.add_argument(
-        "--cache-dir", metavar="DIR", help="score cache folder (default: .cache beside the output folder)"
+        "--cache-dir",
+        metavar="DIR",
+        help="score cache folder of a local model (default: .cache beside the output folder); refused with "
+        "--references (no model) and --hosted (a hosted model's responses are cached in its entry's cache_dir)",
     )
 
 
@@ -294,16 +297,20 @@ def main(args: argparse.Namespace) -> int:
     """Run ``econalign evaluate``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = config_from_args(args)
+    if args.cache_dir and (args.references or args.hosted):
+        # Silently ignored, it would let a user believe the scores were cached there.
+        other = "--references scores no model" if args.references else "--hosted caches in its entry's cache_dir"
+        raise ConfigError(f"--cache-dir caches a local model's scores only; {other}")
     if args.references:
         evaluate_references(config, data_dir=args.data, out_dir=args.out)
         return 0
     if args.hosted:
         if args.model or args.adapter:
-            raise SystemExit("econalign evaluate: --hosted replaces --model and --adapter")
+            raise ConfigError("--hosted replaces --model and --adapter")
         evaluate_hosted(config, name=args.hosted, data_dir=args.data, out_dir=args.out)
         return 0
     if not args.model:
-        raise SystemExit("econalign evaluate: --model is required unless --references or --hosted is given")
+        raise ConfigError("--model is required unless --references or --hosted is given")
     if args.agent != "base":
         agent_spec(config, args.agent)  # an unknown name is an error, not a run scored and labelled as that agent
     if (args.adapter is None) != (args.agent == "base"):

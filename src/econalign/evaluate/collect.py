@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from econalign.io import MissingInputError
+
 __all__ = ["PROBE_PREFIX", "Results", "display_theory", "grid_kappa", "load_results"]
 
 PROBE_PREFIX = "probe_"
@@ -80,8 +82,20 @@ def load_results(
 
     Returns:
         The collected results.
+
+    Raises:
+        MissingInputError: If ``evaluations`` does not exist or holds none of ``agents``' results and no reference
+            rules were read, if ``references`` is given without its ``metrics.json``, or if ``with_items`` and a
+            ``metrics.json`` read has no ``items.parquet`` beside it (a FileNotFoundError).
     """
     evaluations = Path(evaluations)
+    if not evaluations.is_dir():
+        raise MissingInputError(f"{evaluations} does not exist: run the evaluate rule first (econalign evaluate)")
+    if references is not None and not (Path(references) / "metrics.json").is_file():
+        raise MissingInputError(
+            f"{Path(references) / 'metrics.json'} does not exist: run the evaluate_reference rule first "
+            "(econalign evaluate --references)"
+        )
     metrics: dict[str, Any] = {}
     frames = []
     present = []
@@ -92,17 +106,30 @@ def load_results(
         present.append(agent)
         metrics[agent] = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         if with_items:
-            frames.append(pl.read_parquet(folder / "items.parquet"))
+            frames.append(pl.read_parquet(_items(folder, "run the evaluate rule again (econalign evaluate)")))
     rules: list[str] = []
-    if references is not None and (Path(references) / "metrics.json").exists():
+    if references is not None:
         stored = json.loads((Path(references) / "metrics.json").read_text(encoding="utf-8"))
         reference_metrics = stored["references"]
         rules = list(stored.get("rules", reference_metrics))
         metrics.update(reference_metrics)
         if with_items:
-            frames.append(pl.read_parquet(Path(references) / "items.parquet"))
+            again = "run the evaluate_reference rule again (econalign evaluate --references)"
+            frames.append(pl.read_parquet(_items(Path(references), again)))
+    if not present and not rules:
+        raise MissingInputError(
+            f"{evaluations} holds the results of none of {', '.join(agents)} (AGENT/metrics.json): run the evaluate "
+            "rule first (econalign evaluate)"
+        )
     items = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame({"agent": [], "split": []})
     return Results(agents=tuple(present), references=tuple(rules), metrics=metrics, items=items)
+
+
+def _items(folder: Path, remedy: str) -> Path:
+    path = folder / "items.parquet"
+    if not path.is_file():
+        raise MissingInputError(f"{path} does not exist beside its metrics.json: {remedy}")
+    return path
 
 
 def display_theory(name: str) -> str:

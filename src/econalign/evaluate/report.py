@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from econalign.cli import add_config_arguments, config_from_args
+from econalign.config import ConfigError
 from econalign.evaluate.collect import load_results
 from econalign.evaluate.comparisons import every_split, own_versus_other, reference_rules, versus_rules
 from econalign.evaluate.figures import FIGURES, kappa_curve, save_figure
@@ -53,13 +54,18 @@ def report_games(
 
     Returns:
         The paths written.
+
+    Raises:
+        ConfigError: An unknown table or figure name (a ValueError).
+        MissingInputError: The evaluations or the reference rules' results are missing
+            (:func:`econalign.evaluate.collect.load_results`).
     """
     wanted = report_outputs(config)
     tables = wanted["tables"] if tables is None else list(tables)
     figures = wanted["figures"] if figures is None else list(figures)
     unknown = sorted(set(tables) - set(TABLES)) + sorted(set(figures) - set(FIGURES))
     if unknown:
-        raise ValueError(f"unknown tables or figures {unknown}; tables: {list(TABLES)}, figures: {list(FIGURES)}")
+        raise ConfigError(f"unknown tables or figures {unknown}; tables: {list(TABLES)}, figures: {list(FIGURES)}")
     report, out_dir = config["report"], Path(out_dir)
     decimals = int(report["decimals"])
     results = load_results(evaluations, references, evaluated_agents(config), with_items=bool(figures))

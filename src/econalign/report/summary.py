@@ -235,6 +235,7 @@ def results_markdown(
     record: Mapping[str, Any],
     pdf: BuildResult,
     out: str | Path,
+    results: str | Path = "results",
 ) -> str:
     """Render RESULTS.md.
 
@@ -248,16 +249,18 @@ def results_markdown(
         record: The paper's provenance record.
         pdf: The PDF build result.
         out: The paper folder (to read the stamped markdown tables back).
+        results: The results folder the numbers were read from, named as given (``results``: ``results/``).
 
     Returns:
         The markdown text.
     """
     out = Path(out)
     decimals = int(config["report"]["decimals"])
+    folder = Path(results).as_posix()  # as given: the workflow passes `results`
     lines = [
         "# econalign: results",
         "",
-        f"Assembled by `econalign paper` from `results/`: config `{record.get('config_hash')}`, seed "
+        f"Assembled by `econalign paper` from `{folder}/`: config `{record.get('config_hash')}`, seed "
         f"{record.get('seed')}, model `{config.get('model', {}).get('spec')}` (weights sha256 "
         f"`{record.get('model_sha256') or 'unknown'}`). Every number below is read from the results; the paper "
         "quotes the same values through `numbers.tex`.",

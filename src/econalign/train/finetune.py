@@ -219,15 +219,16 @@ def main(args: argparse.Namespace) -> int:
         args: From :func:`add_arguments`.
 
     Returns:
-        The exit status (0); a diverged run exits with status 1 and the reason on stderr.
+        The exit status (0); a diverged run exits with status 1 and the reason on stderr. A configuration the model
+        does not fit (``econalign.config.ConfigError``) propagates: ``econalign.cli.main`` reports it in one line and
+        exits with status 2, as every stage does.
     """
     from econalign.cli import config_from_args
-    from econalign.config import ConfigError
     from econalign.train.loop import TrainingDivergedError
 
     config = config_from_args(args)
     try:
         finetune(config, agent=args.agent, model_dir=args.model, data_dir=args.data, out_dir=args.out)
-    except (TrainingDivergedError, ConfigError) as error:
+    except TrainingDivergedError as error:
         raise SystemExit(f"econalign finetune: {error}") from None
     return 0

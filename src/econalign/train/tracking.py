@@ -61,14 +61,16 @@ def open_tracker(tracking: Mapping[str, Any], *, name: str, config: Mapping[str,
     """Start tracking as the ``tracking`` config section says.
 
     Args:
-        tracking: The resolved ``tracking`` section (``wandb``, ``project``).
+        tracking: The resolved ``tracking`` section (``wandb``, ``project``): validated, its defaults filled
+            (``econalign.config``); ``finetune`` passes ``config["tracking"]``, or ``{"wandb": False}`` on the
+            hosts of a multi-host run that do not log.
         name: The run's name (the agent).
         config: The configuration recorded with the run.
 
     Returns:
         A :class:`WandbTracker` when ``tracking.wandb`` is true, else a :class:`NullTracker`.
     """
-    if not tracking.get("wandb", False):
+    if not tracking["wandb"]:
         return NullTracker()
     import wandb
 
