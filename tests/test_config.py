@@ -349,3 +349,12 @@ def test_the_tie_rule_default_is_the_theory_s_margin():
     from econalign.theory import MIN_MARGIN
 
     assert validate_config({})["data"]["tie_margin"] == MIN_MARGIN
+
+
+def test_a_base_url_with_credentials_is_refused_without_repeating_them():
+    secret = "pw-0123456789-secret"
+    entry = {"name": "gpt", "model": "gpt-4o", "base_url": f"https://alice:{secret}@api.example.com/v1"}
+    with pytest.raises(ConfigError, match="hosted/0/base_url: a user name or password") as error:
+        validate_config({"hosted": [entry]})
+    assert secret not in str(error.value) and "alice" not in str(error.value)
+    validate_config({"hosted": [{**entry, "base_url": "https://api.example.com/v1?who=a@b"}]})  # '@' elsewhere is fine

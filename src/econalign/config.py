@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from econalign.serve import hosted_name_errors
+from econalign.serve import hosted_name_errors, hosted_url_errors
 
 SCHEMA_RESOURCE = "config.schema.yaml"
 
@@ -219,7 +219,7 @@ def _name_errors(config: Mapping[str, Any]) -> list[str]:
         errors.append(f"agents: duplicate agent names {duplicates}")
     if "base" in names:
         errors.append("agents: 'base' is reserved for the untuned model")
-    return [*errors, *hosted_name_errors(config)]
+    return [*errors, *hosted_name_errors(config), *hosted_url_errors(config)]
 
 
 def _relation_errors(config: Mapping[str, Any]) -> list[str]:

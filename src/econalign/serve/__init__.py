@@ -19,6 +19,7 @@ _EXPORTS = {
     "score_options": "econalign.serve.scoring",
     "HostedSettings": "econalign.serve.settings",
     "hosted_name_errors": "econalign.serve.settings",
+    "hosted_url_errors": "econalign.serve.settings",
     "hosted_entry": "econalign.serve.settings",
     "EndpointError": "econalign.serve.transport",
     "RetryPolicy": "econalign.serve.transport",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -116,6 +117,27 @@ def hosted_name_errors(config: Mapping[str, Any]) -> list[str]:
         problems.append(f"hosted: duplicate names {duplicates}")
     if clashes:
         problems.append(f"hosted: names {clashes} are already used by local agents")
+    return problems
+
+
+def hosted_url_errors(config: Mapping[str, Any]) -> list[str]:
+    """Describe ``base_url`` values that carry a user name or password, without repeating them.
+
+    urllib would take ``user:password@host`` for the host name (the password would reach the name lookup, and the
+    request would never authenticate); keys belong in the variable ``api_key_env`` names.
+
+    Returns:
+        One line per problem, each starting with the entry's key path; empty when every URL is fine.
+    """
+    problems = []
+    for index, entry in enumerate(config.get("hosted", [])):
+        parts = urllib.parse.urlsplit(str(entry.get("base_url", "")))
+        if parts.username is not None or parts.password is not None:
+            problems.append(
+                f"hosted/{index}/base_url: a user name or password in the URL is not supported (it never "
+                "authenticates and would be sent to the name lookup); put the key in the environment variable "
+                "that api_key_env names"
+            )
     return problems
 
 
