@@ -1,9 +1,11 @@
 """The Snakemake DAG plans from the shipped configs and rejects bad ones before any job runs."""
 
+import functools
 import json
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -139,17 +141,23 @@ def test_the_paper_rule_declares_every_manuscript_file_the_paper_copies(repo_roo
         assert match and tuple(ast.literal_eval(match.group(1))) == value
 
 
-def _shell_commands(repo_root, tmp_path, configfile, rule):
-    # The shell commands a dry run of the whole DAG would give one rule's jobs.
+@functools.cache
+def _dry_run_lines(repo_root, tmp_path, configfile, config_text):
+    # One dry run per config file and content (each costs seconds of planning); `config_text` keys the cache, so a
+    # file rewritten with other settings is planned again.
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo_root / "Snakefile"), "--directory",
                str(tmp_path), "--cores", "1", "--dry-run", "--forceall", "--printshellcmds", "--configfile",
                str(configfile)]  # fmt: skip
     result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    return tuple(result.stdout.splitlines())
+
+
+def _shell_commands(repo_root, tmp_path, configfile, rule):
+    # The shell commands a dry run of the whole DAG would give one rule's jobs.
+    lines = _dry_run_lines(repo_root, tmp_path, configfile, Path(configfile).read_text())
     prefix = f"Shell command: econalign {rule} "
-    return sorted(
-        line.removeprefix("Shell command: ") for line in result.stdout.splitlines() if line.startswith(prefix)
-    )
+    return sorted(line.removeprefix("Shell command: ") for line in lines if line.startswith(prefix))
 
 
 def test_settings_that_change_no_result_stay_out_of_the_tracked_params(repo_root, tmp_path):
